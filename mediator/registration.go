@@ -1,0 +1,729 @@
+package mediator
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jobmediator/jobmediator/internal/redact"
+)
+
+// Registration is the POST /mediators document (openhim.md §2.1).
+type Registration struct {
+	URN                  string         `json:"urn"`
+	Version              string         `json:"version"`
+	Name                 string         `json:"name"`
+	Description          string         `json:"description,omitempty"`
+	Endpoints            []Route        `json:"endpoints"`
+	DefaultChannelConfig []Channel      `json:"defaultChannelConfig,omitempty"`
+	ConfigDefs           []ConfigDef    `json:"configDefs,omitempty"`
+	Config               map[string]any `json:"config,omitempty"`
+
+	// Revision orders registrations of the same build: RegistrationVersion
+	// folds it into the version so core accepts a changed document. Set it
+	// from NextRevision (or any value that grows when the document
+	// changes). Not sent.
+	Revision int64 `json:"-"`
+	// Params maps every generated config param back to what it controls
+	// (BuildRegistration fills it). Not sent.
+	Params map[string]ParamRef `json:"-"`
+}
+
+// ParamRef says what a generated config param controls.
+type ParamRef struct {
+	Kind string // ParamEnabled or ParamCredential
+	Key  string // workflow key or credential key, as given
+	// Fields maps template param names to the credential's field names
+	// (they differ only when a field name had to be escaped).
+	Fields map[string]string
+}
+
+// Param kinds.
+const (
+	ParamEnabled    = "enabled"
+	ParamCredential = "credential"
+)
+
+// Route is a RouteDef: a channel route or a registration endpoint.
+type Route struct {
+	Name              string `json:"name"`
+	Host              string `json:"host,omitempty"`
+	Port              int    `json:"port,omitempty"`
+	Path              string `json:"path,omitempty"`
+	PathTransform     string `json:"pathTransform,omitempty"`
+	Primary           bool   `json:"primary"`
+	Secured           bool   `json:"secured"`
+	ForwardAuthHeader bool   `json:"forwardAuthHeader,omitempty"`
+	Type              string `json:"type,omitempty"`
+	Username          string `json:"username,omitempty"`
+	Password          string `json:"password,omitempty"`
+	Status            string `json:"status,omitempty"`
+}
+
+// Channel is a ChannelDef for defaultChannelConfig (openhim.md §4.1).
+type Channel struct {
+	Name                  string   `json:"name"`
+	Description           string   `json:"description,omitempty"`
+	URLPattern            string   `json:"urlPattern"`
+	Methods               []string `json:"methods,omitempty"`
+	Type                  string   `json:"type,omitempty"`
+	AuthType              string   `json:"authType,omitempty"`
+	Allow                 []string `json:"allow"`
+	Whitelist             []string `json:"whitelist,omitempty"`
+	Routes                []Route  `json:"routes"`
+	Timeout               int      `json:"timeout,omitempty"` // ms, 1–3600000
+	Priority              int      `json:"priority,omitempty"`
+	IsAsynchronousProcess bool     `json:"isAsynchronousProcess,omitempty"`
+	PollingSchedule       string   `json:"pollingSchedule,omitempty"`
+	RequestBody           bool     `json:"requestBody"`
+	ResponseBody          bool     `json:"responseBody"`
+	Status                string   `json:"status,omitempty"`
+	TxViewAcl             []string `json:"txViewAcl,omitempty"`
+	TxViewFullAcl         []string `json:"txViewFullAcl,omitempty"`
+	TxRerunAcl            []string `json:"txRerunAcl,omitempty"`
+}
+
+// ConfigDef describes one console config field.
+type ConfigDef struct {
+	Param       string      `json:"param"`
+	DisplayName string      `json:"displayName,omitempty"`
+	Description string      `json:"description,omitempty"`
+	Type        string      `json:"type"`
+	Values      []string    `json:"values,omitempty"`
+	Template    []ConfigDef `json:"template,omitempty"`
+	Array       bool        `json:"array,omitempty"`
+}
+
+// ChannelSpec is one workflow's OpenHIM entry point.
+type ChannelSpec struct {
+	Workflow string   // workflow key
+	Path     string   // path on the mediator, e.g. /patients
+	Methods  []string // HTTP methods; ignored for polling channels
+	Async    bool     // isAsynchronousProcess (core ≥8.3)
+	Polling  string   // pollingSchedule ("5 minutes", "0 2 * * *") or "" for an HTTP channel
+	Timeout  time.Duration
+}
+
+// Identity is how the mediator presents itself to core.
+type Identity struct {
+	URN, Name, Description, Version string
+	RouteHost                       string // host core uses to reach the mediator
+	RoutePort                       int
+	AllowRole                       string // client role admitted to default channels; default "jobmediator"
+}
+
+// CredentialFields is one project credential offered for editing in the
+// console.
+type CredentialFields struct {
+	Key    string
+	Fields map[string]any
+}
+
+// DefaultAllowRole is the client role default channels admit. A private
+// channel with an empty allow list admits no client (openhim.md §15), so
+// operators give their clients this role.
+const DefaultAllowRole = "jobmediator"
+
+// BuildRegistration derives the registration document from the project.
+//
+//   - endpoints: one route per channel spec (the console pre-fills channel
+//     routes from them); a mediator without channels gets one root endpoint,
+//     because core refuses a new mediator without endpoints.
+//   - defaultChannelConfig: per spec a channel named "<Name> – <workflow>"
+//     (core's channel names are unique across mediators, §15) with an
+//     anchored urlPattern "^<path>$", the methods, type http (or polling
+//     with its schedule), authType private admitting AllowRole, and exactly
+//     one enabled primary http route to RouteHost:RoutePort at the path.
+//   - configDefs/config: per workflow a bool "enabled_<slug>" (default
+//     true); per credential a struct "credential_<slug>" whose template has
+//     one item per field, typed password for secret-looking field names.
+//     Params avoid dots and "$" because core stores config as Mongo
+//     sub-document keys. Secret defaults are sent as "" (never the project's
+//     secrets: core's GET /mediators list shows config unmasked); an empty
+//     value means "not overridden in the console". Every param gets a
+//     default because core drops stored keys missing from a newer
+//     registration's config (§2.3).
+//
+// Version is id.Version; pass the result through RegistrationVersion.
+func BuildRegistration(id Identity, channels []ChannelSpec, creds []CredentialFields, workflows []string) Registration {
+	role := id.AllowRole
+	if role == "" {
+		role = DefaultAllowRole
+	}
+	reg := Registration{
+		URN:         id.URN,
+		Version:     id.Version,
+		Name:        id.Name,
+		Description: id.Description,
+		Endpoints:   []Route{},
+		Config:      map[string]any{},
+		Params:      map[string]ParamRef{},
+	}
+	specs := append([]ChannelSpec(nil), channels...)
+	sort.SliceStable(specs, func(i, j int) bool {
+		if specs[i].Workflow != specs[j].Workflow {
+			return specs[i].Workflow < specs[j].Workflow
+		}
+		return specs[i].Path < specs[j].Path
+	})
+	usedNames := map[string]int{}
+	for _, s := range specs {
+		path := s.Path
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+		name := uniqueName(usedNames, fmt.Sprintf("%s – %s", id.Name, s.Workflow))
+		route := Route{
+			Name: name, Host: id.RouteHost, Port: id.RoutePort, Path: path,
+			Primary: true, Type: "http", Status: "enabled",
+		}
+		reg.Endpoints = append(reg.Endpoints, route)
+		ch := Channel{
+			Name:         name,
+			Description:  fmt.Sprintf("Runs workflow %q on %s", s.Workflow, id.Name),
+			URLPattern:   "^" + regexp.QuoteMeta(path) + "$",
+			Type:         "http",
+			AuthType:     "private",
+			Allow:        []string{role},
+			Routes:       []Route{route},
+			RequestBody:  true,
+			ResponseBody: true,
+			Status:       "enabled",
+		}
+		if s.Polling != "" {
+			ch.Type = "polling"
+			ch.PollingSchedule = s.Polling
+		} else {
+			ch.Methods = normMethods(s.Methods)
+		}
+		if s.Async {
+			ch.IsAsynchronousProcess = true
+		}
+		if s.Timeout > 0 {
+			ms := s.Timeout.Milliseconds()
+			ch.Timeout = int(min(max(ms, 1), 3600000))
+		}
+		reg.DefaultChannelConfig = append(reg.DefaultChannelConfig, ch)
+	}
+	if len(reg.Endpoints) == 0 {
+		reg.Endpoints = append(reg.Endpoints, Route{Name: id.Name, Host: id.RouteHost, Port: id.RoutePort,
+			Path: "/", Primary: true, Type: "http", Status: "enabled"})
+	}
+
+	usedParams := map[string]int{}
+	wfs := append([]string(nil), workflows...)
+	sort.Strings(wfs)
+	for _, w := range dedupe(wfs) {
+		p := uniqueName(usedParams, "enabled_"+Slug(w))
+		reg.ConfigDefs = append(reg.ConfigDefs, ConfigDef{Param: p, DisplayName: "Enable workflow " + w,
+			Description: fmt.Sprintf("When off, workflow %q is not run (routed requests get 503, schedules skip).", w), Type: "bool"})
+		reg.Config[p] = true
+		reg.Params[p] = ParamRef{Kind: ParamEnabled, Key: w}
+	}
+	cs := append([]CredentialFields(nil), creds...)
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].Key < cs[j].Key })
+	red := redact.New()
+	for _, c := range cs {
+		p := uniqueName(usedParams, "credential_"+Slug(c.Key))
+		ref := ParamRef{Kind: ParamCredential, Key: c.Key, Fields: map[string]string{}}
+		def := ConfigDef{Param: p, DisplayName: "Credential " + c.Key,
+			Description: fmt.Sprintf("Overrides fields of project credential %q; empty fields keep the project's value.", c.Key),
+			Type:        "struct"}
+		value := map[string]any{}
+		fields := make([]string, 0, len(c.Fields))
+		for f := range c.Fields {
+			fields = append(fields, f)
+		}
+		sort.Strings(fields)
+		usedFields := map[string]int{}
+		for _, f := range fields {
+			fp := uniqueName(usedFields, fieldParam(f))
+			ref.Fields[fp] = f
+			item := ConfigDef{Param: fp, DisplayName: f}
+			v := c.Fields[f]
+			switch {
+			case red.SensitiveKey(f):
+				item.Type = "password"
+				value[fp] = ""
+			default:
+				switch tv := v.(type) {
+				case bool:
+					item.Type, value[fp] = "bool", tv
+				case float64, float32, int, int64, int32, uint, uint64, uint32, json.Number:
+					item.Type, value[fp] = "number", tv
+				case string:
+					item.Type, value[fp] = "string", tv
+				case nil:
+					item.Type, value[fp] = "string", ""
+				default:
+					// Nested values: a struct template cannot nest, so the
+					// console edits them as JSON text.
+					b, err := json.Marshal(tv)
+					if err != nil {
+						b = []byte("")
+					}
+					item.Type, value[fp] = "bigstring", string(red.JSON(b))
+				}
+			}
+			def.Template = append(def.Template, item)
+		}
+		if len(def.Template) == 0 {
+			// core refuses a struct without template; nothing to edit.
+			continue
+		}
+		reg.ConfigDefs = append(reg.ConfigDefs, def)
+		reg.Config[p] = value
+		reg.Params[p] = ref
+	}
+	return reg
+}
+
+// Slug makes a key usable in a config param name: lower-case ASCII letters,
+// digits and "_" only (no dots or "$": Mongo sub-document keys).
+func Slug(s string) string {
+	var b strings.Builder
+	lastUnderscore := false
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			lastUnderscore = false
+		} else if !lastUnderscore {
+			b.WriteByte('_')
+			lastUnderscore = true
+		}
+	}
+	out := strings.Trim(b.String(), "_")
+	if out == "" {
+		out = "x"
+	}
+	return out
+}
+
+// fieldParam keeps credential field names readable (they are usually plain
+// identifiers) and only replaces what Mongo forbids.
+func fieldParam(f string) string {
+	f = strings.ReplaceAll(f, ".", "_")
+	if strings.HasPrefix(f, "$") {
+		f = "_" + f[1:]
+	}
+	if f == "" {
+		f = "_"
+	}
+	return f
+}
+
+func uniqueName(used map[string]int, name string) string {
+	used[name]++
+	if n := used[name]; n > 1 {
+		candidate := fmt.Sprintf("%s_%d", name, n)
+		for used[candidate] > 0 {
+			n++
+			candidate = fmt.Sprintf("%s_%d", name, n)
+		}
+		used[candidate]++
+		return candidate
+	}
+	return name
+}
+
+func dedupe(sorted []string) []string {
+	out := sorted[:0]
+	for i, s := range sorted {
+		if i == 0 || s != sorted[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+var httpMethods = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "DELETE": true,
+	"CONNECT": true, "OPTIONS": true, "TRACE": true, "PATCH": true}
+
+// normMethods upper-cases and de-duplicates; no methods means POST, since a
+// channel without methods never matches on core ≥7.0.1.
+func normMethods(ms []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range ms {
+		m = strings.ToUpper(strings.TrimSpace(m))
+		if m == "" || seen[m] {
+			continue
+		}
+		seen[m] = true
+		out = append(out, m)
+	}
+	if len(out) == 0 {
+		out = []string{"POST"}
+	}
+	return out
+}
+
+var semverRE = regexp.MustCompile(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
+	`(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?` +
+	`(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+
+// ValidSemver reports whether core's semver.valid accepts v.
+func ValidSemver(v string) bool {
+	m := semverRE.FindStringSubmatch(v)
+	if m == nil {
+		return false
+	}
+	// node-semver refuses numeric parts above Number.MAX_SAFE_INTEGER.
+	for _, p := range m[1:4] {
+		if n, err := strconv.ParseUint(p, 10, 64); err != nil || n > 1<<53-1 {
+			return false
+		}
+	}
+	return true
+}
+
+// revisionSpan is the room the revision takes in the patch number: unix
+// seconds stay below it until the year 2286.
+const revisionSpan = 10_000_000_000
+
+// RegistrationVersion returns the version to register: a valid semver that
+// orders registrations by (build version, reg.Revision), so a changed
+// document is never silently ignored by core.
+//
+// Why this shape: core replaces the stored mediator only when the new
+// version is semver-greater (§2.3) and ignores build metadata, so a content
+// hash cannot order anything. The order comes from reg.Revision (NextRevision
+// persists one that grows whenever the document's hash changes), and it is
+// folded into the patch number: PATCH' = PATCH×10¹⁰ + Revision. A prerelease
+// suffix ("1.2.0-r.5") would not do: it sorts below the plain release and
+// below "-rc.1", so moving between release and prerelease builds would be
+// ignored. With the patch encoding a newer build always wins (higher
+// major/minor/patch), the same build with a newer revision wins, and the
+// build's own prerelease keeps its meaning. The first 12 hex digits of the
+// document hash go into build metadata, so operators can see in the console
+// which document is stored. A build version that is not semver (dev builds)
+// counts as 0.0.0.
+func RegistrationVersion(buildVersion string, reg Registration) string {
+	major, minor, patch, pre := uint64(0), uint64(0), uint64(0), ""
+	if m := semverRE.FindStringSubmatch(strings.TrimSpace(buildVersion)); m != nil {
+		major, _ = strconv.ParseUint(m[1], 10, 64)
+		minor, _ = strconv.ParseUint(m[2], 10, 64)
+		patch, _ = strconv.ParseUint(m[3], 10, 64)
+		pre = m[4]
+	}
+	rev := reg.Revision
+	if rev < 0 {
+		rev = 0
+	}
+	if rev >= revisionSpan {
+		rev = revisionSpan - 1
+	}
+	// Stay below MAX_SAFE_INTEGER: cap the build patch at 900000.
+	p := min(patch, 900_000)*revisionSpan + uint64(rev)
+	v := fmt.Sprintf("%d.%d.%d", major, minor, p)
+	if pre != "" {
+		v += "-" + pre
+	}
+	return v + "+" + ContentHash(reg)[:12]
+}
+
+// ContentHash is the hex SHA-256 of what core stores from the document,
+// excluding the version itself.
+func ContentHash(reg Registration) string {
+	reg.Version = ""
+	reg.Revision = 0
+	b, _ := json.Marshal(reg) // map keys are sorted by encoding/json
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Validate checks the document against what core enforces on POST
+// /mediators (§2.1) and what it should enforce on default channels but does
+// not (§2.5), so mistakes fail early and clearly.
+func (reg Registration) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if strings.TrimSpace(reg.URN) == "" {
+		add("urn is required")
+	}
+	if reg.Version == "" {
+		add("version is required")
+	} else if !ValidSemver(reg.Version) {
+		add("version %q is not semver (core needs e.g. 1.2.3)", reg.Version)
+	}
+	if strings.TrimSpace(reg.Name) == "" {
+		add("name is required")
+	}
+	if len(reg.Endpoints) == 0 {
+		add("at least one endpoint is required")
+	}
+	for i, r := range reg.Endpoints {
+		if err := validateRoute(r); err != nil {
+			add("endpoints[%d]: %v", i, err)
+		}
+	}
+	names := map[string]bool{}
+	for i, ch := range reg.DefaultChannelConfig {
+		if err := validateChannel(ch); err != nil {
+			add("defaultChannelConfig[%d] %q: %v", i, ch.Name, err)
+		}
+		if names[ch.Name] {
+			add("defaultChannelConfig[%d]: channel name %q is used twice (core's channel names are unique)", i, ch.Name)
+		}
+		names[ch.Name] = true
+	}
+	defs := map[string]ConfigDef{}
+	for i, d := range reg.ConfigDefs {
+		if err := validateConfigDef(d, true); err != nil {
+			add("configDefs[%d] %q: %v", i, d.Param, err)
+		}
+		if _, dup := defs[d.Param]; dup {
+			add("configDefs[%d]: param %q is defined twice", i, d.Param)
+		}
+		defs[d.Param] = d
+	}
+	keys := make([]string, 0, len(reg.Config))
+	for k := range reg.Config {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		d, ok := defs[k]
+		if !ok {
+			add("config: no config definition found for parameter %s", k)
+			continue
+		}
+		if err := checkConfigValue(d, reg.Config[k]); err != nil {
+			add("config %s: %v", k, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validateRoute(r Route) error {
+	switch {
+	case r.Name == "":
+		return errors.New("route name is required")
+	case r.Type != "" && r.Type != "http":
+		return fmt.Errorf("route %q: type must be http, got %q", r.Name, r.Type)
+	case r.Port < 0 || r.Port > 65536:
+		return fmt.Errorf("route %q: port %d out of range", r.Name, r.Port)
+	case r.Path != "" && r.PathTransform != "":
+		return fmt.Errorf("route %q: path and pathTransform are mutually exclusive", r.Name)
+	case r.Status != "" && r.Status != "enabled" && r.Status != "disabled":
+		return fmt.Errorf("route %q: status must be enabled or disabled", r.Name)
+	}
+	return nil
+}
+
+func validateChannel(ch Channel) error {
+	var errs []error
+	if ch.Name == "" {
+		errs = append(errs, errors.New("name is required"))
+	}
+	if !strings.HasPrefix(ch.URLPattern, "^") || !strings.HasSuffix(ch.URLPattern, "$") {
+		errs = append(errs, fmt.Errorf("urlPattern %q must be anchored (^…$)", ch.URLPattern))
+	} else if _, err := regexp.Compile(ch.URLPattern); err != nil {
+		errs = append(errs, fmt.Errorf("urlPattern: %v", err))
+	}
+	switch ch.Type {
+	case "", "http":
+		if len(ch.Methods) == 0 {
+			errs = append(errs, errors.New("methods are required (a channel without methods never matches on core ≥7.0.1)"))
+		}
+		seen := map[string]bool{}
+		for _, m := range ch.Methods {
+			if !httpMethods[m] {
+				errs = append(errs, fmt.Errorf("method %q is not one core knows", m))
+			}
+			if seen[m] {
+				errs = append(errs, fmt.Errorf("method %q repeated", m))
+			}
+			seen[m] = true
+		}
+	case "polling":
+		if ch.PollingSchedule == "" {
+			errs = append(errs, errors.New("a polling channel needs pollingSchedule"))
+		}
+		if len(ch.Methods) > 0 {
+			errs = append(errs, errors.New("methods are only allowed on http channels"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("type %q is not http or polling", ch.Type))
+	}
+	if ch.AuthType != "public" && len(ch.Allow) == 0 {
+		errs = append(errs, errors.New(`allow is empty: a private channel admits no client (give a role or set authType "public")`))
+	}
+	for _, a := range ch.Allow {
+		if a == "" {
+			errs = append(errs, errors.New("allow has an empty entry"))
+		}
+	}
+	primaries := 0
+	for _, r := range ch.Routes {
+		if err := validateRoute(r); err != nil {
+			errs = append(errs, err)
+		}
+		if r.Primary && r.Status != "disabled" {
+			primaries++
+		}
+	}
+	if primaries != 1 {
+		errs = append(errs, fmt.Errorf("needs exactly one enabled primary route, has %d (without one, requests hang)", primaries))
+	}
+	if ch.Timeout != 0 && (ch.Timeout < 1 || ch.Timeout > 3600000) {
+		errs = append(errs, fmt.Errorf("timeout %d ms outside 1–3600000", ch.Timeout))
+	}
+	if ch.Priority < 0 {
+		errs = append(errs, errors.New("priority must be ≥1"))
+	}
+	return errors.Join(errs...)
+}
+
+var configTypes = map[string]bool{"string": true, "bigstring": true, "bool": true, "number": true,
+	"option": true, "map": true, "struct": true, "password": true}
+
+func validateConfigDef(d ConfigDef, top bool) error {
+	if d.Param == "" {
+		return errors.New("param is required")
+	}
+	if strings.Contains(d.Param, ".") || strings.HasPrefix(d.Param, "$") {
+		return errors.New(`param must not contain "." or start with "$" (config is stored as Mongo keys)`)
+	}
+	if !configTypes[d.Type] {
+		return fmt.Errorf("type %q is not one of string, bigstring, bool, number, option, map, struct, password", d.Type)
+	}
+	switch d.Type {
+	case "option":
+		if len(d.Values) == 0 {
+			return errors.New("option needs a non-empty values list")
+		}
+	case "struct":
+		if !top {
+			return errors.New("struct items cannot be structs")
+		}
+		if len(d.Template) == 0 {
+			return errors.New("struct needs a template")
+		}
+		for _, t := range d.Template {
+			if err := validateConfigDef(t, false); err != nil {
+				return fmt.Errorf("template %q: %w", t.Param, err)
+			}
+		}
+	}
+	return nil
+}
+
+// checkConfigValue mirrors core's validateConfig.
+func checkConfigValue(d ConfigDef, v any) error {
+	if d.Array {
+		arr, ok := v.([]any)
+		if !ok {
+			if sv, ok2 := toAnySlice(v); ok2 {
+				arr = sv
+			} else {
+				return errors.New("must be an array (array: true)")
+			}
+		}
+		for i, item := range arr {
+			if err := checkScalar(d, item); err != nil {
+				return fmt.Errorf("[%d]: %w", i, err)
+			}
+		}
+		return nil
+	}
+	if _, isArr := toAnySlice(v); isArr && d.Type != "map" {
+		return errors.New("must not be an array")
+	}
+	return checkScalar(d, v)
+}
+
+func toAnySlice(v any) ([]any, bool) {
+	switch t := v.(type) {
+	case []any:
+		return t, true
+	case []string:
+		out := make([]any, len(t))
+		for i, s := range t {
+			out[i] = s
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+func checkScalar(d ConfigDef, v any) error {
+	switch d.Type {
+	case "string", "bigstring", "password":
+		if _, ok := v.(string); !ok {
+			return fmt.Errorf("must be a string, got %T", v)
+		}
+	case "bool":
+		if _, ok := v.(bool); !ok {
+			return fmt.Errorf("must be a boolean, got %T", v)
+		}
+	case "number":
+		switch n := v.(type) {
+		case int, int32, int64, uint, uint32, uint64, json.Number:
+		case float64:
+			if math.IsNaN(n) || math.IsInf(n, 0) {
+				return errors.New("must be a finite number")
+			}
+		case float32:
+		default:
+			return fmt.Errorf("must be a number, got %T", v)
+		}
+	case "option":
+		s, ok := v.(string)
+		if !ok || !contains(d.Values, s) {
+			return fmt.Errorf("must be one of %v", d.Values)
+		}
+	case "map":
+		if v == nil {
+			return nil
+		}
+		switch m := v.(type) {
+		case map[string]string:
+		case map[string]any:
+			for k, mv := range m {
+				if _, ok := mv.(string); !ok {
+					return fmt.Errorf("map value %q must be a string", k)
+				}
+			}
+		default:
+			return fmt.Errorf("must be an object of strings, got %T", v)
+		}
+	case "struct":
+		if v == nil {
+			return nil
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("must be an object, got %T", v)
+		}
+		for k := range m {
+			found := false
+			for _, t := range d.Template {
+				if t.Param == k {
+					found = true
+				}
+			}
+			if !found {
+				return fmt.Errorf("field %q is not in the template", k)
+			}
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
