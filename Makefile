@@ -1,0 +1,47 @@
+# Job Mediator — the README's two commands are `make run` and `make test`.
+GO        ?= go
+BIN       ?= bin/jobmediator
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/jobmediator/jobmediator/internal/version.Version=$(VERSION)
+PROJECT   ?= examples/hello-upstream
+# Packages with goroutines of their own run under the race detector.
+RACE_PKGS := ./channels/... ./mediator/... ./runtime/... ./store/... ./daemon/... ./schedule/... ./internal/...
+GOTEST    ?= $(GO) test -count=1
+
+.PHONY: build run test test-race test-rest bench lint conformance-golden clean docker
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/jobmediator
+
+# Starts the mediator on the example project with the embedded store and no
+# OpenHIM (set OPENHIM_URL to register with a core).
+run: build
+	JM_DATA_DIR=$${JM_DATA_DIR:-./data} ./$(BIN) serve --project $(PROJECT) \
+		--credentials $(PROJECT)/credentials.example.yaml
+
+test: lint test-race test-rest
+
+test-race:
+	$(GOTEST) -race $$($(GO) list $(RACE_PKGS) 2>/dev/null)
+
+test-rest:
+	$(GOTEST) $$($(GO) list ./... | grep -v -E '/(channels|mediator|runtime|store|daemon|schedule|internal)(/|$$)')
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Regenerates conformance goldens with the real @openfn/runtime (needs Node
+# and the npm registry); `make test` only compares against them.
+conformance-golden:
+	cd conformance/oracle && npm ci --no-audit --no-fund && node --experimental-vm-modules oracle.mjs ../jobs
+
+docker:
+	docker build -t jobmediator:$(VERSION) .
+
+clean:
+	rm -rf bin dist
