@@ -41,6 +41,19 @@ type Project struct {
 	// Compat is the project-wide default profile (from jobmediator.yaml);
 	// empty means lightning for Lightning/plan projects and legacy for v1.
 	Compat Compat
+	// OptionsPath is the jobmediator.yaml that was applied, "" for none.
+	OptionsPath string
+	// SensitiveKeys are extra key names to redact (jobmediator.yaml
+	// sensitive_keys), on top of internal/redact's defaults.
+	SensitiveKeys []string
+	// Warnings are problems that do not stop the project from running
+	// (unknown keys in OpenFn files, credential values inline, jobs no
+	// trigger reaches). `check` prints them; serve logs them.
+	Warnings ValidationErrors
+
+	// inlineCredentials holds credential values found in the project file
+	// itself (OpenFn v1 exports); see InlineCredentials.
+	inlineCredentials map[string]map[string]any
 }
 
 // Workflow returns the workflow with the given key or name, or nil.
@@ -66,6 +79,14 @@ type Workflow struct {
 	Triggers []*Trigger
 	Edges    []*Edge
 	Options  WorkflowOptions // from jobmediator.yaml, defaults applied
+
+	// planTimeout is a workflow.json `options.timeout`; it replaces the
+	// default Options.Timeout (jobmediator.yaml still wins).
+	planTimeout time.Duration
+	// line and field locate the workflow in the project file, for errors
+	// found after loading (e.g. a default channel path conflict).
+	line  int
+	field string
 }
 
 // Job returns the job with the given key, or nil.
@@ -156,11 +177,11 @@ type Edge struct {
 type ResponseMode string
 
 const (
-	ResponseData       ResponseMode = "data"        // final state's data (default)
-	ResponseState      ResponseMode = "state"       // whole final state (cleaned)
-	ResponseWorkOrder  ResponseMode = "work_order"  // Lightning before_start: {work_order_id}
-	ResponseUpstream   ResponseMode = "upstream"    // last upstream response body/status
-	ResponseNoContent  ResponseMode = "no_content"  // 204 on success
+	ResponseData      ResponseMode = "data"       // final state's data (default)
+	ResponseState     ResponseMode = "state"      // whole final state (cleaned)
+	ResponseWorkOrder ResponseMode = "work_order" // Lightning before_start: {work_order_id}
+	ResponseUpstream  ResponseMode = "upstream"   // last upstream response body/status
+	ResponseNoContent ResponseMode = "no_content" // 204 on success
 )
 
 // WorkflowOptions are the mediator-specific settings for one workflow, read

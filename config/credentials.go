@@ -1,0 +1,161 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+
+	"github.com/jobmediator/jobmediator/internal/redact"
+)
+
+// Credentials is the credential map a job's `state.configuration` comes
+// from: `{<credential key>: {field: value, …}}`, as the OpenFn CLI's
+// --credentials file. Lightning exports only credential names, so values
+// live in a file beside the deployment (--credentials / JM_CREDENTIALS) and
+// in the OpenHIM console, whose values win (Merge).
+//
+// A Credentials value is immutable: Get returns copies and Merge returns a
+// new value, so one can be shared by concurrent runs.
+type Credentials struct {
+	m map[string]map[string]any
+}
+
+// NewCredentials wraps a map (copied).
+func NewCredentials(m map[string]map[string]any) Credentials {
+	c := Credentials{m: make(map[string]map[string]any, len(m))}
+	for k, v := range m {
+		c.m[k] = deepCopyMap(v)
+	}
+	return c
+}
+
+// LoadCredentials reads a YAML or JSON credentials map. Errors name the
+// file, line and credential key, never a value.
+func LoadCredentials(path string) (Credentials, error) {
+	root, _, err := parseFile(path)
+	if err != nil {
+		var ves ValidationErrors
+		if errors.As(err, &ves) {
+			return Credentials{}, ves
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			return Credentials{}, ValidationErrors{{File: path, Message: "credentials file not found", Fix: "check --credentials (JM_CREDENTIALS)"}}
+		}
+		return Credentials{}, ValidationErrors{{File: path, Message: "cannot read credentials file", Fix: "check the file's permissions"}}
+	}
+	col := &collector{file: path}
+	pairs, _ := col.mapping(root, "")
+	out := Credentials{m: map[string]map[string]any{}}
+	for _, kv := range pairs {
+		if isNull(kv.Val) {
+			out.m[kv.Key] = map[string]any{}
+			continue
+		}
+		// c.object reports the kind found, never the value.
+		if obj, ok := col.object(kv.Val, kv.Key); ok {
+			out.m[kv.Key] = obj
+		}
+	}
+	if len(col.errs) > 0 {
+		for i := range col.errs {
+			col.errs[i].Fix = "write each credential as `key: {field: value, …}`"
+		}
+		return Credentials{}, col.errs
+	}
+	return out, nil
+}
+
+// Get returns a copy of the credential's fields.
+func (c Credentials) Get(key string) (map[string]any, bool) {
+	v, ok := c.m[key]
+	if !ok {
+		return nil, false
+	}
+	return deepCopyMap(v), true
+}
+
+// Keys lists the credential keys, sorted.
+func (c Credentials) Keys() []string {
+	out := make([]string, 0, len(c.m))
+	for k := range c.m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Len is the number of credentials.
+func (c Credentials) Len() int { return len(c.m) }
+
+// Merge returns new Credentials where overrides (e.g. password configDefs
+// set in the OpenHIM console) win field by field. Empty or nil override
+// values are ignored: an unset console field must not blank a file value.
+func (c Credentials) Merge(overrides map[string]map[string]any) Credentials {
+	out := NewCredentials(c.m)
+	for key, fields := range overrides {
+		dst := out.m[key]
+		if dst == nil {
+			dst = map[string]any{}
+		}
+		for f, v := range fields {
+			if v == nil {
+				continue
+			}
+			if s, ok := v.(string); ok && s == "" {
+				continue
+			}
+			dst[f] = deepCopy(v)
+		}
+		out.m[key] = dst
+	}
+	return out
+}
+
+// SecretValues lists the values of sensitive-looking fields (password,
+// token, …, by internal/redact's key rules) in every credential, at any
+// depth, sorted and without duplicates: what the redactor must scrub.
+func (c Credentials) SecretValues(extraKeys ...string) []string {
+	r := redact.New(extraKeys...)
+	seen := map[string]bool{}
+	var walk func(v any, sensitive bool)
+	walk = func(v any, sensitive bool) {
+		switch t := v.(type) {
+		case map[string]any:
+			for k, vv := range t {
+				walk(vv, sensitive || r.SensitiveKey(k))
+			}
+		case []any:
+			for _, vv := range t {
+				walk(vv, sensitive)
+			}
+		case string:
+			if sensitive && t != "" {
+				seen[t] = true
+			}
+		case int:
+			if sensitive {
+				seen[strconv.Itoa(t)] = true
+			}
+		case float64:
+			if sensitive {
+				seen[strconv.FormatFloat(t, 'f', -1, 64)] = true
+			}
+		}
+	}
+	for _, fields := range c.m {
+		walk(fields, false)
+	}
+	out := make([]string, 0, len(seen))
+	for v := range seen {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// String never prints values.
+func (c Credentials) String() string {
+	return fmt.Sprintf("Credentials%v", c.Keys())
+}

@@ -1,0 +1,576 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jobmediator/jobmediator/internal/redact"
+)
+
+// Settings are the daemon's own settings (not the project's).
+//
+// Precedence, highest first: command-line flag > environment variable >
+// default. Where the ecosystem has several spellings of one variable, the
+// first one listed below that is set (non-empty) wins:
+//
+//	OpenHIMURL        OPENHIM_MEDIATOR_URL | OPENHIM_URL | OPENHIM_API_URL   --openhim-url
+//	OpenHIMUsername   OPENHIM_USERNAME                                        --openhim-username
+//	OpenHIMPassword   OPENHIM_PASSWORD                                        --openhim-password
+//	TrustSelfSigned   TRUST_SELF_SIGNED (default false: verify TLS)          --trust-self-signed
+//	CAFile            OPENHIM_CA_FILE                                         --openhim-ca-file
+//	Register          REGISTER_MEDIATOR | OPENHIM_REGISTER (default: true when an OpenHIM URL is set)  --register
+//	URN               MEDIATOR_URN (default urn:mediator:jobmediator)         --urn
+//	MediatorName      MEDIATOR_NAME (default "Job Mediator")                  --mediator-name
+//	RouteHost         MEDIATOR_HOST (route host advertised to core; "" = this host's name)  --route-host
+//	RoutePort         MEDIATOR_PORT (route port advertised to core; 0 = ListenPort)         --route-port
+//	ListenPort        SERVER_PORT (default 4001)                              --port
+//	LogLevel          LOG_LEVEL (default info)                                --log-level
+//	BodySizeLimit     BODY_SIZE_LIMIT (50mb, 512kb, 1048576; default 10 MiB)  --body-size-limit
+//	ProjectPath       JM_PROJECT                                              --project
+//	OptionsPath       JM_OPTIONS (default: jobmediator.yaml beside the project)  --options
+//	CredentialsPath   JM_CREDENTIALS                                          --credentials
+//	DataDir           JM_DATA_DIR (embedded store; default ./data)            --data-dir
+//	MongoURL          MONGO_URL | MONGODB_CONNECTION_STRING                   --mongo-url
+//	MongoDatabase     MONGO_DATABASE (default jobmediator)                    --mongo-database
+//	HeartbeatInterval HEARTBEAT_INTERVAL (10s, or seconds; default 10s)      --heartbeat
+//	Compat            JM_COMPAT (legacy | lightning; default per project format)  --compat
+//	SensitiveKeys     JM_SENSITIVE_KEYS (comma-separated)                     --sensitive-key (repeatable)
+//
+// Booleans accept true/false, 1/0, yes/no, on/off. jobmediator.yaml does not
+// hold settings: it is per-project, settings are per-deployment.
+type Settings struct {
+	OpenHIMURL, OpenHIMUsername, OpenHIMPassword string
+	TrustSelfSigned                              bool
+	CAFile                                       string
+	Register                                     bool
+	URN, MediatorName                            string
+	RouteHost                                    string
+	RoutePort                                    int
+	ListenPort                                   int
+	LogLevel                                     string
+	BodySizeLimit                                int64
+	ProjectPath, OptionsPath, CredentialsPath    string
+	DataDir                                      string
+	MongoURL, MongoDatabase                      string
+	HeartbeatInterval                            time.Duration
+	Compat                                       Compat
+	SensitiveKeys                                []string
+
+	// registerExplicit is set once REGISTER_MEDIATOR or --register was
+	// given; until then Register follows whether an OpenHIM URL is set.
+	registerExplicit bool
+}
+
+// Setting defaults.
+const (
+	DefaultListenPort    = 4001
+	DefaultURN           = "urn:mediator:jobmediator"
+	DefaultMediatorName  = "Job Mediator"
+	DefaultBodySizeLimit = 10 << 20
+	DefaultDataDir       = "./data"
+	DefaultHeartbeat     = 10 * time.Second
+	DefaultLogLevel      = "info"
+	DefaultMongoDatabase = "jobmediator"
+)
+
+// envSource is the File of ValidationErrors about environment variables.
+const envSource = "environment"
+
+// DefaultSettings are the settings with nothing set.
+func DefaultSettings() Settings {
+	return Settings{
+		URN:               DefaultURN,
+		MediatorName:      DefaultMediatorName,
+		ListenPort:        DefaultListenPort,
+		LogLevel:          DefaultLogLevel,
+		BodySizeLimit:     DefaultBodySizeLimit,
+		DataDir:           DefaultDataDir,
+		MongoDatabase:     DefaultMongoDatabase,
+		HeartbeatInterval: DefaultHeartbeat,
+	}
+}
+
+// SettingsFromEnv reads the settings from the environment (getenv is
+// os.Getenv in production). Every bad value is reported, as a
+// ValidationError naming the variable; the value is left at its default.
+func SettingsFromEnv(getenv func(string) string) (Settings, []error) {
+	s := DefaultSettings()
+	var errs []error
+	bad := func(name, msg, fix string) {
+		errs = append(errs, ValidationError{File: envSource, Field: name, Message: msg, Fix: fix})
+	}
+	// first returns the first set alias and its name.
+	first := func(names ...string) (string, string) {
+		for _, n := range names {
+			if v := strings.TrimSpace(getenv(n)); v != "" {
+				return v, n
+			}
+		}
+		return "", ""
+	}
+	str := func(dst *string, names ...string) {
+		if v, _ := first(names...); v != "" {
+			*dst = v
+		}
+	}
+	boolean := func(dst *bool, names ...string) bool {
+		v, name := first(names...)
+		if v == "" {
+			return false
+		}
+		b, err := parseBool(v)
+		if err != nil {
+			bad(name, err.Error(), "use true or false")
+			return false
+		}
+		*dst = b
+		return true
+	}
+	port := func(dst *int, allowZero bool, names ...string) {
+		v, name := first(names...)
+		if v == "" {
+			return
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 65535 || (n == 0 && !allowZero) {
+			bad(name, fmt.Sprintf("%q is not a port number", v), "use a number from 1 to 65535")
+			return
+		}
+		*dst = n
+	}
+
+	str(&s.OpenHIMURL, "OPENHIM_MEDIATOR_URL", "OPENHIM_URL", "OPENHIM_API_URL")
+	str(&s.OpenHIMUsername, "OPENHIM_USERNAME")
+	// The password is taken verbatim (spaces may be part of it).
+	if v := getenv("OPENHIM_PASSWORD"); v != "" {
+		s.OpenHIMPassword = v
+	}
+	boolean(&s.TrustSelfSigned, "TRUST_SELF_SIGNED")
+	str(&s.CAFile, "OPENHIM_CA_FILE")
+	s.Register = s.OpenHIMURL != ""
+	s.registerExplicit = boolean(&s.Register, "REGISTER_MEDIATOR", "OPENHIM_REGISTER")
+	str(&s.URN, "MEDIATOR_URN")
+	str(&s.MediatorName, "MEDIATOR_NAME")
+	str(&s.RouteHost, "MEDIATOR_HOST")
+	port(&s.RoutePort, true, "MEDIATOR_PORT")
+	port(&s.ListenPort, false, "SERVER_PORT")
+	if v, _ := first("LOG_LEVEL"); v != "" {
+		s.LogLevel = strings.ToLower(v)
+	}
+	if v, name := first("BODY_SIZE_LIMIT"); v != "" {
+		n, err := ParseByteSize(v)
+		if err != nil {
+			bad(name, err.Error(), "write a size such as 50mb, 512kb or 1048576")
+		} else {
+			s.BodySizeLimit = n
+		}
+	}
+	str(&s.ProjectPath, "JM_PROJECT")
+	str(&s.OptionsPath, "JM_OPTIONS")
+	str(&s.CredentialsPath, "JM_CREDENTIALS")
+	str(&s.DataDir, "JM_DATA_DIR")
+	str(&s.MongoURL, "MONGO_URL", "MONGODB_CONNECTION_STRING")
+	str(&s.MongoDatabase, "MONGO_DATABASE")
+	if v, name := first("HEARTBEAT_INTERVAL"); v != "" {
+		d, err := ParseDuration(v)
+		if err != nil || d == 0 {
+			bad(name, fmt.Sprintf("%q is not a positive duration", v), "write e.g. 10s")
+		} else {
+			s.HeartbeatInterval = d
+		}
+	}
+	if v, name := first("JM_COMPAT"); v != "" {
+		c, err := parseCompat(v)
+		if err != nil {
+			bad(name, err.Error(), "use legacy or lightning")
+		} else {
+			s.Compat = c
+		}
+	}
+	if v, _ := first("JM_SENSITIVE_KEYS"); v != "" {
+		s.SensitiveKeys = splitList(v)
+	}
+	return s, errs
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseCompat(v string) (Compat, error) {
+	switch Compat(strings.ToLower(strings.TrimSpace(v))) {
+	case CompatLegacy:
+		return CompatLegacy, nil
+	case CompatLightning:
+		return CompatLightning, nil
+	case CompatDefault:
+		return CompatDefault, nil
+	}
+	return "", fmt.Errorf("unknown compat profile %q", v)
+}
+
+// parseBool accepts the spellings deployments use.
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "1", "yes", "y", "on":
+		return true, nil
+	case "false", "0", "no", "n", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean", v)
+}
+
+// ParseByteSize reads a size as body-parser (the `bytes` package) does:
+// a number of bytes, or a number with b, kb, mb, gb (also kib, mib, gib; k,
+// m, g), all powers of 1024, case-insensitive.
+func ParseByteSize(v string) (int64, error) {
+	s := strings.ToLower(strings.TrimSpace(v))
+	i := 0
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+		i++
+	}
+	num, unit := s[:i], strings.TrimSpace(s[i:])
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || num == "" {
+		return 0, fmt.Errorf("%q is not a size", v)
+	}
+	mult := map[string]float64{
+		"": 1, "b": 1,
+		"k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
+		"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+		"g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
+	}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("%q has an unknown unit %q", v, unit)
+	}
+	n := f * mult
+	if n < 1 {
+		return 0, fmt.Errorf("%q is smaller than one byte", v)
+	}
+	if n > 1<<40 {
+		return 0, fmt.Errorf("%q is larger than 1 TiB", v)
+	}
+	return int64(n), nil
+}
+
+// BindFlags defines one flag per setting on fs, each defaulting to the
+// current value (so call it after SettingsFromEnv); flags given on the
+// command line then override the environment.
+func (s *Settings) BindFlags(fs *flag.FlagSet) {
+	fs.Var(&urlFlag{s}, "openhim-url", "OpenHIM core API URL (env OPENHIM_MEDIATOR_URL | OPENHIM_URL | OPENHIM_API_URL)")
+	fs.Var(strFlag{&s.OpenHIMUsername}, "openhim-username", "OpenHIM API user (env OPENHIM_USERNAME)")
+	fs.Var(secretFlag{&s.OpenHIMPassword}, "openhim-password", "OpenHIM API password (env OPENHIM_PASSWORD; prefer the env: flags show in ps)")
+	fs.Var(boolFlag{p: &s.TrustSelfSigned}, "trust-self-signed", "accept OpenHIM's self-signed certificate (env TRUST_SELF_SIGNED)")
+	fs.Var(strFlag{&s.CAFile}, "openhim-ca-file", "PEM CA bundle for OpenHIM's certificate (env OPENHIM_CA_FILE)")
+	fs.Var(boolFlag{p: &s.Register, set: &s.registerExplicit}, "register", "register with OpenHIM core and send heartbeats (env REGISTER_MEDIATOR | OPENHIM_REGISTER; default true when an OpenHIM URL is set)")
+	fs.Var(strFlag{&s.URN}, "urn", "mediator URN (env MEDIATOR_URN)")
+	fs.Var(strFlag{&s.MediatorName}, "mediator-name", "mediator name shown in the console (env MEDIATOR_NAME)")
+	fs.Var(strFlag{&s.RouteHost}, "route-host", "host OpenHIM routes to (env MEDIATOR_HOST)")
+	fs.Var(intFlag{p: &s.RoutePort, allowZero: true}, "route-port", "port OpenHIM routes to; 0 means --port (env MEDIATOR_PORT)")
+	fs.Var(intFlag{p: &s.ListenPort}, "port", "port to listen on (env SERVER_PORT)")
+	fs.Var(strFlag{&s.LogLevel}, "log-level", "trace, debug, info, warn, error (env LOG_LEVEL)")
+	fs.Var(sizeFlag{&s.BodySizeLimit}, "body-size-limit", "largest request body, e.g. 50mb (env BODY_SIZE_LIMIT)")
+	fs.Var(strFlag{&s.ProjectPath}, "project", "project.yaml, workflow.json or a directory (env JM_PROJECT)")
+	fs.Var(strFlag{&s.OptionsPath}, "options", "jobmediator.yaml (env JM_OPTIONS; default beside the project)")
+	fs.Var(strFlag{&s.CredentialsPath}, "credentials", "credentials map, YAML or JSON (env JM_CREDENTIALS)")
+	fs.Var(strFlag{&s.DataDir}, "data-dir", "embedded store directory (env JM_DATA_DIR)")
+	fs.Var(secretFlag{&s.MongoURL}, "mongo-url", "MongoDB connection string; empty uses the embedded store (env MONGO_URL | MONGODB_CONNECTION_STRING)")
+	fs.Var(strFlag{&s.MongoDatabase}, "mongo-database", "MongoDB database (env MONGO_DATABASE)")
+	fs.Var(durFlag{&s.HeartbeatInterval}, "heartbeat", "heartbeat interval (env HEARTBEAT_INTERVAL)")
+	fs.Var(compatFlag{&s.Compat}, "compat", "default compat profile: legacy or lightning (env JM_COMPAT)")
+	fs.Var(&listFlag{p: &s.SensitiveKeys}, "sensitive-key", "extra key name to redact, repeatable (env JM_SENSITIVE_KEYS)")
+}
+
+type strFlag struct{ p *string }
+
+func (f strFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return *f.p
+}
+func (f strFlag) Set(v string) error { *f.p = v; return nil }
+
+// secretFlag never shows its value in -help output.
+type secretFlag struct{ p *string }
+
+func (f secretFlag) String() string     { return "" }
+func (f secretFlag) Set(v string) error { *f.p = v; return nil }
+
+type urlFlag struct{ s *Settings }
+
+func (f *urlFlag) String() string {
+	if f == nil || f.s == nil {
+		return ""
+	}
+	return f.s.OpenHIMURL
+}
+func (f *urlFlag) Set(v string) error {
+	f.s.OpenHIMURL = v
+	if !f.s.registerExplicit {
+		f.s.Register = v != ""
+	}
+	return nil
+}
+
+type boolFlag struct {
+	p   *bool
+	set *bool
+}
+
+func (f boolFlag) String() string {
+	if f.p == nil {
+		return "false"
+	}
+	return strconv.FormatBool(*f.p)
+}
+func (f boolFlag) IsBoolFlag() bool { return true }
+func (f boolFlag) Set(v string) error {
+	b, err := parseBool(v)
+	if err != nil {
+		return err
+	}
+	*f.p = b
+	if f.set != nil {
+		*f.set = true
+	}
+	return nil
+}
+
+type intFlag struct {
+	p         *int
+	allowZero bool
+}
+
+func (f intFlag) String() string {
+	if f.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*f.p)
+}
+func (f intFlag) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 65535 || (n == 0 && !f.allowZero) {
+		return fmt.Errorf("%q is not a port number (1-65535)", v)
+	}
+	*f.p = n
+	return nil
+}
+
+type sizeFlag struct{ p *int64 }
+
+func (f sizeFlag) String() string {
+	if f.p == nil {
+		return "0"
+	}
+	return strconv.FormatInt(*f.p, 10)
+}
+func (f sizeFlag) Set(v string) error {
+	n, err := ParseByteSize(v)
+	if err != nil {
+		return err
+	}
+	*f.p = n
+	return nil
+}
+
+type durFlag struct{ p *time.Duration }
+
+func (f durFlag) String() string {
+	if f.p == nil {
+		return "0s"
+	}
+	return f.p.String()
+}
+func (f durFlag) Set(v string) error {
+	d, err := ParseDuration(v)
+	if err != nil {
+		return err
+	}
+	*f.p = d
+	return nil
+}
+
+type compatFlag struct{ p *Compat }
+
+func (f compatFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return string(*f.p)
+}
+func (f compatFlag) Set(v string) error {
+	c, err := parseCompat(v)
+	if err != nil {
+		return err
+	}
+	*f.p = c
+	return nil
+}
+
+// listFlag: the first use on the command line replaces the environment's
+// list (flag > env), later uses append.
+type listFlag struct {
+	p       *[]string
+	touched bool
+}
+
+func (f *listFlag) String() string {
+	if f == nil || f.p == nil {
+		return ""
+	}
+	return strings.Join(*f.p, ",")
+}
+func (f *listFlag) Set(v string) error {
+	if !f.touched {
+		*f.p = nil
+		f.touched = true
+	}
+	*f.p = append(*f.p, splitList(v)...)
+	return nil
+}
+
+var logLevels = []string{"trace", "debug", "info", "warn", "warning", "error", "fatal", "panic"}
+
+// Validate checks the settings as a whole. Each error is a ValidationError
+// whose Field names the environment variable and flag.
+func (s Settings) Validate() []error {
+	var errs []error
+	bad := func(field, msg, fix string) {
+		errs = append(errs, ValidationError{File: "settings", Field: field, Message: msg, Fix: fix})
+	}
+	if s.OpenHIMURL != "" {
+		u, err := url.Parse(s.OpenHIMURL)
+		switch {
+		case err != nil:
+			bad("OPENHIM_URL/--openhim-url", "not a URL", "write e.g. https://openhim-core:8080")
+		case u.Scheme != "http" && u.Scheme != "https":
+			bad("OPENHIM_URL/--openhim-url", fmt.Sprintf("scheme %q is not http or https", u.Scheme), "write e.g. https://openhim-core:8080")
+		case u.Host == "":
+			bad("OPENHIM_URL/--openhim-url", "URL has no host", "write e.g. https://openhim-core:8080")
+		case u.User != nil:
+			bad("OPENHIM_URL/--openhim-url", "URL holds a user name or password", "move them to OPENHIM_USERNAME and OPENHIM_PASSWORD")
+		}
+	}
+	if s.Register && s.OpenHIMURL == "" {
+		bad("REGISTER_MEDIATOR/--register", "registration is on but no OpenHIM URL is set", "set OPENHIM_URL (or --openhim-url), or REGISTER_MEDIATOR=false")
+	}
+	if s.Register && s.OpenHIMUsername == "" {
+		bad("OPENHIM_USERNAME/--openhim-username", "registration needs an OpenHIM API user", "set OPENHIM_USERNAME and OPENHIM_PASSWORD")
+	}
+	if s.OpenHIMUsername != "" && s.OpenHIMPassword == "" {
+		bad("OPENHIM_PASSWORD/--openhim-password", "a user name is set but no password", "set OPENHIM_PASSWORD")
+	}
+	if s.CAFile != "" {
+		if st, err := os.Stat(s.CAFile); err != nil {
+			bad("OPENHIM_CA_FILE/--openhim-ca-file", fmt.Sprintf("CA file %s cannot be read", s.CAFile), "point it at a PEM bundle, or unset it")
+		} else if st.IsDir() {
+			bad("OPENHIM_CA_FILE/--openhim-ca-file", fmt.Sprintf("%s is a directory", s.CAFile), "point it at a PEM file")
+		}
+	}
+	if strings.TrimSpace(s.URN) == "" {
+		bad("MEDIATOR_URN/--urn", "URN is empty", "set e.g. "+DefaultURN)
+	}
+	if strings.TrimSpace(s.MediatorName) == "" {
+		bad("MEDIATOR_NAME/--mediator-name", "name is empty", "set e.g. "+DefaultMediatorName)
+	}
+	if s.ListenPort < 1 || s.ListenPort > 65535 {
+		bad("SERVER_PORT/--port", fmt.Sprintf("port %d is out of range", s.ListenPort), "use 1-65535")
+	}
+	if s.RoutePort < 0 || s.RoutePort > 65535 {
+		bad("MEDIATOR_PORT/--route-port", fmt.Sprintf("port %d is out of range", s.RoutePort), "use 1-65535, or 0 for the listen port")
+	}
+	if !contains(logLevels, strings.ToLower(s.LogLevel)) {
+		bad("LOG_LEVEL/--log-level", fmt.Sprintf("unknown log level %q", s.LogLevel), "use trace, debug, info, warn or error")
+	}
+	if s.BodySizeLimit <= 0 {
+		bad("BODY_SIZE_LIMIT/--body-size-limit", "body size limit must be positive", "write e.g. 10mb")
+	}
+	if s.Register && s.HeartbeatInterval <= 0 {
+		bad("HEARTBEAT_INTERVAL/--heartbeat", "heartbeat interval must be positive", "write e.g. 10s")
+	}
+	if _, err := parseCompat(string(s.Compat)); err != nil {
+		bad("JM_COMPAT/--compat", err.Error(), "use legacy or lightning")
+	}
+	if strings.TrimSpace(s.ProjectPath) == "" {
+		bad("JM_PROJECT/--project", "no project is set", "pass --project PATH (a project.yaml, workflow.json or directory) or set JM_PROJECT")
+	}
+	if s.MongoURL != "" {
+		u, err := url.Parse(s.MongoURL)
+		if err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") {
+			// The URL may hold a password: never echo it.
+			bad("MONGO_URL/--mongo-url", "not a mongodb:// or mongodb+srv:// connection string", "write e.g. mongodb://mongo:27017/jobmediator")
+		}
+		if strings.TrimSpace(s.MongoDatabase) == "" {
+			bad("MONGO_DATABASE/--mongo-database", "database name is empty", "set e.g. jobmediator")
+		}
+	} else if strings.TrimSpace(s.DataDir) == "" {
+		bad("JM_DATA_DIR/--data-dir", "no MongoDB URL and no data directory", "set JM_DATA_DIR (embedded store) or MONGO_URL")
+	}
+	return errs
+}
+
+// EffectiveRoutePort is the port advertised to OpenHIM core.
+func (s Settings) EffectiveRoutePort() int {
+	if s.RoutePort > 0 {
+		return s.RoutePort
+	}
+	return s.ListenPort
+}
+
+// Redacted is the effective configuration for logging: secrets masked
+// (the password, credentials inside the MongoDB URL).
+func (s Settings) Redacted() map[string]any {
+	pw := ""
+	if s.OpenHIMPassword != "" {
+		pw = redact.Mask
+	}
+	mongo := s.MongoURL
+	if mongo != "" {
+		if u, err := url.Parse(mongo); err == nil {
+			if u.User != nil {
+				if _, has := u.User.Password(); has {
+					u.User = url.UserPassword(u.User.Username(), "xxx")
+				}
+			}
+			mongo = strings.Replace(u.String(), ":xxx@", ":"+redact.Mask+"@", 1)
+		} else {
+			mongo = redact.Mask // unparsable: cannot tell what is secret
+		}
+	}
+	return map[string]any{
+		"openhim_url":        s.OpenHIMURL,
+		"openhim_username":   s.OpenHIMUsername,
+		"openhim_password":   pw,
+		"trust_self_signed":  s.TrustSelfSigned,
+		"openhim_ca_file":    s.CAFile,
+		"register":           s.Register,
+		"urn":                s.URN,
+		"mediator_name":      s.MediatorName,
+		"route_host":         s.RouteHost,
+		"route_port":         s.EffectiveRoutePort(),
+		"listen_port":        s.ListenPort,
+		"log_level":          s.LogLevel,
+		"body_size_limit":    s.BodySizeLimit,
+		"project":            s.ProjectPath,
+		"options":            s.OptionsPath,
+		"credentials":        s.CredentialsPath,
+		"data_dir":           s.DataDir,
+		"mongo_url":          mongo,
+		"mongo_database":     s.MongoDatabase,
+		"heartbeat_interval": s.HeartbeatInterval.String(),
+		"compat":             string(s.Compat),
+		"sensitive_keys":     append([]string(nil), s.SensitiveKeys...),
+	}
+}
