@@ -122,3 +122,14 @@ func unknownKeyFix(got string, known []string) string {
 	}
 	return "remove it; known keys: " + strings.Join(known, ", ")
 }
+
+// unknownNameFix is the fix text for a reference to an undeclared name.
+func unknownNameFix(got string, declared []string) string {
+	if s := didYouMean(got, declared); s != "" {
+		return fmt.Sprintf("did you mean %q? declared: %s", s, strings.Join(declared, ", "))
+	}
+	if len(declared) == 0 {
+		return "declare it first"
+	}
+	return "use one of: " + strings.Join(declared, ", ")
+}

@@ -356,7 +356,7 @@ func (p *Project) ApplyOptions(mo *MediatorOptions) ValidationErrors {
 					known = append(known, x.Key)
 				}
 				errs = append(errs, ValidationError{File: file, Line: o.Line, Field: field,
-					Message: fmt.Sprintf("no workflow %q in %s", o.Ref, p.Path), Fix: unknownKeyFix(o.Ref, known)})
+					Message: fmt.Sprintf("no workflow %q in %s", o.Ref, p.Path), Fix: unknownNameFix(o.Ref, known)})
 				continue
 			}
 			if prev, dup := claimed[w]; dup {

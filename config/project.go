@@ -103,12 +103,14 @@ func LoadProjectWith(path string, lo LoadOptions) (*Project, error) {
 		if oerr != nil {
 			var ves ValidationErrors
 			if errors.As(oerr, &ves) {
+				// Still apply what could be read, so project-level
+				// problems (unknown workflows, path clashes) show too.
 				errs = append(errs, ves...)
 			} else {
 				errs = append(errs, ValidationError{File: optPath, Message: "cannot read: " + oerr.Error(),
 					Fix: "check the --options path (JM_OPTIONS)"})
+				mo = nil
 			}
-			mo = nil
 		}
 	}
 	errs = append(errs, p.ApplyOptions(mo)...)

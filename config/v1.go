@@ -108,8 +108,8 @@ func (l *loader) v1(root *yaml.Node, p *Project) {
 
 	inWorkflow := map[string]bool{}
 	for _, t := range trigOrder {
-		if t.kind != TriggerCron && t.kind != TriggerCriteria {
-			continue
+		if (t.kind != TriggerCron && t.kind != TriggerCriteria) || !t.used {
+			continue // unused start triggers get a warning below
 		}
 		w := &Workflow{Key: t.name, Name: t.name}
 		l.locs[w] = loc{t.line, t.field}
@@ -303,7 +303,7 @@ func (l *loader) v1Job(kv pair, p *Project, trigs map[string]*v1Trigger) *v1Job 
 			known = append(known, k)
 		}
 		sort.Strings(known)
-		c.add(vj.trigLn, join(field, "trigger"), fmt.Sprintf("trigger %q is not declared under triggers:", vj.trigger), unknownKeyFix(vj.trigger, known))
+		c.add(vj.trigLn, join(field, "trigger"), fmt.Sprintf("trigger %q is not declared under triggers:", vj.trigger), unknownNameFix(vj.trigger, known))
 	default:
 		t.used = true
 	}

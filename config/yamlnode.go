@@ -38,6 +38,17 @@ var backtickRE = regexp.MustCompile("`[^`]*`")
 
 func parseBytes(path string, raw []byte) (*yaml.Node, error) {
 	raw = bytes.TrimPrefix(raw, utf8BOM)
+	// YAML would accept JSON with trailing commas or comments; a .json
+	// file must be JSON, as the OpenFn CLI parses it with JSON.parse.
+	if strings.HasSuffix(strings.ToLower(path), ".json") && !json.Valid(raw) {
+		var v any
+		jerr := json.Unmarshal(raw, &v)
+		line := 0
+		if se, ok := jerr.(*json.SyntaxError); ok {
+			line = 1 + bytes.Count(raw[:min(int(se.Offset), len(raw))], []byte("\n"))
+		}
+		return nil, ValidationErrors{{File: path, Line: line, Message: "cannot parse: invalid JSON: " + jerr.Error(), Fix: "fix the syntax at that line"}}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		msg := backtickRE.ReplaceAllString(err.Error(), "a value")
@@ -47,16 +58,6 @@ func parseBytes(path string, raw []byte) (*yaml.Node, error) {
 			msg = m[2]
 		} else {
 			msg = strings.TrimPrefix(msg, "yaml: ")
-		}
-		// encoding/json gives a better message for JSON files.
-		if strings.HasSuffix(strings.ToLower(path), ".json") {
-			var v any
-			if jerr := json.Unmarshal(raw, &v); jerr != nil {
-				msg = "invalid JSON: " + jerr.Error()
-				if se, ok := jerr.(*json.SyntaxError); ok {
-					line = 1 + bytes.Count(raw[:min(int(se.Offset), len(raw))], []byte("\n"))
-				}
-			}
 		}
 		return nil, ValidationErrors{{File: path, Line: line, Message: "cannot parse: " + msg, Fix: "fix the syntax at that line"}}
 	}

@@ -1,0 +1,1 @@
+getCases({ remote: true }, {}, state => state);

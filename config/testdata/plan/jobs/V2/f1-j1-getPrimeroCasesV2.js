@@ -1,0 +1,1 @@
+fn(state => state); // f1-j1-getPrimeroCasesV2

@@ -1,0 +1,1 @@
+fn(state => state); // f1-j2-casesToOscar

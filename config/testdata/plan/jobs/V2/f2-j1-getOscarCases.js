@@ -1,0 +1,1 @@
+fn(state => state); // f2-j1-getOscarCases

@@ -1,0 +1,1 @@
+post('/api/v1/organizations/clients/upsert', { body: state => state.data });
