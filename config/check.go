@@ -66,7 +66,7 @@ func Check(s Settings, envErrs []error, validateAdaptor func(spec string) error)
 				continue
 			}
 			reported[key] = true
-			where := ValidationError{File: r.Project.Path, Line: j.Line, Field: j.Key + ".credential"}
+			where := ValidationError{File: r.Project.Path, Line: j.Line, Field: join(j.field, "credential")}
 			if haveFile {
 				where.Message = fmt.Sprintf("credential %q has no values in %s", key, s.CredentialsPath)
 				where.Fix = fmt.Sprintf("add `%s: {field: value, …}` to the credentials file, or set it in the OpenHIM console", key)

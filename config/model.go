@@ -125,6 +125,8 @@ type Job struct {
 	// State is the step's default state (workflow.json `state`), merged under
 	// the input as @openfn/runtime does.
 	State map[string]any
+	// field is the job's path in the project file, for errors found later.
+	field string
 }
 
 // TriggerType is how a workflow is started.

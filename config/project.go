@@ -81,6 +81,9 @@ func LoadProjectWith(path string, lo LoadOptions) (*Project, error) {
 	l.validateGraphs(p)
 	for _, w := range p.Workflows {
 		w.line, w.field = l.locs[w].line, l.locs[w].field
+		for _, j := range w.Jobs {
+			j.field = l.locs[j].field
+		}
 	}
 	p.Warnings = append(p.Warnings, l.c.warnings...)
 	errs := l.c.errs
