@@ -1,0 +1,67 @@
+// Package common is Job Mediator's language-common: the helpers every OpenFn
+// adaptor re-exports (fn, each, dataValue, JSONPath sources, references,
+// cursor, parseCsv, …), written in JavaScript from the behaviour documented
+// in design/openfn-jobs.md §4 and evaluated once per pooled VM.
+//
+// Version differences that change state are honoured (combine ≥3.3.2, map
+// 3.x vs 1.x, composeNextState ≥1.15, expandReferences keeping RegExp ≥2.3).
+// Not implemented: the `http` namespace (1.x axios / 2.x undici helpers;
+// adaptors do HTTP through their own Go host functions), ajv beyond the
+// subset documented in common.js, streams, and URL schemas in validate.
+package common
+
+import (
+	"crypto/rand"
+	_ "embed"
+	"encoding/base64"
+	"fmt"
+
+	"github.com/jobmediator/jobmediator/adaptors"
+)
+
+//go:embed common.js
+var source string
+
+// Source is the JavaScript body of language-common.
+func Source() string { return source }
+
+// Host returns the Go functions common.js uses.
+func Host(env *adaptors.Env) map[string]any {
+	return map[string]any{
+		// now is the run's injectable clock in epoch milliseconds.
+		"now": func() int64 { return env.Run().Now().UnixMilli() },
+		"b64encode": func(s string) string {
+			return base64.StdEncoding.EncodeToString([]byte(s))
+		},
+		"b64decode": func(s string) string {
+			b, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				env.Throw("util.decode: "+err.Error(), nil)
+			}
+			return string(b)
+		},
+		"uuid": func() string { return UUID() },
+	}
+}
+
+// UUID returns a random RFC 4122 version 4 UUID.
+func UUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func init() {
+	adaptors.Register(&adaptors.Definition{
+		Name:    "common",
+		Doc:     "language-common helpers (fn, each, dataValue, cursor, parseCsv, …)",
+		Default: "3.3.4",
+		Supports: func(v adaptors.Version) bool {
+			return v.Major >= 1 && v.Major <= 3
+		},
+		Source: func(adaptors.Version) string { return source },
+		Host:   Host,
+	})
+}

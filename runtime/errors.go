@@ -1,0 +1,155 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/dop251/goja"
+)
+
+// rejection carries a rejected promise's reason out of the event loop.
+type rejection struct{ v goja.Value }
+
+func (r *rejection) Error() string { return "promise rejected" }
+
+// interrupt reasons passed to vm.Interrupt.
+const (
+	reasonTimeout   = "timeout"
+	reasonCancelled = "cancelled"
+)
+
+var reFrame = regexp.MustCompile(`at (?:(\S+) \()?([^\s()]+):(\d+):(\d+)`)
+
+// classify turns whatever a step threw into a runtime Error (§2.3).
+func (s *slot) classify(err error, c *compiled, step string) *Error {
+	var intr *goja.InterruptedError
+	if errors.As(err, &intr) {
+		if intr.Value() == reasonCancelled {
+			return &Error{Name: "CancelledError", Severity: "kill", Source: "runtime", Step: step, Message: "the run was cancelled"}
+		}
+		return &Error{Name: "TimeoutError", Severity: "kill", Source: "runtime", Step: step, Message: "Job took longer than the timeout allowed and was killed"}
+	}
+	var ex *goja.Exception
+	var rej *rejection
+	var v goja.Value
+	switch {
+	case errors.As(err, &ex):
+		v = ex.Value()
+	case errors.As(err, &rej):
+		v = rej.v
+	default:
+		if e, ok := err.(*Error); ok {
+			return e
+		}
+		return &Error{Name: "RuntimeCrash", Severity: "crash", Source: "runtime", Step: step, Message: err.Error()}
+	}
+	e := s.classifyValue(v, c, step)
+	if e.Line == 0 && ex != nil && c != nil {
+		for _, f := range ex.Stack() {
+			if f.SrcName() == c.name {
+				p := f.Position()
+				e.Line, e.Column = c.mapBack(p.Line, p.Column)
+				break
+			}
+		}
+	}
+	return e
+}
+
+func (s *slot) classifyValue(v goja.Value, c *compiled, step string) *Error {
+	e := &Error{Source: "runtime", Step: step, Severity: "fail"}
+	obj, isObj := v.(*goja.Object)
+	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) || !isObj {
+		e.Name = "JobError"
+		if v == nil {
+			e.Message = "undefined"
+		} else {
+			e.Message = v.String()
+		}
+		return e
+	}
+	name, msg := str(obj.Get("name")), str(obj.Get("message"))
+	stack := str(obj.Get("stack"))
+	isError := obj.ClassName() == "Error" || stack != ""
+	if !isError {
+		e.Name = "JobError"
+		b, _ := json.Marshal(obj.Export())
+		e.Message = string(b)
+		return e
+	}
+	e.Message = msg
+	adaptorFrame := false
+	for _, m := range reFrame.FindAllStringSubmatch(stack, -1) {
+		file := m[2]
+		if strings.HasPrefix(file, "adaptor:") && !adaptorFrame && e.Line == 0 {
+			adaptorFrame = true
+		}
+		if c != nil && file == c.name && e.Line == 0 {
+			l, _ := strconv.Atoi(m[3])
+			col, _ := strconv.Atoi(m[4])
+			e.Line, e.Column = c.mapBack(l, col)
+		}
+	}
+	// Go host functions raise errors through env.Throw; their statusCode and
+	// code properties decide Transient().
+	if sc := obj.Get("statusCode"); sc != nil && !goja.IsUndefined(sc) {
+		e.StatusCode = int(sc.ToInteger())
+	}
+	if cd := obj.Get("code"); cd != nil && !goja.IsUndefined(cd) && !goja.IsNull(cd) {
+		e.Code = cd.String()
+	}
+	switch name {
+	case "TypeError", "RangeError":
+		e.Name = "RuntimeError"
+		e.Message = name + ": " + msg
+	case "ReferenceError", "SyntaxError":
+		e.Name, e.Severity = "RuntimeCrash", "crash"
+		e.Message = name + ": " + msg
+	case "EvalError":
+		e.Name, e.Severity = "SecurityError", "kill"
+		e.Message = "Illegal eval statement detected"
+	case "ValidationError":
+		e.Name, e.Severity = "ValidationError", "crash"
+	default:
+		e.Name = "JobError"
+	}
+	if adaptorFrame && e.Severity == "fail" {
+		e.Name = "AdaptorError"
+		details := map[string]any{"message": msg}
+		for _, k := range obj.Keys() {
+			if k == "stack" {
+				continue
+			}
+			if ev := obj.Get(k); ev != nil {
+				if _, fn := goja.AssertFunction(ev); !fn {
+					details[k] = ev.Export()
+				}
+			}
+		}
+		// keep only JSON-able details
+		if b, err := json.Marshal(details); err == nil {
+			var clean map[string]any
+			_ = json.Unmarshal(b, &clean)
+			e.Details = clean
+		} else {
+			e.Details = map[string]any{"message": msg}
+		}
+	}
+	return e
+}
+
+func str(v goja.Value) string {
+	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+		return ""
+	}
+	return v.String()
+}
+
+func tooLarge(step, what string, n, limit int) *Error {
+	return &Error{Name: "StateTooLargeError", Severity: "kill", Source: "runtime", Step: step,
+		Message: fmt.Sprintf("%s is %d bytes, over the limit of %d bytes", what, n, limit)}
+}

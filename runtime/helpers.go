@@ -1,0 +1,107 @@
+package runtime
+
+import "github.com/dop251/goja"
+
+// helpersJS runs once per VM, before any adaptor. It defines the runtime's
+// own helpers as globals with a __ prefix (jobs never use that prefix), so
+// the per-step driver is plain JavaScript and promise handling stays inside
+// goja.
+const helpersJS = `
+(function (g) {
+  'use strict';
+  // §1.5 defer: state => complete(Promise.resolve(op(state)).catch(e => error(e, state)))
+  g.__defer = function (op, complete, error) {
+    complete = complete || function (p) { return p; };
+    error = error || function (e) { throw e; };
+    return function (state) {
+      var p;
+      try { p = Promise.resolve(op(state)); } catch (e) { p = Promise.reject(e); }
+      return complete(p.catch(function (e) { return error(e, state); }));
+    };
+  };
+
+  // fast-safe-stringify semantics: toJSON first, circular → "[Circular]",
+  // functions/undefined dropped by JSON.stringify, key order kept.
+  g.__jmStringify = function (value, remove) {
+    var stack = [];
+    function dec(v) {
+      if (v !== null && typeof v === 'object' && typeof v.toJSON === 'function') v = v.toJSON();
+      if (v === null || typeof v !== 'object') return v;
+      if (stack.indexOf(v) >= 0) return '[Circular]';
+      stack.push(v);
+      var out;
+      if (Array.isArray(v)) {
+        out = new Array(v.length);
+        for (var i = 0; i < v.length; i++) out[i] = dec(v[i]);
+      } else {
+        out = {};
+        var ks = Object.keys(v);
+        for (var j = 0; j < ks.length; j++) out[ks[j]] = dec(v[ks[j]]);
+      }
+      stack.pop();
+      return out;
+    }
+    var root = dec(value);
+    if (root !== null && typeof root === 'object' && !Array.isArray(root) && remove) {
+      for (var k = 0; k < remove.length; k++) delete root[remove[k]];
+    }
+    var s = JSON.stringify(root);
+    return s === undefined ? 'null' : s;
+  };
+
+  // §2.1 step input assembly.
+  g.__jmAssemble = function (inputJSON, defaultsJSON, configJSON, lightning) {
+    var input = inputJSON ? JSON.parse(inputJSON) : undefined;
+    var defaults = defaultsJSON ? JSON.parse(defaultsJSON) : {};
+    var conf = configJSON ? JSON.parse(configJSON) : null;
+    if (!lightning) {
+      var s0 = input === undefined || input === null ? {} : input;
+      if (conf) s0.configuration = conf;
+      return s0;
+    }
+    if (input === undefined || input === null) input = { data: {}, configuration: {} };
+    var s = Object.assign({}, defaults, input);
+    var d = input.data;
+    if (Array.isArray(d) || (d !== null && d !== undefined && typeof d !== 'object')) s.data = d;
+    else s.data = Object.assign({}, defaults.data, d);
+    s.configuration = Object.assign({}, input.configuration, conf || {});
+    return s;
+  };
+
+  // Builds the operation list from the compiled thunks and runs it through
+  // the adaptor's execute. Returns a value or a Promise.
+  g.__jmRun = function (thunks, state, lightning, execute, warn) {
+    var ops = [];
+    for (var i = 0; i < thunks.length; i++) {
+      var n = thunks[i][0];
+      var op = thunks[i][1]();
+      if (typeof op !== 'function') {
+        if (lightning) {
+          var err = new Error('Invalid operation at statement ' + (n + 1));
+          err.name = 'ValidationError';
+          throw err;
+        }
+        warn('Operation ' + (n + 1) + ' is ' + (op === undefined ? 'undefined' : typeof op) + ' and was skipped (a top-level statement that is not an operation)');
+        continue;
+      }
+      ops.push(lightning ? wrapOp(op, ops.length + 1, warn) : op);
+    }
+    return execute.apply(null, ops)(state);
+  };
+
+  // v2 wrapOperation: a falsy result becomes {} with a warning.
+  function wrapOp(op, n, warn) {
+    return function (state) {
+      var r = op(state);
+      function check(v) {
+        if (!v) { warn('No state was passed into operation ' + n + ': using {}'); return {}; }
+        return v;
+      }
+      if (r !== null && r !== undefined && typeof r.then === 'function') return r.then(check);
+      return check(r);
+    };
+  }
+})(globalThis);
+`
+
+var helpersProg = goja.MustCompile("jobmediator:runtime", helpersJS, false)
