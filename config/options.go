@@ -75,7 +75,9 @@ type WorkflowOverride struct {
 }
 
 // LoadMediatorOptions reads and checks a jobmediator.yaml on its own (its
-// workflow references are checked when applied to a project).
+// workflow references are checked when applied to a project). On
+// validation errors it returns both what it could read and the
+// ValidationErrors, so ApplyOptions can still report project-level problems.
 func LoadMediatorOptions(path string) (*MediatorOptions, error) {
 	root, _, err := parseFile(path)
 	if err != nil {
