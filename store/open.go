@@ -1,0 +1,202 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/jobmediator/jobmediator/internal/redact"
+)
+
+// Defaults for Config.
+const (
+	DefaultDatabase       = "jobmediator"
+	DefaultDataDir        = "data"
+	DefaultConnectTimeout = 10 * time.Second
+)
+
+// Config chooses and tunes the implementation.
+type Config struct {
+	// MongoURL selects MongoDB (mongodb:// or mongodb+srv://); empty selects
+	// the embedded store. See FromEnv for the environment names.
+	MongoURL string
+	// Database is the Mongo database; default the URL's path, else "jobmediator".
+	Database string
+	// DataDir holds the embedded store's file; default "data".
+	DataDir string
+	// MaxStateBytes caps each stored state (run input/output, step output);
+	// default 256 KiB, at most MaxStateBytesLimit.
+	MaxStateBytes int
+	Retention     Retention
+	// Redactor scrubs stored states, errors and log lines on top of the
+	// caller's own redaction; default redact.New() (sensitive key names).
+	Redactor *redact.Redactor
+	// ConnectTimeout bounds connecting to MongoDB and server selection for
+	// every operation; default 10s.
+	ConnectTimeout time.Duration
+	// Now is the clock for bookkeeping timestamps (tests); default time.Now.
+	Now func() time.Time
+}
+
+// FromEnv fills empty fields from the environment: MONGO_URL, falling back
+// to MONGODB_CONNECTION_STRING (the OpenHIM ecosystem's two spellings),
+// MONGO_DATABASE, and JM_DATA_DIR.
+func (c Config) FromEnv(getenv func(string) string) Config {
+	if c.MongoURL == "" {
+		c.MongoURL = strings.TrimSpace(getenv("MONGO_URL"))
+	}
+	if c.MongoURL == "" {
+		c.MongoURL = strings.TrimSpace(getenv("MONGODB_CONNECTION_STRING"))
+	}
+	if c.Database == "" {
+		c.Database = strings.TrimSpace(getenv("MONGO_DATABASE"))
+	}
+	if c.DataDir == "" {
+		c.DataDir = strings.TrimSpace(getenv("JM_DATA_DIR"))
+	}
+	return c
+}
+
+// Describe names the chosen backend without secrets (for the boot log).
+func (c Config) Describe() string {
+	if c.MongoURL != "" {
+		db := c.Database
+		if db == "" {
+			db = databaseFromURL(c.MongoURL)
+		}
+		if db == "" {
+			db = DefaultDatabase
+		}
+		return fmt.Sprintf("mongo %s database %s", redact.New().URL(c.MongoURL), db)
+	}
+	dir := c.DataDir
+	if dir == "" {
+		dir = DefaultDataDir
+	}
+	return "embedded " + dir
+}
+
+// Open validates cfg and opens MongoDB when cfg.MongoURL is set (creating
+// indexes), the embedded store otherwise.
+func Open(ctx context.Context, cfg Config) (Store, error) {
+	if cfg.MaxStateBytes == 0 {
+		cfg.MaxStateBytes = DefaultMaxStateBytes
+	}
+	if cfg.MaxStateBytes < 1024 || cfg.MaxStateBytes > MaxStateBytesLimit {
+		return nil, invalid("max state bytes %d out of range [1024, %d]", cfg.MaxStateBytes, MaxStateBytesLimit)
+	}
+	if cfg.Retention.Days < 0 || cfg.Retention.MaxRuns < 0 {
+		return nil, invalid("retention days (%d) and max runs (%d) must not be negative", cfg.Retention.Days, cfg.Retention.MaxRuns)
+	}
+	if cfg.ConnectTimeout < 0 {
+		return nil, invalid("connect timeout %s is negative", cfg.ConnectTimeout)
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.Redactor == nil {
+		cfg.Redactor = redact.New()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	san := sanitizer{red: cfg.Redactor, maxState: cfg.MaxStateBytes}
+	if cfg.MongoURL != "" {
+		db := cfg.Database
+		if db == "" {
+			db = databaseFromURL(cfg.MongoURL)
+		}
+		if db == "" {
+			db = DefaultDatabase
+		}
+		if strings.ContainsAny(db, `/\. "$`) {
+			return nil, invalid("mongo database name %q contains a character MongoDB forbids", db)
+		}
+		return openMongo(ctx, cfg.MongoURL, db, cfg.ConnectTimeout, san, cfg.Now)
+	}
+	dir := cfg.DataDir
+	if dir == "" {
+		dir = DefaultDataDir
+	}
+	return openBolt(dir, san, cfg.Now)
+}
+
+// Backoff returns the delay before retry number attempt (1 = first retry):
+// exponential from initial, doubling each attempt and capped at max, with
+// "equal jitter": half the delay is fixed and half random (rnd returns a
+// value in [0,1)). Equal jitter keeps a floor under the delay, so a storm of
+// failures (retry storms are the top mediator complaint, ecosystem.md §2)
+// never collapses to immediate retries, while still spreading replicas out.
+// attempt < 1 is treated as 1; initial <= 0 gives 0; max < initial means initial.
+func Backoff(attempt int, initial, max time.Duration, rnd func() float64) time.Duration {
+	if initial <= 0 {
+		return 0
+	}
+	if max < initial {
+		max = initial
+	}
+	if attempt < 1 {
+		attempt = 1
+	}
+	d := max
+	if exp := attempt - 1; exp < 62 {
+		if f := float64(initial) * math.Pow(2, float64(exp)); f < float64(max) {
+			d = time.Duration(f)
+		}
+	}
+	r := 0.0
+	if rnd != nil {
+		r = rnd()
+	}
+	r = math.Min(math.Max(r, 0), 1)
+	half := d / 2
+	return half + time.Duration(r*float64(d-half))
+}
+
+// StartCuller applies retention in the background: once at start, then
+// every interval until ctx is done. The returned channel closes when it has
+// stopped. Nothing is culled when retention is zero. logger may be nil.
+func StartCuller(ctx context.Context, s Store, r Retention, interval time.Duration, logger logrus.FieldLogger) <-chan struct{} {
+	done := make(chan struct{})
+	if interval <= 0 {
+		interval = time.Hour
+	}
+	go func() {
+		defer close(done)
+		if r.Days <= 0 && r.MaxRuns <= 0 {
+			return
+		}
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			CullOnce(ctx, s, r, time.Now(), logger)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return done
+}
+
+// CullOnce applies r at now and logs the outcome; the culler's one step.
+func CullOnce(ctx context.Context, s Store, r Retention, now time.Time, logger logrus.FieldLogger) (int, error) {
+	var olderThan time.Time
+	if r.Days > 0 {
+		olderThan = now.AddDate(0, 0, -r.Days)
+	}
+	n, err := s.Cull(ctx, olderThan, r.MaxRuns)
+	if logger != nil {
+		if err != nil && ctx.Err() == nil {
+			logger.WithError(err).Warn("store: retention cull failed")
+		} else if n > 0 {
+			logger.WithField("runs", n).Info("store: retention culled old runs")
+		}
+	}
+	return n, err
+}
