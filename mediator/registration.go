@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -144,12 +145,14 @@ const DefaultAllowRole = "jobmediator"
 //     one enabled primary http route to RouteHost:RoutePort at the path.
 //   - configDefs/config: per workflow a bool "enabled_<slug>" (default
 //     true); per credential a struct "credential_<slug>" whose template has
-//     one item per field, typed password for secret-looking field names.
-//     Params avoid dots and "$" because core stores config as Mongo
-//     sub-document keys. Secret defaults are sent as "" (never the project's
-//     secrets: core's GET /mediators list shows config unmasked); an empty
-//     value means "not overridden in the console". Every param gets a
-//     default because core drops stored keys missing from a newer
+//     one item per field (string, number, bool; bigstring holding JSON text
+//     for nested values; password for secret-looking names). Params avoid
+//     dots and "$" because core stores config as Mongo sub-document keys.
+//     Every field's default is null = "not overridden": project values are
+//     never sent as config (secrets would sit unmasked in core's GET
+//     /mediators list, and a stored default would mask later project
+//     edits); non-secret ones appear in the field description. Every param
+//     has a default because core drops stored keys missing from a newer
 //     registration's config (§2.3).
 //
 // Version is id.Version; pass the result through RegistrationVersion.
@@ -224,18 +227,17 @@ func BuildRegistration(id Identity, channels []ChannelSpec, creds []CredentialFi
 	for _, w := range dedupe(wfs) {
 		p := uniqueName(usedParams, "enabled_"+Slug(w))
 		reg.ConfigDefs = append(reg.ConfigDefs, ConfigDef{Param: p, DisplayName: "Enable workflow " + w,
-			Description: fmt.Sprintf("When off, workflow %q is not run (routed requests get 503, schedules skip).", w), Type: "bool"})
+			Description: fmt.Sprintf("When off, Job Mediator does not run workflow %q.", w), Type: "bool"})
 		reg.Config[p] = true
 		reg.Params[p] = ParamRef{Kind: ParamEnabled, Key: w}
 	}
 	cs := append([]CredentialFields(nil), creds...)
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].Key < cs[j].Key })
-	red := redact.New()
 	for _, c := range cs {
 		p := uniqueName(usedParams, "credential_"+Slug(c.Key))
 		ref := ParamRef{Kind: ParamCredential, Key: c.Key, Fields: map[string]string{}}
 		def := ConfigDef{Param: p, DisplayName: "Credential " + c.Key,
-			Description: fmt.Sprintf("Overrides fields of project credential %q; empty fields keep the project's value.", c.Key),
+			Description: fmt.Sprintf("Overrides fields of project credential %q; empty fields keep the project's value (JSON text for nested fields).", c.Key),
 			Type:        "struct"}
 		value := map[string]any{}
 		fields := make([]string, 0, len(c.Fields))
@@ -244,33 +246,38 @@ func BuildRegistration(id Identity, channels []ChannelSpec, creds []CredentialFi
 		}
 		sort.Strings(fields)
 		usedFields := map[string]int{}
+		red := redact.New()
+		red.AddSecretsFrom(c.Fields)
 		for _, f := range fields {
 			fp := uniqueName(usedFields, fieldParam(f))
 			ref.Fields[fp] = f
 			item := ConfigDef{Param: fp, DisplayName: f}
 			v := c.Fields[f]
-			switch {
-			case red.SensitiveKey(f):
-				item.Type = "password"
-				value[fp] = ""
+			// Every field defaults to null, meaning "not overridden": core
+			// keeps a stored struct over a newer registration's default
+			// (§2.3), so a project value sent as default would later mask
+			// the project's own edits. Non-secret project values are shown
+			// in the description instead.
+			value[fp] = nil
+			switch v.(type) {
+			case bool:
+				item.Type = "bool"
+			case float64, float32, int, int64, int32, uint, uint64, uint32, json.Number:
+				item.Type = "number"
+			case string, nil:
+				item.Type = "string"
 			default:
-				switch tv := v.(type) {
-				case bool:
-					item.Type, value[fp] = "bool", tv
-				case float64, float32, int, int64, int32, uint, uint64, uint32, json.Number:
-					item.Type, value[fp] = "number", tv
-				case string:
-					item.Type, value[fp] = "string", tv
-				case nil:
-					item.Type, value[fp] = "string", ""
-				default:
-					// Nested values: a struct template cannot nest, so the
-					// console edits them as JSON text.
-					b, err := json.Marshal(tv)
-					if err != nil {
-						b = []byte("")
-					}
-					item.Type, value[fp] = "bigstring", string(red.JSON(b))
+				// Nested values: a struct template cannot nest, so the
+				// console edits them as JSON text.
+				item.Type = "bigstring"
+			}
+			if red.SensitiveKey(f) {
+				item.Type = "password"
+			} else if v != nil {
+				// Shown only when nothing in it looks secret (key names,
+				// the credential's secret values, passwords in URLs).
+				if b, err := json.Marshal(v); err == nil && string(red.JSON(b)) == string(b) && !urlHasPassword(v) {
+					item.Description = "Project value: " + clipText(string(b), 200)
 				}
 			}
 			def.Template = append(def.Template, item)
@@ -318,6 +325,26 @@ func fieldParam(f string) string {
 		f = "_"
 	}
 	return f
+}
+
+func urlHasPassword(v any) bool {
+	s, ok := v.(string)
+	if !ok {
+		return false
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return false
+	}
+	_, has := u.User.Password()
+	return has
+}
+
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func uniqueName(used map[string]int, name string) string {
