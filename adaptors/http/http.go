@@ -1,0 +1,200 @@
+// Package http is Job Mediator's language-http: get/post/put/patch/del and
+// request with the state semantics of two OpenFn generations, chosen by the
+// job's adaptor version:
+//
+//   - ≤5 (axios era, e.g. @openfn/language-http@5.0.4, the UNICEF Cambodia
+//     jobs): (path, params, callback); response body in state.data (non-JSON
+//     text as {body}), references appended, Basic auth from
+//     configuration.username on every request, baseUrl joining, query/qs/
+//     params as axios serialises them, keepCookie with __cookie/__headers and
+//     a per-run cookie jar, transformResponse, options.successCodes.
+//   - ≥6 (undici era, default 7.3.2): (path, options) — 7.x post/put/patch
+//     take (path, data, options) — returning {...state, data: body,
+//     response: {url, method, statusCode, statusMessage, headers, duration}};
+//     status ≥400 throws "<METHOD> to <url> returned <code>: <reason>" with
+//     statusCode; errors map, query merging, parseAs, baseUrl origin checks,
+//     Bearer/Basic auth only when configuration.baseUrl is set.
+//
+// Every request goes through the run's recorder client, so it becomes an
+// orchestration with secrets redacted. Not implemented yet: multipart
+// bodies (form/formData, contentType "form"), agentOptions/tls, parseXML,
+// streams, and the 3xx-without-maxRedirections error (redirects follow the
+// underlying http.Client's policy).
+package http
+
+import (
+	_ "embed"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jobmediator/jobmediator/adaptors"
+	"github.com/jobmediator/jobmediator/adaptors/recorder"
+)
+
+//go:embed http.js
+var source string
+
+// Request is what the JS side passes to host.request.
+type Request struct {
+	Method  string
+	URL     string
+	Headers map[string]string
+	Body    *string
+	Timeout float64 // ms
+}
+
+func parseRequest(m map[string]any) Request {
+	r := Request{Headers: map[string]string{}}
+	r.Method, _ = m["method"].(string)
+	r.URL, _ = m["url"].(string)
+	if h, ok := m["headers"].(map[string]any); ok {
+		for k, v := range h {
+			if v != nil {
+				r.Headers[k] = fmt.Sprint(v)
+			}
+		}
+	}
+	if b, ok := m["body"].(string); ok {
+		r.Body = &b
+	}
+	switch t := m["timeout"].(type) {
+	case int64:
+		r.Timeout = float64(t)
+	case float64:
+		r.Timeout = t
+	}
+	return r
+}
+
+func headerMap(h http.Header) map[string]any {
+	out := map[string]any{}
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		lk := strings.ToLower(k)
+		if lk == "set-cookie" {
+			vals := make([]any, len(h[k]))
+			for i, v := range h[k] {
+				vals[i] = v
+			}
+			out[lk] = vals
+			continue
+		}
+		out[lk] = strings.Join(h[k], ", ")
+	}
+	return out
+}
+
+// Host returns the host functions: request performs one recorded HTTP call.
+func Host(env *adaptors.Env) map[string]any {
+	jar := func(run *adaptors.Run) *cookiejar.Jar {
+		if run.Values == nil {
+			return nil
+		}
+		if j, ok := run.Values["http.cookies"].(*cookiejar.Jar); ok {
+			return j
+		}
+		j, _ := cookiejar.New(nil)
+		run.Values["http.cookies"] = j
+		return j
+	}
+	return map[string]any{
+		"request": func(m map[string]any) map[string]any {
+			r := parseRequest(m)
+			run := env.Run()
+			method := strings.ToUpper(r.Method)
+			if method == "" {
+				method = "GET"
+			}
+			u, err := url.Parse(r.URL)
+			if err != nil || u.Scheme == "" || u.Host == "" {
+				env.Throw(fmt.Sprintf("invalid URL %q: want an absolute http(s) URL", r.URL), map[string]any{"code": "EINVALIDURL"})
+			}
+			var body []byte
+			if r.Body != nil {
+				body = []byte(*r.Body)
+			}
+			req, err := http.NewRequest(method, u.String(), nil)
+			if err != nil {
+				env.Throw("building request: "+err.Error(), map[string]any{"code": "EINVALIDURL"})
+			}
+			for k, v := range r.Headers {
+				req.Header.Set(k, v)
+			}
+			client := run.HTTP
+			if client == nil {
+				client = recorder.NewClient(nil, nil)
+			}
+			if r.Timeout > 0 {
+				c := *client
+				c.Timeout = time.Duration(r.Timeout * float64(time.Millisecond))
+				client = &c
+			}
+			resp, err := client.Do(run.Ctx, method+" "+u.EscapedPath(), req, body)
+			if err != nil {
+				props := map[string]any{}
+				msg := err.Error()
+				if ne, ok := err.(*recorder.NetError); ok {
+					props["code"] = ne.Code
+				}
+				env.Throw(msg, props)
+			}
+			var setCookie []any
+			for _, c := range resp.Header.Values("Set-Cookie") {
+				setCookie = append(setCookie, c)
+			}
+			return map[string]any{
+				"status":     resp.Status,
+				"statusText": resp.StatusText,
+				"headers":    headerMap(resp.Header),
+				"setCookie":  setCookie,
+				"body":       string(resp.Body),
+				"url":        resp.URL,
+				"duration":   resp.Duration.Milliseconds(),
+			}
+		},
+		"cookies": func(raw string) string {
+			j := jar(env.Run())
+			u, err := url.Parse(raw)
+			if j == nil || err != nil {
+				return ""
+			}
+			var parts []string
+			for _, c := range j.Cookies(u) {
+				parts = append(parts, c.Name+"="+c.Value)
+			}
+			return strings.Join(parts, "; ")
+		},
+		"storeCookies": func(raw string, list []any) {
+			j := jar(env.Run())
+			u, err := url.Parse(raw)
+			if j == nil || err != nil {
+				return
+			}
+			h := http.Header{}
+			for _, c := range list {
+				h.Add("Set-Cookie", fmt.Sprint(c))
+			}
+			j.SetCookies(u, (&http.Response{Header: h}).Cookies())
+		},
+	}
+}
+
+func init() {
+	adaptors.Register(&adaptors.Definition{
+		Name:     "http",
+		Doc:      "HTTP requests: http ≤5 (axios era) and ≥6 (undici era) semantics by version",
+		Default:  "7.3.2",
+		Supports: func(v adaptors.Version) bool { return v.Major >= 1 && v.Major <= 7 },
+		Source:   func(adaptors.Version) string { return source },
+		Host:     Host,
+	})
+}

@@ -1,0 +1,306 @@
+// language-http for Job Mediator, two generations chosen by version.major:
+//   ≤5: axios era (design/openfn-jobs.md §5.1)
+//   ≥6: undici era, common's HTTP engine (§4.4, §5.2)
+// host.request({method, url, headers, body, timeout}) → {status, statusText,
+// headers, setCookie, body, url, duration}; host.cookies(url) / host.storeCookies(url, list)
+// keep the run's cookie jar (http ≤5 keepCookie).
+'use strict';
+
+Object.keys(common).forEach(function (k) { exports[k] = common[k]; });
+var expandRefs = common.util.expandReferences;
+var composeNextState = common.composeNextState;
+
+function isObject(v) { return v !== null && typeof v === 'object'; }
+function lowerKeys(h) {
+  var out = {};
+  Object.keys(h || {}).forEach(function (k) { out[k.toLowerCase()] = h[k]; });
+  return out;
+}
+function hasHeader(h, name) {
+  return Object.keys(h || {}).some(function (k) { return k.toLowerCase() === name; });
+}
+function basic(user, pass) {
+  return 'Basic ' + common.util.encode(user + ':' + (pass === undefined || pass === null ? '' : pass));
+}
+function enc(s) { return encodeURIComponent(s); }
+// application/x-www-form-urlencoded as URLSearchParams writes it
+function formEnc(s) { return encodeURIComponent(s).replace(/%20/g, '+').replace(/[!'()~]/g, function (c) { return '%' + c.charCodeAt(0).toString(16).toUpperCase(); }); }
+
+function splitUrl(u) {
+  var m = /^([a-z][a-z0-9+.-]*:\/\/[^/?#]*)?([^?#]*)(\?[^#]*)?(#.*)?$/i.exec(u);
+  return { origin: m[1] || '', path: m[2] || '', query: m[3] ? m[3].slice(1) : '', hash: m[4] || '' };
+}
+function isAbsolute(u) { return /^[a-z][a-z0-9+.-]*:\/\//i.test(u); }
+
+// path.posix.join semantics for the path part.
+function posixJoin(a, b) {
+  var parts = (a + '/' + b).split('/'), out = [];
+  parts.forEach(function (p) {
+    if (p === '' || p === '.') return;
+    if (p === '..') out.pop(); else out.push(p);
+  });
+  var joined = '/' + out.join('/');
+  if (/\/$/.test(b) && joined !== '/') joined += '/';
+  return joined;
+}
+
+function appendQuery(url, pairs) {
+  if (!pairs.length) return url;
+  var s = splitUrl(url);
+  var q = s.query ? s.query + '&' + pairs.join('&') : pairs.join('&');
+  return s.origin + s.path + '?' + q + s.hash;
+}
+
+// URLSearchParams-style (undici era): arrays repeat the key.
+function searchParams(query) {
+  var pairs = [];
+  Object.keys(query || {}).forEach(function (k) {
+    var v = query[k];
+    if (v === undefined) return;
+    [].concat(v).forEach(function (x) { pairs.push(formEnc(k) + '=' + formEnc(String(x))); });
+  });
+  return pairs;
+}
+
+// axios params serialisation: arrays as key[]=v, objects JSON, Dates ISO.
+function axiosParams(params) {
+  var pairs = [];
+  Object.keys(params || {}).forEach(function (k) {
+    var v = params[k];
+    if (v === null || v === undefined) return;
+    var key = k, vals = v;
+    if (Array.isArray(v)) key = k + '[]'; else vals = [v];
+    vals.forEach(function (x) {
+      if (x instanceof Date) x = x.toISOString();
+      else if (isObject(x)) x = JSON.stringify(x);
+      pairs.push(enc(key).replace(/%5B/g, '[').replace(/%5D/g, ']') + '=' + enc(String(x)).replace(/%20/g, '+'));
+    });
+  });
+  return pairs;
+}
+
+function parseBody(res, parseAs) {
+  var body = res.body;
+  var ct = String(res.headers['content-type'] || '');
+  switch (parseAs || 'auto') {
+    case 'text': return body;
+    case 'base64': return common.util.encode(body);
+    case 'json': return body === '' ? undefined : JSON.parse(body);
+    case 'stream': throw new Error('parseAs: "stream" is not supported by Job Mediator');
+  }
+  if (res.status === 204 || body === '' || !ct) return body === '' || res.status === 204 ? undefined : body;
+  if (ct.indexOf('application/json') >= 0 || /\+json/.test(ct)) {
+    try { return JSON.parse(body); } catch (e) { return body; }
+  }
+  return body;
+}
+
+// ---------------------------------------------------------------- ≥ 6 -------
+
+function modernRequest(method, path, options, state) {
+  var conf = state.configuration || {};
+  options = options || {};
+  var headers = Object.assign({}, options.headers || {});
+  var baseUrl = conf.baseUrl;
+  var url;
+  if (isAbsolute(path)) {
+    if (baseUrl && splitUrl(path).origin.toLowerCase() !== splitUrl(baseUrl).origin.toLowerCase()) {
+      var e1 = new Error('BASE_URL_MISMATCH: the request URL ' + path + ' does not share an origin with configuration.baseUrl');
+      e1.code = 'BASE_URL_MISMATCH';
+      throw e1;
+    }
+    url = path;
+  } else {
+    if (!baseUrl) {
+      var e2 = new Error('UNEXPECTED_RELATIVE_URL: ' + path + ' is relative but configuration.baseUrl is not set');
+      e2.code = 'UNEXPECTED_RELATIVE_URL';
+      throw e2;
+    }
+    var b = splitUrl(baseUrl), p = splitUrl(path);
+    url = b.origin + posixJoin(b.path, p.path) + (b.query || p.query ? '?' + [b.query, p.query].filter(Boolean).join('&') : '');
+  }
+  url = appendQuery(url, searchParams(options.query));
+  if (baseUrl && !hasHeader(headers, 'authorization')) {
+    if (conf.access_token) headers.Authorization = 'Bearer ' + conf.access_token;
+    else if (conf.username) headers.Authorization = basic(conf.username, conf.password);
+  }
+  var body = options.body;
+  var contentType = options.contentType || 'json';
+  if (body !== undefined && body !== null && typeof body !== 'string') {
+    if (contentType === 'form') {
+      throw new Error('contentType "form" (multipart) is not supported by Job Mediator yet');
+    }
+    if (body && body.__isBuffer) body = body.toString('binary');
+    else body = JSON.stringify(body);
+    if (!hasHeader(headers, 'content-type') && contentType === 'json') headers['Content-Type'] = 'application/json';
+  } else if (typeof body === 'string' && !hasHeader(headers, 'content-type')) {
+    if (contentType === 'json') headers['Content-Type'] = 'application/json';
+    else if (contentType === 'xml') headers['Content-Type'] = 'application/xml';
+    else if (contentType === 'string') headers['Content-Type'] = 'text/plain';
+  }
+  var res = host.request({ method: method, url: url, headers: headers, body: body === null ? undefined : body, timeout: options.timeout });
+  var parsed = parseBody(res, options.parseAs);
+  console.log(method + ' ' + res.url + ' - ' + res.status + ' in ' + res.duration + 'ms');
+  var errs = options.errors;
+  var isErr = res.status >= 400;
+  if (errs === false) isErr = false;
+  else if (isObject(errs) && res.status in errs) isErr = !!errs[res.status];
+  var response = { url: res.url, method: method, statusCode: res.status, statusMessage: res.statusText, headers: res.headers, duration: res.duration };
+  if (options.query) response.query = options.query;
+  if (isErr) {
+    var err = new Error(method + ' to ' + res.url + ' returned ' + res.status + ': ' + res.statusText);
+    Object.assign(err, response, { body: parsed });
+    throw err;
+  }
+  response.body = parsed;
+  return response;
+}
+
+function modernOp(method, path, options, callback) {
+  return function (state) {
+    var args = expandRefs(state, path, options);
+    var r = modernRequest(method, args[0], args[1], state);
+    var body = r.body;
+    delete r.body;
+    var next = Object.assign(composeNextState(state, body), { response: r });
+    return callback ? callback(next) : next;
+  };
+}
+
+// --------------------------------------------------------------- ≤ 5 --------
+
+var axiosKeys = ['agentOptions', 'body', 'json', 'data', 'form', 'formData', 'headers', 'options', 'params', 'url'];
+
+function legacySetUrl(conf, path) {
+  if (isAbsolute(path)) return path;
+  if (conf && conf.baseUrl) return String(conf.baseUrl).replace(/\/+$/, '') + '/' + String(path).replace(/^\/+/, '');
+  return path;
+}
+
+function legacyRequest(method, path, params, state) {
+  var conf = state.configuration || {};
+  params = params || {};
+  var p = {};
+  Object.keys(params).forEach(function (k) {
+    var v = params[k];
+    if (axiosKeys.indexOf(k) >= 0) v = common.util.expandReferences(state, v)[0];
+    else if (typeof v === 'function' && k !== 'transformResponse') v = {}; // query/qs functions are spread as {}
+    p[k] = v;
+  });
+  var url = legacySetUrl(conf, path);
+  var headers = Object.assign({}, p.headers || {});
+  var auth = p.authentication || p.auth;
+  if (auth) headers.Authorization = basic(auth.username || auth.user, auth.password || auth.pass);
+  else if (conf.username) headers.Authorization = basic(conf.username, conf.password);
+  var query = Object.assign({}, p.query || {}, p.qs || {}, p.params || {});
+  url = appendQuery(url, axiosParams(query));
+  var body = p.body !== undefined ? p.body : (p.data !== undefined ? p.data : p.json);
+  if (p.form || p.formData) throw new Error('form/formData (multipart) are not supported by Job Mediator yet');
+  if (body !== undefined && body !== null && typeof body !== 'string') {
+    body = JSON.stringify(body);
+    if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/json';
+  }
+  if (p.json !== undefined && !hasHeader(headers, 'content-type')) headers['Content-type'] = 'application/json';
+  var jar = host.cookies(url);
+  if (jar && !hasHeader(headers, 'cookie')) headers.Cookie = jar;
+  var res = host.request({ method: method, url: url, headers: headers, body: body, timeout: p.timeout });
+  if (res.setCookie && res.setCookie.length) host.storeCookies(url, res.setCookie);
+  var successCodes = p.options && p.options.successCodes;
+  var ok = successCodes ? successCodes.indexOf(res.status) >= 0 : (res.status >= 200 && res.status < 300);
+  var data;
+  if (p.transformResponse) {
+    data = res.body;
+    [].concat(p.transformResponse).forEach(function (f) { data = f(data, res.headers); });
+  } else {
+    data = res.body;
+    try { data = JSON.parse(res.body); } catch (e) { /* keep text */ }
+  }
+  var safeHeaders = Object.assign({}, headers);
+  delete safeHeaders.Authorization;
+  var response = {
+    status: res.status, statusText: res.statusText, headers: res.headers,
+    config: { url: url, method: method.toLowerCase(), headers: safeHeaders, params: query, data: body },
+    data: data
+  };
+  if (!ok) {
+    var err = new Error('Request failed with status code ' + res.status);
+    err.response = response;
+    err.config = response.config;
+    err.statusCode = res.status;
+    err.code = res.status >= 500 ? 'ERR_BAD_RESPONSE' : 'ERR_BAD_REQUEST';
+    throw err;
+  }
+  console.log(method + ' request succeeded with ' + res.status + ' \u2713');
+  if (p.keepCookie) {
+    if (Array.isArray(data)) data = { body: data };
+    else if (!isObject(data)) data = { body: data };
+    var sc = res.setCookie || [];
+    data = Object.assign({}, data, { __cookie: sc.length === 1 ? sc[0] : sc, __headers: res.headers });
+  } else if (typeof data === 'string') {
+    data = { body: data };
+  }
+  response.httpStatus = res.status;
+  response.message = res.statusText;
+  return { data: data, response: response };
+}
+
+function legacyOp(method, path, params, callback) {
+  return function (state) {
+    var resolvedPath = common.util.expandReferences(state, path)[0];
+    var resolvedParams = typeof params === 'function' ? params(state) : params;
+    var r = legacyRequest(method, resolvedPath, resolvedParams, state);
+    var next = Object.assign(composeNextState(state, r.data), { response: r.response });
+    return callback ? callback(next) : next;
+  };
+}
+
+// ----------------------------------------------------------------- exports ---
+
+if (version.major <= 5) {
+  exports.get = function (path, params, callback) { return legacyOp('GET', path, params, callback); };
+  exports.post = function (path, params, callback) { return legacyOp('POST', path, params, callback); };
+  exports.put = function (path, params, callback) { return legacyOp('PUT', path, params, callback); };
+  exports.patch = function (path, params, callback) { return legacyOp('PATCH', path, params, callback); };
+  exports.del = function (path, params, callback) { return legacyOp('DELETE', path, params, callback); };
+  // request(params) resolves to the parsed body and does not return state.
+  exports.request = function (params) {
+    return function (state) {
+      var p = common.util.expandReferences(state, params)[0];
+      var r = legacyRequest(String(p.method || 'GET').toUpperCase(), p.url || p.uri, p, state);
+      return Promise.resolve(r.data);
+    };
+  };
+} else if (version.major === 6) {
+  exports.get = function (path, options, callback) { return modernOp('GET', path, options, callback); };
+  exports.post = function (path, options, callback) { return modernOp('POST', path, options, callback); };
+  exports.put = function (path, options, callback) { return modernOp('PUT', path, options, callback); };
+  exports.patch = function (path, options, callback) { return modernOp('PATCH', path, options, callback); };
+  exports.del = function (path, options, callback) { return modernOp('DELETE', path, options, callback); };
+  exports.request = function (method, path, options, callback) { return modernOp(String(method).toUpperCase(), path, options, callback); };
+} else {
+  var withData = function (method) {
+    return function (path, data, options) {
+      return function (state) {
+        var args = expandRefs(state, data, options);
+        var o = Object.assign({}, args[1] || {});
+        if (args[0] !== undefined) o.body = args[0];
+        return modernOp(method, path, o)(state);
+      };
+    };
+  };
+  exports.get = function (path, options) { return modernOp('GET', path, options); };
+  exports.post = withData('POST');
+  exports.put = withData('PUT');
+  exports.patch = withData('PATCH');
+  exports.del = function (path, options) { return modernOp('DELETE', path, options); };
+  exports.request = function (method, path, options) { return modernOp(String(method).toUpperCase(), path, options); };
+}
+
+// http/dhis2/fhir execute: defaults references: [] and data: null (§2.2).
+exports.execute = function () {
+  var ops = Array.prototype.slice.call(arguments);
+  return function (state) {
+    var initial = Object.assign({ references: [], data: null }, state);
+    return common.execute.apply(null, ops)(initial);
+  };
+};
