@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	_ "github.com/jobmediator/jobmediator/adaptors/common"
 	_ "github.com/jobmediator/jobmediator/adaptors/http"
+	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/runtime"
