@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -142,7 +143,10 @@ func (r *Registrar) Run(ctx context.Context) {
 			r.status.Registered = true
 			r.mu.Unlock()
 			r.logChange("registered", logrus.InfoLevel, "registered with OpenHIM core", logrus.Fields{"version": r.reg.Version, "core": r.c.URL()})
-			if r.opts.InstallChannels {
+			r.mu.Lock()
+			install := r.opts.InstallChannels && (r.status.Channels == "" || r.status.Channels == "failed")
+			r.mu.Unlock()
+			if install {
 				r.installChannels(ctx)
 			}
 		}
@@ -219,7 +223,22 @@ func (r *Registrar) failed(what string, err error) {
 	r.status.LastError = err.Error()
 	n := r.status.Failures
 	r.mu.Unlock()
-	r.logChange(what+" failing: "+err.Error(), logrus.WarnLevel, "OpenHIM "+what+" failed; retrying", logrus.Fields{"error": err.Error(), "attempt": n})
+	r.logChange(what+" failing: "+failureKind(err), logrus.WarnLevel, "OpenHIM "+what+" failed; retrying", logrus.Fields{"error": err.Error(), "attempt": n})
+}
+
+// failureKind classifies an error for "has the condition changed?": the
+// status for API errors, "unreachable" for transport errors (whose texts
+// carry ephemeral ports), else the text.
+func failureKind(err error) string {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return "HTTP " + strconv.Itoa(ae.Status)
+	}
+	var te *TransportError
+	if errors.As(err, &te) {
+		return "unreachable"
+	}
+	return err.Error()
 }
 
 func (r *Registrar) logChange(state string, level logrus.Level, msg string, f logrus.Fields) {

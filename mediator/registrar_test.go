@@ -300,3 +300,31 @@ func TestRegistrarStopsPromptly(t *testing.T) {
 	waitFor(t, "first attempt", func() bool { return core.count("POST", "/mediators") >= 1 })
 	stop() // fails the test if Run does not return
 }
+
+func TestRegistrarLogsUnreachableCoreOnce(t *testing.T) {
+	// Nothing listens on the port: every attempt fails with a transport
+	// error whose text may vary; it is logged once.
+	logs := &syncBuffer{}
+	l := logrus.New()
+	l.SetOutput(logs)
+	l.SetFormatter(&logrus.TextFormatter{DisableColors: true, DisableTimestamp: true})
+	c, err := NewClient(ClientOptions{APIURL: "http://127.0.0.1:1", Username: rootEmail, Password: rootPassword, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRegistrar(c, validRegistration(), nil, RegistrarOptions{Logger: l, Backoff: Backoff{Initial: time.Millisecond, Max: 2 * time.Millisecond}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	waitFor(t, "several attempts", func() bool { return r.Status().Failures >= 5 })
+	cancel()
+	<-done
+	out := logs.String()
+	if n := strings.Count(out, "OpenHIM registration failed"); n != 1 {
+		t.Errorf("logged %d times:\n%s", n, out)
+	}
+	if !strings.Contains(out, "cannot reach core at http://127.0.0.1:1") {
+		t.Errorf("log does not say core is unreachable:\n%s", out)
+	}
+	assertNoSecrets(t, out)
+}

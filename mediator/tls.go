@@ -32,6 +32,8 @@ const (
 	// TLSInsecure skips verification (TRUST_SELF_SIGNED=true in the
 	// ecosystem's mediators). Traffic is encrypted but not authenticated.
 	TLSInsecure TLSMode = "insecure"
+	// TLSInsecureSkipVerify is TLSInsecure under Go's name for it.
+	TLSInsecureSkipVerify = TLSInsecure
 )
 
 // ParseTLSMode accepts the mode names plus the ecosystem's spellings
