@@ -118,6 +118,7 @@ type Identity struct {
 	URN, Name, Description, Version string
 	RouteHost                       string // host core uses to reach the mediator
 	RoutePort                       int
+	RouteSecured                    bool   // core calls the mediator over HTTPS (its cert must be trusted in core's keystore)
 	AllowRole                       string // client role admitted to default channels; default "jobmediator"
 }
 
@@ -186,7 +187,7 @@ func BuildRegistration(id Identity, channels []ChannelSpec, creds []CredentialFi
 		name := uniqueName(usedNames, fmt.Sprintf("%s – %s", id.Name, s.Workflow))
 		route := Route{
 			Name: name, Host: id.RouteHost, Port: id.RoutePort, Path: path,
-			Primary: true, Type: "http", Status: "enabled",
+			Primary: true, Secured: id.RouteSecured, Type: "http", Status: "enabled",
 		}
 		reg.Endpoints = append(reg.Endpoints, route)
 		ch := Channel{
@@ -218,7 +219,7 @@ func BuildRegistration(id Identity, channels []ChannelSpec, creds []CredentialFi
 	}
 	if len(reg.Endpoints) == 0 {
 		reg.Endpoints = append(reg.Endpoints, Route{Name: id.Name, Host: id.RouteHost, Port: id.RoutePort,
-			Path: "/", Primary: true, Type: "http", Status: "enabled"})
+			Path: "/", Primary: true, Secured: id.RouteSecured, Type: "http", Status: "enabled"})
 	}
 
 	usedParams := map[string]int{}
