@@ -136,27 +136,27 @@ func NewHTTP(p *config.Project, o Options) (*HTTP, error) {
 func (h *HTTP) Webhooks() []*config.Workflow {
 	var out []*config.Workflow
 	for _, wf := range h.project.Workflows {
-		if hasTrigger(wf, config.TriggerWebhook) {
+		if wf.ServedOverHTTP() {
 			out = append(out, wf)
 		}
 	}
 	return out
 }
 
-func hasTrigger(wf *config.Workflow, t config.TriggerType) bool {
+// httpTrigger is the trigger a request to wf fires: its webhook, or an
+// OpenFn v1 criteria trigger (a message filter).
+func httpTrigger(wf *config.Workflow) *config.Trigger {
 	for _, tr := range wf.Triggers {
-		if tr.Type == t && tr.Enabled {
-			return true
+		if tr.Enabled && (tr.Type == config.TriggerWebhook || tr.Type == config.TriggerCriteria) {
+			return tr
 		}
 	}
-	return false
+	return nil
 }
 
 func webhookTrigger(wf *config.Workflow) string {
-	for _, tr := range wf.Triggers {
-		if tr.Type == config.TriggerWebhook && tr.Enabled {
-			return tr.Key
-		}
+	if tr := httpTrigger(wf); tr != nil {
+		return tr.Key
 	}
 	return ""
 }
@@ -218,6 +218,16 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, wf *config.Workflow
 		log.WithError(err).Warn("request rejected")
 		h.reject(w, r, status, err.Error())
 		return
+	}
+	if tr := httpTrigger(wf); tr != nil && tr.Type == config.TriggerCriteria {
+		if ok, err := matchesCriteria(tr.Criteria, input); err != nil || !ok {
+			msg := "message does not match the criteria of trigger " + tr.Key
+			if err != nil {
+				msg = err.Error()
+			}
+			h.reject(w, r, http.StatusUnprocessableEntity, msg)
+			return
+		}
 	}
 	async := (wf.Options.Async || wf.Options.Response == config.ResponseWorkOrder)
 	runID := h.o.NewID()
@@ -301,6 +311,17 @@ func (h *HTTP) execute(ctx context.Context, wf *config.Workflow, tx mediator.TxC
 	defer cancel()
 
 	red := h.o.Redactor.Clone()
+	// Seed the run's redactor with every credential the workflow can use,
+	// including derived forms (base64 user:password), before any call is
+	// recorded.
+	for _, j := range wf.Jobs {
+		if j.Credential == "" {
+			continue
+		}
+		if c, ok := h.o.Credentials(j.Credential); ok {
+			red.AddSecretsFrom(c)
+		}
+	}
 	rec := recorder.NewRecorder(red)
 	client := recorder.NewClient(h.o.HTTPClient, rec)
 	started := h.o.Now()

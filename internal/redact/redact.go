@@ -114,6 +114,21 @@ func (r *Redactor) AddSecretsFrom(configuration map[string]any) {
 		}
 	}
 	walk(configuration, false)
+	// A Basic-auth header (or an upstream echoing it) carries
+	// base64(user:password), which contains neither value on its own.
+	var user, pass string
+	for _, k := range []string{"username", "user", "user_name", "email"} {
+		if s, ok := configuration[k].(string); ok && s != "" {
+			user = s
+			break
+		}
+	}
+	if s, ok := configuration["password"].(string); ok {
+		pass = s
+	}
+	if user != "" && pass != "" {
+		r.AddValues(base64.StdEncoding.EncodeToString([]byte(user + ":" + pass)))
+	}
 }
 
 // Clone returns an independent copy, so per-run secrets do not leak into the

@@ -83,6 +83,15 @@ func TestJSONAndSecretsFrom(t *testing.T) {
 	}
 }
 
+func TestBasicCredentialFromConfiguration(t *testing.T) {
+	r := New()
+	r.AddSecretsFrom(map[string]any{"username": "demo", "password": "demo-secret"})
+	echoed := `{"auth":"Basic ` + base64.StdEncoding.EncodeToString([]byte("demo:demo-secret")) + `"}`
+	if got := r.String(echoed); strings.Contains(got, "ZGVtbzpkZW1vLXNlY3JldA") {
+		t.Fatalf("base64 user:password leaked: %s", got)
+	}
+}
+
 func TestBodyForm(t *testing.T) {
 	r := New()
 	got := string(r.Body("application/x-www-form-urlencoded", []byte("user=a&password=b")))

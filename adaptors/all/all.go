@@ -1,0 +1,8 @@
+// Package all links every adaptor into a binary; import it for its side
+// effect of registering them.
+package all
+
+import (
+	_ "github.com/jobmediator/jobmediator/adaptors/common"
+	_ "github.com/jobmediator/jobmediator/adaptors/http"
+)

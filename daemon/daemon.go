@@ -1,0 +1,382 @@
+// Package daemon assembles a running Job Mediator from its settings: it
+// loads the project and credentials, builds the runtime engine and the
+// channels, registers with OpenHIM core and keeps the heartbeat going, and
+// serves HTTP (channels plus health endpoints) until told to stop.
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/sirupsen/logrus"
+
+	"github.com/jobmediator/jobmediator/adaptors"
+	_ "github.com/jobmediator/jobmediator/adaptors/all" // register every adaptor
+	"github.com/jobmediator/jobmediator/channels"
+	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/logging"
+	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/internal/version"
+	"github.com/jobmediator/jobmediator/mediator"
+	"github.com/jobmediator/jobmediator/runtime"
+)
+
+// Daemon is one running mediator.
+type Daemon struct {
+	s       config.Settings
+	log     *logrus.Logger
+	red     *redact.Redactor
+	project *config.Project
+	engine  *runtime.Engine
+	http    *channels.HTTP
+	started time.Time
+
+	credMu   sync.RWMutex
+	fileCred config.Credentials
+	creds    config.Credentials    // file merged with console overrides
+	enabled  map[string]bool       // console switches, by workflow key
+	reg      mediator.Registration // what we register (nil Params when not registering)
+	cfg      *mediator.ConfigStore // last config from core
+	client   *mediator.Client      // nil when not registering
+	regr     *mediator.Registrar   // nil when not registering
+	handler  http.Handler
+}
+
+// New loads and validates everything; an error means the daemon must not
+// start (a broken project is refused, never half-served).
+func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
+	red := redact.New(s.SensitiveKeys...)
+	log, err := logging.New(logOut, s.LogLevel, red)
+	if err != nil {
+		return nil, fmt.Errorf("LOG_LEVEL: %v", err)
+	}
+	if errs := s.Validate(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if s.ProjectPath == "" {
+		return nil, errors.New("no project: set --project PATH or JM_PROJECT")
+	}
+	project, err := config.LoadProjectWith(s.ProjectPath, config.LoadOptions{OptionsPath: s.OptionsPath, ValidateAdaptor: validateAdaptor})
+	if err != nil {
+		return nil, fmt.Errorf("project %s is invalid:\n%w", s.ProjectPath, err)
+	}
+	for _, w := range project.Warnings {
+		log.Warn(w.Error())
+	}
+	creds := config.NewCredentials(project.InlineCredentials())
+	if s.CredentialsPath != "" {
+		file, err := config.LoadCredentials(s.CredentialsPath)
+		if err != nil {
+			return nil, err
+		}
+		creds = creds.Merge(asMap(file))
+	}
+	red.AddValues(creds.SecretValues(s.SensitiveKeys...)...)
+	if s.OpenHIMPassword != "" {
+		red.AddValues(s.OpenHIMPassword)
+	}
+
+	d := &Daemon{
+		s: s, log: log, red: red, project: project, started: time.Now(),
+		fileCred: creds, creds: creds, enabled: map[string]bool{},
+		cfg: mediator.NewConfigStore(nil),
+	}
+	for _, wf := range project.Workflows {
+		d.enabled[wf.Key] = wf.Options.Enabled
+	}
+	d.engine = runtime.New(runtime.Options{Compat: s.Compat})
+	// Every job must compile before we accept traffic.
+	var compileErrs []error
+	for _, wf := range project.Workflows {
+		for _, j := range wf.Jobs {
+			if err := d.engine.Check(j, project.EffectiveCompat(wf, j, s.Compat)); err != nil {
+				compileErrs = append(compileErrs, fmt.Errorf("%s: job %s: %w", project.Path, j.Key, err))
+			}
+		}
+	}
+	if len(compileErrs) > 0 {
+		return nil, errors.Join(compileErrs...)
+	}
+
+	if s.OpenHIMURL != "" && s.Register {
+		if err := d.setupOpenHIM(); err != nil {
+			return nil, err
+		}
+	}
+	hc, err := channels.NewHTTP(project, channels.Options{
+		URN:         s.URN,
+		Compat:      s.Compat,
+		BodyLimit:   s.BodySizeLimit,
+		Runner:      d.engine,
+		Credentials: d.credential,
+		Redactor:    red,
+		Logger:      log,
+		Enabled:     d.isEnabled,
+		Completer:   d.completer(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.http = hc
+	d.handler = d.routes()
+	return d, nil
+}
+
+// asMap copies credentials into the plain map Merge takes.
+func asMap(c config.Credentials) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for _, k := range c.Keys() {
+		v, _ := c.Get(k)
+		out[k] = v
+	}
+	return out
+}
+
+func validateAdaptor(spec string) error {
+	_, _, err := adaptors.Resolve(spec)
+	return err
+}
+
+// completer returns the OpenHIM client as the async completer, or nil (a
+// typed nil pointer inside the interface would not compare equal to nil).
+func (d *Daemon) completer() channels.Completer {
+	if d.client == nil {
+		return nil
+	}
+	return d.client
+}
+
+// credential resolves a credential key for a run.
+func (d *Daemon) credential(key string) (map[string]any, bool) {
+	d.credMu.RLock()
+	defer d.credMu.RUnlock()
+	return d.creds.Get(key)
+}
+
+func (d *Daemon) isEnabled(workflow string) bool {
+	d.credMu.RLock()
+	defer d.credMu.RUnlock()
+	on, ok := d.enabled[workflow]
+	return !ok || on
+}
+
+// setupOpenHIM builds the client, the registration document and the
+// registrar, and wires console config changes to credentials and switches.
+func (d *Daemon) setupOpenHIM() error {
+	s := d.s
+	mode := mediator.TLSVerify
+	if s.TrustSelfSigned {
+		mode = mediator.TLSInsecure
+	}
+	client, err := mediator.NewClient(mediator.ClientOptions{
+		APIURL: s.OpenHIMURL, Username: s.OpenHIMUsername, Password: s.OpenHIMPassword,
+		TLS: mode, CAFile: s.CAFile, Logger: d.log,
+	})
+	if err != nil {
+		return err
+	}
+	d.client = client
+	d.reg = d.registration()
+	d.cfg.OnChange(func(old, cur map[string]any) {
+		d.applyConsoleConfig(cur)
+		d.log.WithField("keys", mediator.ChangedKeys(old, cur)).Info("config updated from OpenHIM console")
+	})
+	d.regr = mediator.NewRegistrar(client, d.reg, d.cfg, mediator.RegistrarOptions{
+		Interval: s.HeartbeatInterval, Logger: d.log, Start: d.started, InstallChannels: true,
+	})
+	return nil
+}
+
+// registration derives the document sent to core from the project.
+func (d *Daemon) registration() mediator.Registration {
+	s := d.s
+	host := s.RouteHost
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	var specs []mediator.ChannelSpec
+	var workflows []string
+	for _, wf := range d.project.Workflows {
+		workflows = append(workflows, wf.Key)
+		if !wf.ServedOverHTTP() && wf.Options.Polling == "" {
+			continue
+		}
+		specs = append(specs, mediator.ChannelSpec{
+			Workflow: wf.Key, Path: wf.Options.Path, Methods: wf.Options.Methods,
+			Async: wf.Options.Async, Polling: wf.Options.Polling, Timeout: wf.Options.Timeout,
+		})
+	}
+	var creds []mediator.CredentialFields
+	for _, key := range d.project.Credentials {
+		fields, _ := d.fileCred.Get(key)
+		creds = append(creds, mediator.CredentialFields{Key: key, Fields: fields})
+	}
+	reg := mediator.BuildRegistration(mediator.Identity{
+		URN: s.URN, Name: s.MediatorName, Version: version.String(),
+		Description: "Runs OpenFn workflows from " + filepath.Base(d.project.Path),
+		RouteHost:   host, RoutePort: s.EffectiveRoutePort(),
+	}, specs, creds, workflows)
+	revFile := filepath.Join(s.DataDir, "registration.json")
+	if err := os.MkdirAll(s.DataDir, 0o755); err == nil {
+		if rev, err := mediator.NextRevision(revFile, reg, time.Now()); err == nil {
+			reg.Revision = rev
+		} else {
+			d.log.WithError(err).Warn("registration revision not persisted; core may ignore a changed registration")
+		}
+	}
+	reg.Version = mediator.RegistrationVersion(version.String(), reg)
+	return reg
+}
+
+// applyConsoleConfig maps core's config onto workflow switches and
+// credential overrides. Empty values mean "not overridden in the console".
+func (d *Daemon) applyConsoleConfig(cfg map[string]any) {
+	overrides := map[string]map[string]any{}
+	enabled := map[string]bool{}
+	for _, wf := range d.project.Workflows {
+		enabled[wf.Key] = wf.Options.Enabled
+	}
+	for param, val := range cfg {
+		ref, ok := d.reg.Params[param]
+		if !ok {
+			continue
+		}
+		switch ref.Kind {
+		case mediator.ParamEnabled:
+			if b, ok := val.(bool); ok {
+				enabled[ref.Key] = b
+			}
+		case mediator.ParamCredential:
+			fields, _ := val.(map[string]any)
+			for tp, v := range fields {
+				name := ref.Fields[tp]
+				if name == "" {
+					name = tp
+				}
+				if s, isStr := v.(string); isStr && s == "" || v == nil {
+					continue
+				}
+				if overrides[ref.Key] == nil {
+					overrides[ref.Key] = map[string]any{}
+				}
+				overrides[ref.Key][name] = v
+			}
+		}
+	}
+	merged := d.fileCred.Merge(overrides)
+	d.red.AddValues(merged.SecretValues(d.s.SensitiveKeys...)...)
+	d.credMu.Lock()
+	d.creds = merged
+	d.enabled = enabled
+	d.credMu.Unlock()
+}
+
+// Handler is the daemon's whole HTTP surface.
+func (d *Daemon) Handler() http.Handler { return d.handler }
+
+func (d *Daemon) routes() http.Handler {
+	r := mux.NewRouter()
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+	}).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", d.readyz).Methods(http.MethodGet, http.MethodHead)
+	// wait-on users of the mapping mediator poll /uptime.
+	r.HandleFunc("/uptime", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"milliseconds": time.Since(d.started).Milliseconds()})
+	}).Methods(http.MethodGet)
+	d.http.Register(r)
+	return r
+}
+
+// readyz is 200 when the mediator can do its work: project loaded and, when
+// registering, registered with core and heartbeating.
+func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
+	checks := map[string]any{"project": "ok"}
+	ready := true
+	if d.regr != nil {
+		st := d.regr.Status()
+		checks["openhim"] = st
+		if !d.regr.Ready() {
+			ready = false
+		}
+	} else {
+		checks["openhim"] = "not registering (no OPENHIM_URL or REGISTER_MEDIATOR=false)"
+	}
+	status := http.StatusOK
+	if !ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"ready": ready, "checks": checks, "version": version.String()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Run serves until ctx ends, then stops accepting, drains in-flight runs for
+// up to 30 s and returns.
+func (d *Daemon) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(d.s.ListenPort)))
+	if err != nil {
+		return fmt.Errorf("listen on port %d (SERVER_PORT): %w", d.s.ListenPort, err)
+	}
+	return d.Serve(ctx, ln)
+}
+
+// Serve is Run on an existing listener (tests use port 0).
+func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: d.handler, ReadHeaderTimeout: 10 * time.Second}
+	fields := logrus.Fields{"addr": ln.Addr().String(), "project": d.project.Path, "version": version.String()}
+	var paths []string
+	for _, wf := range d.http.Webhooks() {
+		paths = append(paths, fmt.Sprintf("%v %s → %s", wf.Options.Methods, wf.Options.Path, wf.Key))
+	}
+	sort.Strings(paths)
+	fields["channels"] = paths
+	d.log.WithFields(fields).Info("jobmediator listening")
+
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	if d.regr != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); d.regr.Run(bg) }()
+		d.log.WithFields(logrus.Fields{"core": d.client.URL(), "urn": d.s.URN, "version": d.reg.Version}).Info("registering with OpenHIM core")
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	d.log.Info("shutting down: no new requests, draining runs")
+	drain, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(drain); err != nil {
+		d.log.WithError(err).Warn("in-flight requests did not finish in time")
+	}
+	if err := d.http.Wait(drain); err != nil {
+		d.log.WithError(err).Warn("asynchronous runs did not finish in time")
+	}
+	stopBG()
+	wg.Wait()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}

@@ -1,0 +1,251 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jobmediator/jobmediator/adaptors"
+	_ "github.com/jobmediator/jobmediator/adaptors/all" // register every adaptor
+	"github.com/jobmediator/jobmediator/adaptors/recorder"
+	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/runtime"
+)
+
+func validateAdaptor(spec string) error {
+	_, _, err := adaptors.Resolve(spec)
+	return err
+}
+
+// compileErrors compiles every job of a project and reports failures as
+// validation errors pointing at the job.
+func compileErrors(p *config.Project, def config.Compat) config.ValidationErrors {
+	eng := runtime.New(runtime.Options{Compat: def})
+	var out config.ValidationErrors
+	for _, wf := range p.Workflows {
+		for _, j := range wf.Jobs {
+			err := eng.Check(j, p.EffectiveCompat(wf, j, def))
+			if err == nil {
+				continue
+			}
+			ve := config.ValidationError{File: p.Path, Line: j.Line, Field: wf.Key + ".jobs." + j.Key + ".body", Message: err.Error(),
+				Fix: "correct the job source"}
+			var re *runtime.Error
+			if errors.As(err, &re) && j.BodyPath != "" {
+				ve.File, ve.Line, ve.Field = j.BodyPath, re.Line, "job "+j.Key
+				if re.Column > 0 {
+					ve.Field = fmt.Sprintf("job %s, column %d", j.Key, re.Column)
+				}
+			}
+			out = append(out, ve)
+		}
+	}
+	return out
+}
+
+// run executes a job file or a workflow once, OpenFn-CLI style: the final
+// state goes to -o (or stdout), logs to stderr.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var adaptor, statePath, outPath, compat, workflow, credPath string
+	fs.StringVar(&adaptor, "a", "", "adaptor for a .js job, e.g. http@7 or @openfn/language-http@5.0.4 (default common)")
+	fs.StringVar(&adaptor, "adaptor", "", "same as -a")
+	fs.StringVar(&statePath, "s", "", "input state JSON file ('-' for stdin)")
+	fs.StringVar(&statePath, "state", "", "same as -s")
+	fs.StringVar(&outPath, "o", "", "write the final state here instead of stdout")
+	fs.StringVar(&outPath, "output", "", "same as -o")
+	fs.StringVar(&compat, "compat", getenv("JM_COMPAT"), "legacy (OpenFn v1) or lightning (default)")
+	fs.StringVar(&workflow, "workflow", "", "workflow key or name to run from a project with several")
+	fs.StringVar(&credPath, "credentials", getenv("JM_CREDENTIALS"), "credentials file (YAML or JSON map of key → fields)")
+	timeout := fs.Duration("timeout", 300*time.Second, "deadline for the whole run")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		if err == flag.ErrHelp {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, "run: want exactly one JOB.js, workflow.json or project.yaml")
+		return exitUsage
+	}
+	path := pos[0]
+	cp := config.Compat(strings.ToLower(compat))
+	if cp != config.CompatDefault && cp != config.CompatLegacy && cp != config.CompatLightning {
+		fmt.Fprintf(stderr, "run: --compat %q: want legacy or lightning\n", compat)
+		return exitUsage
+	}
+	input, err := readState(statePath, stdin)
+	if err != nil {
+		fmt.Fprintln(stderr, "run:", err)
+		return exitUsage
+	}
+	creds := config.NewCredentials(nil)
+	if credPath != "" {
+		if creds, err = config.LoadCredentials(credPath); err != nil {
+			fmt.Fprintln(stderr, "run:", err)
+			return exitUsage
+		}
+	}
+	red := redact.New()
+	red.AddValues(creds.SecretValues()...)
+	rec := recorder.NewRecorder(red)
+	req := runtime.RunRequest{
+		Compat:     cp,
+		Input:      input,
+		Credential: creds.Get,
+		HTTP:       recorder.NewClient(&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, rec),
+		Redactor:   red,
+		Log: func(l runtime.LogLine) {
+			step := ""
+			if l.Step != "" {
+				step = "[" + l.Step + "] "
+			}
+			fmt.Fprintf(stderr, "%s%-5s %s\n", step, strings.ToUpper(l.Level), l.Message)
+		},
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	eng := runtime.New(runtime.Options{Compat: cp})
+
+	var res *runtime.Result
+	if strings.HasSuffix(strings.ToLower(path), ".js") {
+		body, err := os.ReadFile(path)
+		if err != nil {
+			fmt.Fprintln(stderr, "run:", err)
+			return exitUsage
+		}
+		if adaptor == "" {
+			adaptor = "@openfn/language-common"
+		}
+		spec := config.ExpandAdaptor(adaptor)
+		if err := validateAdaptor(spec); err != nil {
+			fmt.Fprintln(stderr, "run: -a:", err)
+			return exitUsage
+		}
+		key := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+		job := &config.Job{Key: key, Name: key, Adaptor: spec, Body: string(body), BodyPath: path, Compat: cp}
+		res = eng.RunJob(ctx, job, cp, input, req)
+	} else {
+		p, err := config.LoadProjectWith(path, config.LoadOptions{ValidateAdaptor: validateAdaptor})
+		if err != nil {
+			fmt.Fprintf(stderr, "run: %s is invalid:\n", path)
+			listErrors(stderr, []error{err})
+			return exitUsage
+		}
+		for k, v := range p.InlineCredentials() {
+			if _, ok := creds.Get(k); !ok {
+				creds = creds.Merge(map[string]map[string]any{k: v})
+			}
+		}
+		req.Credential = creds.Get
+		wf, err := pickWorkflow(p, workflow)
+		if err != nil {
+			fmt.Fprintln(stderr, "run:", err)
+			return exitUsage
+		}
+		req.Workflow = wf
+		if req.Compat == config.CompatDefault {
+			req.Compat = p.Compat
+		}
+		res = eng.Run(ctx, req)
+	}
+	for _, ex := range rec.Exchanges() {
+		status := ex.Error
+		if ex.Response != nil {
+			status = fmt.Sprint(ex.Response.Status)
+		}
+		fmt.Fprintf(stderr, "→ %s %s %s\n", ex.Request.Method, ex.Request.URL, status)
+	}
+	if res.State != nil {
+		if err := writeState(res.State, outPath, stdout); err != nil {
+			fmt.Fprintln(stderr, "run:", err)
+			return exitFailed
+		}
+	}
+	if res.Status != runtime.StatusSuccess {
+		e := res.Error
+		if e == nil {
+			e = &runtime.Error{Message: "run failed"}
+		}
+		where := e.Step
+		if e.Line > 0 {
+			where = fmt.Sprintf("%s:%d", where, e.Line)
+		}
+		fmt.Fprintf(stderr, "run failed: %s in %s: %s\n", e.Name, where, red.String(e.Message))
+		return exitFailed
+	}
+	return exitOK
+}
+
+func pickWorkflow(p *config.Project, name string) (*config.Workflow, error) {
+	if name != "" {
+		if wf := p.Workflow(name); wf != nil {
+			return wf, nil
+		}
+		return nil, fmt.Errorf("no workflow %q in %s", name, p.Path)
+	}
+	if len(p.Workflows) == 1 {
+		return p.Workflows[0], nil
+	}
+	var keys []string
+	for _, wf := range p.Workflows {
+		keys = append(keys, wf.Key)
+	}
+	return nil, fmt.Errorf("%s has %d workflows: choose one with --workflow (%s)", p.Path, len(keys), strings.Join(keys, ", "))
+}
+
+// readState reads the input state; no file means {} (what @openfn/cli does).
+func readState(path string, stdin io.Reader) (json.RawMessage, error) {
+	if path == "" {
+		return json.RawMessage(`{}`), nil
+	}
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(stdin)
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state file: %v", err)
+	}
+	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("state file %s is not valid JSON: %v", path, err)
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, fmt.Errorf("state file %s must hold a JSON object, e.g. {\"data\": {}}", path)
+	}
+	return b, nil
+}
+
+func writeState(state json.RawMessage, path string, stdout io.Writer) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, state, "", "  "); err != nil {
+		buf.Reset()
+		buf.Write(state)
+	}
+	buf.WriteByte('\n')
+	if path == "" {
+		_, err := stdout.Write(buf.Bytes())
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}

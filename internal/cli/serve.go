@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/daemon"
+)
+
+// settings reads env, then flags (flags win), and reports every problem.
+func settings(name string, args []string, stderr io.Writer, getenv func(string) string) (config.Settings, []error, *flag.FlagSet, error) {
+	s, envErrs := config.SettingsFromEnv(getenv)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	s.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return s, envErrs, fs, err
+	}
+	if fs.NArg() > 0 {
+		return s, envErrs, fs, fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
+	}
+	return s, envErrs, fs, nil
+}
+
+func serve(args []string, stderr io.Writer, getenv func(string) string) int {
+	s, envErrs, _, err := settings("serve", args, stderr, getenv)
+	if err != nil {
+		if err != flag.ErrHelp {
+			fmt.Fprintln(stderr, err)
+		}
+		return exitUsage
+	}
+	if len(envErrs) > 0 {
+		fmt.Fprintln(stderr, "jobmediator serve: invalid settings:")
+		listErrors(stderr, envErrs)
+		return exitUsage
+	}
+	d, err := daemon.New(s, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "jobmediator serve: refusing to start:")
+		listErrors(stderr, []error{err})
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := d.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "jobmediator serve:", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// check validates settings, project, options and credentials, and compiles
+// every job, printing every problem with file, line, field and fix.
+func check(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	s, envErrs, _, err := settings("check", args, stderr, getenv)
+	if err != nil {
+		if err != flag.ErrHelp {
+			fmt.Fprintln(stderr, err)
+		}
+		return exitUsage
+	}
+	if s.ProjectPath == "" {
+		fmt.Fprintln(stderr, "check: no project: pass --project PATH or set JM_PROJECT")
+		return exitUsage
+	}
+	res := config.Check(s, envErrs, validateAdaptor)
+	if res.Project != nil && len(res.Errors) == 0 {
+		res.Errors = append(res.Errors, compileErrors(res.Project, s.Compat)...)
+	}
+	res.Write(stdout)
+	if !res.OK() {
+		return exitFailed
+	}
+	return exitOK
+}

@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jobmediator/jobmediator/internal/version"
+)
+
+func printVersion(stdout io.Writer) int {
+	fmt.Fprintf(stdout, "jobmediator %s\n", versionString())
+	return exitOK
+}
+
+func versionString() string { return version.String() }
+
+// healthcheck asks the local daemon's /readyz. It exists for images without
+// curl (distroless), as Docker's HEALTHCHECK CMD.
+func healthcheck(args []string, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	port := 4001
+	if p := getenv("SERVER_PORT"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			fmt.Fprintf(stderr, "healthcheck: SERVER_PORT=%q is not a port number\n", p)
+			return exitUsage
+		}
+		port = n
+	}
+	fs.IntVar(&port, "port", port, "port the daemon listens on (default $SERVER_PORT or 4001)")
+	path := fs.String("path", "/readyz", "endpoint to ask (/readyz or /healthz)")
+	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for an answer")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	url := fmt.Sprintf("http://127.0.0.1:%d%s", port, *path)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintf(stderr, "healthcheck: %s: %v\n", url, err)
+		return exitFailed
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "healthcheck: %s answered %d: %s\n", url, resp.StatusCode, body)
+		return exitFailed
+	}
+	return exitOK
+}
