@@ -521,9 +521,17 @@ func (cp *compiler) promiseChain(e ast.Expression) {
 			break
 		}
 	}
+	last := links[len(links)-1]
+	var midCatch string
+	if catchIdx >= 0 && catchIdx < len(links)-1 {
+		// A .catch in the middle is cut out and applied to the operation
+		// itself: render its argument (with nested edits) to move it.
+		cl := links[catchIdx]
+		midCatch = applyEditsRange(cp.src, cp.edits, int(cl.LeftParenthesis), int(cl.RightParenthesis)-1)
+		cp.dropEditsIn(o1(cl.Callee.(*ast.DotExpression).Left), o1(cl))
+	}
 	cp.edits = append(cp.edits, edit{pos: o0(base), end: o0(base), text: "__defer(", order: 5})
 	cp.edits = append(cp.edits, edit{pos: o1(base), end: o1(base), text: ", p => p", order: -5})
-	last := links[len(links)-1]
 	if catchIdx < 0 {
 		cp.edits = append(cp.edits, edit{pos: o1(last), end: o1(last), text: ")", order: -5})
 		return
@@ -535,13 +543,9 @@ func (cp *compiler) promiseChain(e ast.Expression) {
 		cp.edits = append(cp.edits, edit{pos: segStart, end: int(cl.LeftParenthesis), text: ", "})
 		return
 	}
-	// A .catch in the middle is cut out and applied to the operation itself:
-	// render its argument text (with any nested edits) and move it to the end.
-	argText := applyEditsRange(cp.src, cp.edits, int(cl.LeftParenthesis), int(cl.RightParenthesis)-1)
-	cp.dropEditsIn(segStart, o1(cl))
 	cp.edits = append(cp.edits,
 		edit{pos: segStart, end: o1(cl), text: ""},
-		edit{pos: o1(last), end: o1(last), text: ", " + argText + ")", order: -5})
+		edit{pos: o1(last), end: o1(last), text: ", " + midCatch + ")", order: -5})
 }
 
 func applyEditsRange(src string, es []edit, from, to int) string {

@@ -525,7 +525,7 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 	if err != nil {
 		if stepCtx.Err() != nil && !errors.As(err, new(*goja.InterruptedError)) {
 			// the deadline passed while waiting on timers or I/O
-			serr = &Error{Name: "TimeoutError", Severity: "kill", Source: "runtime", Message: "Job took longer than the timeout allowed and was killed"}
+			serr = &Error{Name: "TimeoutError", Severity: "kill", Source: "runtime", Message: "Job took longer than the timeout allowed and was killed", Code: "ETIMEDOUT"}
 			if ctx.Err() == context.Canceled {
 				serr = &Error{Name: "CancelledError", Severity: "kill", Source: "runtime", Message: "the run was cancelled"}
 			}

@@ -31,7 +31,7 @@ func (s *slot) classify(err error, c *compiled, step string) *Error {
 		if intr.Value() == reasonCancelled {
 			return &Error{Name: "CancelledError", Severity: "kill", Source: "runtime", Step: step, Message: "the run was cancelled"}
 		}
-		return &Error{Name: "TimeoutError", Severity: "kill", Source: "runtime", Step: step, Message: "Job took longer than the timeout allowed and was killed"}
+		return &Error{Name: "TimeoutError", Severity: "kill", Source: "runtime", Step: step, Message: "Job took longer than the timeout allowed and was killed", Code: "ETIMEDOUT"}
 	}
 	var ex *goja.Exception
 	var rej *rejection
