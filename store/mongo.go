@@ -112,36 +112,73 @@ func databaseFromURL(raw string) string {
 }
 
 func (s *mongoStore) createIndexes(ctx context.Context) error {
-	idx := func(name string, keys bson.D, unique bool) mongo.IndexModel {
+	type namedIndex struct {
+		name  string
+		model mongo.IndexModel
+	}
+	idx := func(name string, keys bson.D, unique bool) namedIndex {
 		o := options.Index().SetName(name)
 		if unique {
 			o.SetUnique(true)
 		}
-		return mongo.IndexModel{Keys: keys, Options: o}
+		return namedIndex{name, mongo.IndexModel{Keys: keys, Options: o}}
 	}
 	sets := []struct {
 		c      *mongo.Collection
-		models []mongo.IndexModel
+		models []namedIndex
 	}{
-		{s.runs, []mongo.IndexModel{
+		{s.runs, []namedIndex{
 			idx("started", bson.D{{Key: "started", Value: -1}, {Key: "_id", Value: -1}}, false),
 			idx("workflow_started", bson.D{{Key: "workflow", Value: 1}, {Key: "started", Value: -1}}, false),
 			idx("transaction", bson.D{{Key: "transactionId", Value: 1}}, false),
 			idx("parent", bson.D{{Key: "parentId", Value: 1}}, false),
 		}},
-		{s.logs, []mongo.IndexModel{idx("run_seq", bson.D{{Key: "run", Value: 1}, {Key: "seq", Value: 1}}, false)}},
-		{s.msgs, []mongo.IndexModel{
+		{s.logs, []namedIndex{idx("run_seq", bson.D{{Key: "run", Value: 1}, {Key: "seq", Value: 1}}, false)}},
+		{s.msgs, []namedIndex{
 			idx("idem", bson.D{{Key: "idem", Value: 1}}, true),
 			idx("status_due", bson.D{{Key: "status", Value: 1}, {Key: "due", Value: 1}}, false),
 		}},
-		{s.tokens, []mongo.IndexModel{idx("at", bson.D{{Key: "at", Value: 1}}, false)}},
+		{s.tokens, []namedIndex{idx("at", bson.D{{Key: "at", Value: 1}}, false)}},
 	}
 	for _, set := range sets {
-		if _, err := set.c.Indexes().CreateMany(ctx, set.models); err != nil {
+		// Create only missing indexes: re-creating existing ones is a no-op
+		// on MongoDB but crashes FerretDB v1's createIndexes handler.
+		have, err := s.indexNames(ctx, set.c)
+		if err != nil {
+			return err
+		}
+		var missing []mongo.IndexModel
+		for _, m := range set.models {
+			if !have[m.name] {
+				missing = append(missing, m.model)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		if _, err := set.c.Indexes().CreateMany(ctx, missing); err != nil {
 			return s.wrap("create indexes on "+set.c.Name(), err)
 		}
 	}
 	return nil
+}
+
+func (s *mongoStore) indexNames(ctx context.Context, c *mongo.Collection) (map[string]bool, error) {
+	cur, err := c.Indexes().List(ctx)
+	if err != nil {
+		return nil, s.wrap("list indexes on "+c.Name(), err)
+	}
+	var specs []struct {
+		Name string `bson:"name"`
+	}
+	if err := cur.All(ctx, &specs); err != nil {
+		return nil, s.wrap("list indexes on "+c.Name(), err)
+	}
+	have := map[string]bool{}
+	for _, sp := range specs {
+		have[sp.Name] = true
+	}
+	return have, nil
 }
 
 // wrap turns driver errors into store errors, so no driver type escapes

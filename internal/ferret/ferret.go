@@ -58,7 +58,7 @@ func (s *Server) start() error {
 		Listener:  ferretdb.ListenerConfig{TCP: s.addr},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + s.dir + string(os.PathSeparator),
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:    logger(),
 	})
 	if err != nil {
 		return fmt.Errorf("start FerretDB on %s: %w", s.addr, err)
@@ -130,4 +130,12 @@ func (s *Server) Restart() error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return err
+}
+
+// logger discards FerretDB's own logs unless FERRET_LOG is set (debugging).
+func logger() *slog.Logger {
+	if os.Getenv("FERRET_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
