@@ -251,7 +251,9 @@ func TestConsoleCaptureRedacts(t *testing.T) {
   return s;
 });`, `{}`, func(j *config.Job, r *RunRequest) {
 		j.Credential = "c"
-		r.Credential = func(string) (map[string]any, bool) { return map[string]any{"password": "hunter2-secret", "user": "bob"}, true }
+		r.Credential = func(string) (map[string]any, bool) {
+			return map[string]any{"password": "hunter2-secret", "user": "bob"}, true
+		}
 		r.Redactor = redact.New()
 		r.Log = func(l LogLine) { mu.Lock(); streamed = append(streamed, l); mu.Unlock() }
 	})

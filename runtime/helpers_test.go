@@ -48,6 +48,11 @@ func jsonEq(t *testing.T, got any, want string) {
 	if err := json.Unmarshal([]byte(want), &w); err != nil {
 		t.Fatalf("bad want JSON %s: %v", want, err)
 	}
+	if raw, ok := got.(json.RawMessage); ok {
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatalf("got is not JSON: %s", raw)
+		}
+	}
 	gb, _ := json.Marshal(got)
 	wb, _ := json.Marshal(w)
 	if string(gb) != string(wb) {
