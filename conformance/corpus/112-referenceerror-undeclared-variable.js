@@ -1,0 +1,3 @@
+// profile: both
+// reading an undeclared variable → ReferenceError → RuntimeCrash (crash): no final state (§2.3)
+fn(state => ({ ...state, value: notDeclaredAnywhere + 1 }));
