@@ -102,6 +102,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	}
 	red := redact.New()
 	red.AddValues(creds.SecretValues()...)
+	// A state file may carry configuration (as with @openfn/cli); its
+	// secrets must not reach the terminal either.
+	var st struct {
+		Configuration map[string]any `json:"configuration"`
+	}
+	if json.Unmarshal(input, &st) == nil && st.Configuration != nil {
+		red.AddSecretsFrom(st.Configuration)
+	}
 	rec := recorder.NewRecorder(red)
 	req := runtime.RunRequest{
 		Compat:     cp,

@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(args, strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
+	return code, out.String(), errb.String()
+}
+
+func TestRunJobFile(t *testing.T) {
+	outFile := filepath.Join(t.TempDir(), "out.json")
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		code      int
+		stdout    string // substring of stdout
+		stderr    string // substring of stderr
+		noStdout  bool
+		checkFile bool
+	}{
+		{name: "success to stdout", args: []string{"run", "testdata/double.js", "-s", "testdata/state.json"}, code: 0, stdout: `"values": [`},
+		{name: "flags after positional and -o", args: []string{"run", "-s", "testdata/state.json", "testdata/double.js", "-o", outFile}, code: 0, noStdout: true, checkFile: true},
+		{name: "job throws: exit 1, message without secret", args: []string{"run", "testdata/throws.js", "-s", "testdata/state.json"}, code: 1, stderr: "bad record ***"},
+		{name: "syntax error names the line", args: []string{"run", "testdata/syntax.js"}, code: 1, stderr: "syntax"},
+		{name: "legacy implicit global", args: []string{"run", "testdata/legacy.js", "-s", "testdata/state.json", "--compat", "legacy"}, code: 0, stdout: `"total": 3`},
+		{name: "lightning rejects implicit global", args: []string{"run", "testdata/legacy.js", "-s", "testdata/state.json", "--compat", "lightning"}, code: 1, stderr: "total"},
+		{name: "non-JSON state file", args: []string{"run", "testdata/double.js", "-s", "testdata/broken-state.json"}, code: 2, stderr: "not valid JSON"},
+		{name: "state must be an object", args: []string{"run", "testdata/double.js", "-s", "testdata/array-state.json"}, code: 2, stderr: "JSON object"},
+		{name: "missing state file", args: []string{"run", "testdata/double.js", "-s", "testdata/nope.json"}, code: 2, stderr: "no such file"},
+		{name: "unknown adaptor", args: []string{"run", "testdata/double.js", "-a", "nosuch"}, code: 2, stderr: "not available"},
+		{name: "bad compat", args: []string{"run", "testdata/double.js", "--compat", "v3"}, code: 2, stderr: "legacy or lightning"},
+		{name: "no job", args: []string{"run"}, code: 2, stderr: "exactly one"},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderr: "unknown command"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, nil, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout, stderr)
+			}
+			if !strings.Contains(stdout, tc.stdout) || !strings.Contains(strings.ToLower(stderr), strings.ToLower(tc.stderr)) {
+				t.Fatalf("stdout %q (want %q)\nstderr %q (want %q)", stdout, tc.stdout, stderr, tc.stderr)
+			}
+			if tc.noStdout && stdout != "" {
+				t.Fatalf("-o must keep stdout empty, got %q", stdout)
+			}
+			// The final state is the user's own output (OpenFn v1 keeps
+			// configuration in it); logs and errors never show secrets.
+			if strings.Contains(stderr, "pw-123456") {
+				t.Fatalf("secret leaked to stderr:\n%s", stderr)
+			}
+			if tc.checkFile {
+				b, err := os.ReadFile(outFile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var st struct {
+					Data struct{ Values []int } `json:"data"`
+				}
+				if err := json.Unmarshal(b, &st); err != nil || len(st.Data.Values) != 3 || st.Data.Values[2] != 6 {
+					t.Fatalf("out.json: %s (%v)", b, err)
+				}
+				if strings.Contains(string(b), "configuration") {
+					t.Fatalf("lightning output must drop configuration: %s", b)
+				}
+			}
+		})
+	}
+}
+
+func TestRunLegacyKeepsConfigurationInOutput(t *testing.T) {
+	code, stdout, _ := runCLI(t, nil, "run", "testdata/double.js", "-s", "testdata/state.json", "--compat", "legacy")
+	if code != 0 || !strings.Contains(stdout, `"configuration"`) {
+		t.Fatalf("legacy (OpenFn v1) writes the whole state including configuration: %d %s", code, stdout)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	code, stdout, stderr := runCLI(t, nil, "check", "--project", "../../examples/hello-upstream",
+		"--credentials", "../../examples/hello-upstream/credentials.example.yaml")
+	if code != 0 || !strings.Contains(stdout, "0 error(s)") {
+		t.Fatalf("example project must pass check: %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, _ = runCLI(t, nil, "check", "--project", "testdata/broken-project")
+	if code != 1 {
+		t.Fatalf("broken project: exit %d, want 1\n%s", code, stdout)
+	}
+	for _, want := range []string{"language-nosuch", "missing", "project.yaml:"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("check output lacks %q:\n%s", want, stdout)
+		}
+	}
+	code, _, stderr = runCLI(t, nil, "check")
+	if code != 2 || !strings.Contains(stderr, "no project") {
+		t.Fatalf("check without project: %d %s", code, stderr)
+	}
+}
+
+func TestServeRefusesBrokenProject(t *testing.T) {
+	code, _, stderr := runCLI(t, map[string]string{"JM_PROJECT": "testdata/broken-project", "JM_DATA_DIR": t.TempDir()}, "serve")
+	if code != 2 || !strings.Contains(stderr, "refusing to start") || !strings.Contains(stderr, "language-nosuch") {
+		t.Fatalf("serve must refuse an invalid project: %d\n%s", code, stderr)
+	}
+	code, _, stderr = runCLI(t, map[string]string{"SERVER_PORT": "99999999"}, "serve")
+	if code != 2 || !strings.Contains(stderr, "SERVER_PORT") {
+		t.Fatalf("bad SERVER_PORT: %d\n%s", code, stderr)
+	}
+}
+
+func TestVersionAndHealthcheck(t *testing.T) {
+	code, stdout, _ := runCLI(t, nil, "version")
+	if code != 0 || !strings.HasPrefix(stdout, "jobmediator ") {
+		t.Fatalf("version: %d %q", code, stdout)
+	}
+	// Nothing listens on this port: the healthcheck must fail, not hang.
+	code, _, stderr := runCLI(t, map[string]string{"SERVER_PORT": "1"}, "healthcheck", "-timeout", "1s")
+	if code != 1 || !strings.Contains(stderr, "healthcheck") {
+		t.Fatalf("healthcheck against nothing: %d %s", code, stderr)
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	code, _, stderr := runCLI(t, nil, "run", "testdata/double.js", "--", "extra")
+	if code != 2 || !strings.Contains(stderr, "exactly one") {
+		t.Fatalf("two positionals must be refused: %d %s", code, stderr)
+	}
+}

@@ -1,0 +1,2 @@
+fn(state => state);
+fn(state => { return { ...state, ; });

@@ -1,0 +1,2 @@
+fn(state => state);
+fn(state => { throw new Error('bad record ' + state.configuration.password); });
