@@ -1,0 +1,154 @@
+// Package e2e holds end-to-end tests: they build the real jobmediator
+// binary, start it as a process on loopback next to simulators and
+// upstreams, and talk to it over HTTP as OpenHIM core and clients would.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "jobmediator-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "jobmediator")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/jobmediator")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building jobmediator:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freePort asks the kernel for an unused loopback port.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// proc is a running jobmediator.
+type proc struct {
+	cmd  *exec.Cmd
+	port int
+	mu   sync.Mutex
+	logs strings.Builder
+	done chan error
+}
+
+func (p *proc) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", p.port) }
+
+// Logs returns everything the process wrote so far.
+func (p *proc) Logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// start runs `jobmediator serve` with env (plus SERVER_PORT and a data dir)
+// and waits until /healthz answers.
+func start(t *testing.T, env map[string]string, args ...string) *proc {
+	t.Helper()
+	p := &proc{port: freePort(t), done: make(chan error, 1)}
+	p.cmd = exec.Command(binary, append([]string{"serve"}, args...)...)
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("SERVER_PORT=%d", p.port), "JM_DATA_DIR=" + t.TempDir(), "LOG_LEVEL=debug"}
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	pr, pw := io.Pipe()
+	p.cmd.Stdout, p.cmd.Stderr = pw, pw
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.logs.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+		}
+	}()
+	go func() { p.done <- p.cmd.Wait(); pw.Close() }()
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			t.Logf("jobmediator logs:\n%s", p.Logs())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.done:
+			t.Fatalf("jobmediator exited early: %v\n%s", err, p.Logs())
+		default:
+		}
+		resp, err := http.Get(p.URL() + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("jobmediator did not become healthy\n%s", p.Logs())
+	return nil
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *proc) stop(t *testing.T) error {
+	if p.cmd.ProcessState != nil {
+		return nil
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(40 * time.Second):
+		_ = p.cmd.Process.Kill()
+		return fmt.Errorf("jobmediator did not stop within 40s of SIGTERM")
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		if cond() {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
