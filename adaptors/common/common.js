@@ -577,7 +577,8 @@ function cursor(value, options) {
   options = options || {};
   if (startTime === null) startTime = now();
   return function (state) {
-    var o = expandOne(options, state);
+    // format is a function of the date, not a reference: keep it out of expansion
+    var o = expandOne(Object.assign({}, options, { format: undefined }), state);
     if (o.key) cursorKey = o.key;
     var v = expandOne(value, state);
     if (v === undefined || v === null) v = o.defaultValue;
