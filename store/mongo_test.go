@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"strings"
 	"sync"
@@ -86,4 +87,83 @@ func openMongo(uri, prefix string) storetest.OpenFunc {
 func TestMongoContract(t *testing.T) {
 	srv := sharedFerret(t)
 	storetest.Run(t, openMongo(srv.URI(), "c"+randSuffix()))
+}
+
+// TestMongoServerDownAndBack stops the FerretDB under an open store: Ping
+// must fail naming the URL without its password, and once the server is back
+// on the same port the same store works again without being reopened.
+func TestMongoServerDownAndBack(t *testing.T) {
+	srv := ferret.Start(t) // its own server: stopping it must not disturb other tests
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Config{MongoURL: srv.URI(), Database: "fault", ConnectTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	run := &store.Run{ID: "before", Workflow: "wf", Started: time.Now()}
+	if err := s.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Stop()
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = s.Ping(pctx)
+	cancel()
+	if err == nil {
+		t.Fatal("Ping succeeded with the server down")
+	}
+	if !strings.Contains(err.Error(), srv.URI()) || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("Ping error does not name the server: %v", err)
+	}
+	if _, err := s.GetRun(ctx, "before"); err == nil {
+		t.Fatal("GetRun succeeded with the server down")
+	}
+
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err = s.Ping(pctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store did not recover after restart: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got, err := s.GetRun(ctx, "before")
+	if err != nil || got.Workflow != "wf" {
+		t.Fatalf("data after restart: %+v, %v", got, err)
+	}
+	if err := s.CreateRun(ctx, &store.Run{ID: "after", Workflow: "wf", Started: time.Now()}); err != nil {
+		t.Fatalf("write after restart: %v", err)
+	}
+}
+
+// TestMongoErrorsHidePassword opens a live server with a password in the
+// URL. FerretDB (no users configured) rejects the SCRAM handshake; that
+// error, and any later one, must name the URL with the password masked.
+func TestMongoErrorsHidePassword(t *testing.T) {
+	srv := sharedFerret(t)
+	u := strings.Replace(srv.URI(), "mongodb://", "mongodb://jm:Pw-sekret-42@", 1)
+	s, err := store.Open(context.Background(), store.Config{MongoURL: u, Database: "pw" + randSuffix(), ConnectTimeout: 2 * time.Second})
+	if err != nil {
+		if strings.Contains(err.Error(), "Pw-sekret-42") {
+			t.Fatalf("password in error: %v", err)
+		}
+		if !strings.Contains(err.Error(), "jm:***@") {
+			t.Fatalf("error does not name the redacted URL: %v", err)
+		}
+		t.Logf("open rejected as expected: %v", err)
+		return
+	}
+	defer s.Close()
+	_, err = s.GetRun(context.Background(), "missing")
+	if !errors.Is(err, store.ErrNotFound) || strings.Contains(err.Error(), "Pw-sekret-42") {
+		t.Fatalf("GetRun: %v", err)
+	}
 }

@@ -560,9 +560,11 @@ func testLeaseExpiryReclaim(t *testing.T, e *env) {
 
 func testClaimRace(t *testing.T, e *env) {
 	const n = 200
+	start := time.Now()
 	for i := 0; i < n; i++ {
 		enqueue(t, e, fmt.Sprintf("m%03d", i), "", T0.Add(time.Duration(i%7)*time.Millisecond))
 	}
+	enqueued := time.Since(start)
 	owners := []string{"replica-a", "replica-b"}
 	var mu sync.Mutex
 	claims := map[string][]string{}
@@ -607,7 +609,7 @@ func testClaimRace(t *testing.T, e *env) {
 		}
 		per[who[0]]++
 	}
-	t.Logf("claims per owner: %v", per)
+	t.Logf("claims per owner: %v (enqueue %s, claim+complete %s)", per, enqueued.Round(time.Millisecond), (time.Since(start) - enqueued).Round(time.Millisecond))
 }
 
 func testFailBackoffDeadLetter(t *testing.T, e *env) {
