@@ -22,6 +22,9 @@ type Engine struct {
 	opts  Options
 	mu    sync.Mutex
 	pools map[poolKey]*pool
+	// red is the default redactor, built once: redact.New is not cheap and
+	// every run clones a redactor anyway.
+	red *redact.Redactor
 }
 
 // New returns an engine with defaults applied to zero options.
@@ -47,7 +50,7 @@ func New(opts Options) *Engine {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Engine{opts: opts, pools: map[poolKey]*pool{}}
+	return &Engine{opts: opts, pools: map[poolKey]*pool{}, red: redact.New()}
 }
 
 func adaptorSpec(job *config.Job) string {
@@ -151,7 +154,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) *Result {
 	res := &Result{Status: StatusSuccess}
 	red := req.Redactor
 	if red == nil {
-		red = redact.New()
+		red = e.red
 	}
 	r := &run{e: e, req: req, red: red.Clone(), res: res, values: map[string]any{}}
 	r.http = req.HTTP
