@@ -38,7 +38,7 @@ lint:
 # Regenerates conformance goldens with the real @openfn/runtime (needs Node
 # and the npm registry); `make test` only compares against them.
 conformance-golden:
-	cd conformance/oracle && npm ci --no-audit --no-fund && node --experimental-vm-modules oracle.mjs ../jobs
+	cd conformance/oracle && npm ci --no-audit --no-fund && node --experimental-vm-modules oracle.mjs ../corpus && node check.mjs ../corpus
 
 docker:
 	docker build -t jobmediator:$(VERSION) .

@@ -29,6 +29,7 @@ import (
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/runtime"
+	"github.com/jobmediator/jobmediator/store"
 )
 
 // Runner runs workflows; *runtime.Engine is the implementation.
@@ -60,6 +61,8 @@ type RunRecord struct {
 	Started   time.Time
 	Finished  time.Time
 	Envelope  *mediator.Response
+	// Redactor knows this run's credential values; use it before storing.
+	Redactor *redact.Redactor
 }
 
 // Options configure the HTTP channels.
@@ -78,8 +81,11 @@ type Options struct {
 	Lanes     map[string]int // lane → concurrent runs; default routed 8, scheduled 2
 	Completer Completer      // for async workflows; nil answers async requests synchronously
 	Observer  Observer
-	Now       func() time.Time
-	NewID     func() string
+	// Store makes async work and retries durable (see queue.go); nil runs
+	// async work in memory and does not retry.
+	Store store.Store
+	Now   func() time.Time
+	NewID func() string
 }
 
 // HTTP serves every webhook-triggered workflow of a project on its path.
@@ -213,7 +219,8 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, wf *config.Workflow
 		h.reject(w, r, http.StatusServiceUnavailable, "workflow "+wf.Key+" is disabled")
 		return
 	}
-	input, status, err := h.inputState(w, r, tx)
+	runID := h.o.NewID()
+	input, status, err := h.inputState(w, r, tx, runID)
 	if err != nil {
 		log.WithError(err).Warn("request rejected")
 		h.reject(w, r, status, err.Error())
@@ -230,21 +237,37 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, wf *config.Workflow
 		}
 	}
 	async := (wf.Options.Async || wf.Options.Response == config.ResponseWorkOrder)
-	runID := h.o.NewID()
 	if async && (h.o.Completer != nil || !tx.Routed()) {
-		h.serveAsync(w, wf, tx, runID, input, log)
+		h.serveAsync(w, r, wf, tx, runID, input, log)
 		return
 	}
-	rp, env, _ := h.execute(r.Context(), wf, tx, runID, input, log)
+	rp, env, res := h.execute(r.Context(), wf, tx, runID, input, log)
+	if res != nil && res.Status != runtime.StatusSuccess && res.Error.Transient() {
+		h.retryLater(context.WithoutCancel(r.Context()), wf, tx, input, log)
+	}
 	h.write(w, tx, rp, env, nil)
 }
 
 // serveAsync answers at once and finishes in the background; routed
 // transactions are completed with PUT /transactions/:id.
-func (h *HTTP) serveAsync(w http.ResponseWriter, wf *config.Workflow, tx mediator.TxContext, runID string, input json.RawMessage, log *logrus.Entry) {
+func (h *HTTP) serveAsync(w http.ResponseWriter, r *http.Request, wf *config.Workflow, tx mediator.TxContext, runID string, input json.RawMessage, log *logrus.Entry) {
 	body, _ := json.Marshal(map[string]string{"work_order_id": runID, "run_id": runID})
-	h.write(w, tx, reply{status: http.StatusAccepted, body: body, contentType: "application/json", envStatus: mediator.StatusProcessing},
-		nil, map[string]string{"workflow": wf.Key, "run_id": runID, "mode": "async"})
+	accepted := reply{status: http.StatusAccepted, body: body, contentType: "application/json", envStatus: mediator.StatusProcessing}
+	props := map[string]string{"workflow": wf.Key, "run_id": runID, "mode": "async"}
+	if h.o.Store != nil {
+		// Durable: the work is in the store before we say "accepted", so a
+		// restart finishes it instead of leaving the transaction Processing.
+		err := h.enqueue(r.Context(), store.KindAsync, runID, wf,
+			queued{Trigger: webhookTrigger(wf), Input: input, Tx: tx, Complete: true}, h.o.Now(), tx.TransactionID)
+		if err != nil && !errors.Is(err, store.ErrDuplicate) {
+			log.WithError(err).Error("could not queue async work")
+			h.reject(w, r, http.StatusServiceUnavailable, "could not accept the request: the store is unavailable")
+			return
+		}
+		h.write(w, tx, accepted, nil, props)
+		return
+	}
+	h.write(w, tx, accepted, nil, props)
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
@@ -346,7 +369,7 @@ func (h *HTTP) execute(ctx context.Context, wf *config.Workflow, tx mediator.TxC
 		"calls": len(exchanges), "ms": finished.Sub(started).Milliseconds()}).Info("run finished")
 	if h.o.Observer != nil {
 		h.o.Observer.RunFinished(ctx, RunRecord{RunID: runID, Workflow: wf.Key, Trigger: webhookTrigger(wf), Tx: tx,
-			Input: red.JSON(input), Result: res, Exchanges: exchanges, Started: started, Finished: finished, Envelope: env})
+			Input: red.JSON(input), Result: res, Exchanges: exchanges, Started: started, Finished: finished, Envelope: env, Redactor: red})
 	}
 	return rp, env, res
 }
@@ -365,7 +388,7 @@ func level(l string) logrus.Level {
 
 // inputState builds {data, request, openhim} from the request. It returns
 // the HTTP status to answer with when the request is unacceptable.
-func (h *HTTP) inputState(w http.ResponseWriter, r *http.Request, tx mediator.TxContext) (json.RawMessage, int, error) {
+func (h *HTTP) inputState(w http.ResponseWriter, r *http.Request, tx mediator.TxContext, runID string) (json.RawMessage, int, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.BodyLimit))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -402,13 +425,24 @@ func (h *HTTP) inputState(w http.ResponseWriter, r *http.Request, tx mediator.Tx
 		"request": map[string]any{
 			"method": r.Method, "path": r.URL.Path, "query": query, "headers": headers,
 		},
-		"openhim": tx,
+		"openhim": openhimState(tx, runID),
 	}
 	out, err := json.Marshal(state)
 	if err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("encoding input state: %v", err)
 	}
 	return out, 0, nil
+}
+
+// openhimState is state.openhim: the transaction context plus the
+// idempotency key jobs should send upstream.
+func openhimState(tx mediator.TxContext, runID string) map[string]any {
+	var m map[string]any
+	b, _ := json.Marshal(tx)
+	_ = json.Unmarshal(b, &m)
+	m["idempotencyKey"] = idempotencyKey(tx, runID)
+	m["rerun"] = tx.Rerun()
+	return m
 }
 
 // decodeBody turns the body into state.data: parsed JSON for JSON media

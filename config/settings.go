@@ -40,6 +40,9 @@ import (
 //	HeartbeatInterval HEARTBEAT_INTERVAL (10s, or seconds; default 10s)      --heartbeat
 //	Compat            JM_COMPAT (legacy | lightning; default per project format)  --compat
 //	SensitiveKeys     JM_SENSITIVE_KEYS (comma-separated)                     --sensitive-key (repeatable)
+//	RetentionDays     JM_RETENTION_DAYS (run history age limit; 0 = keep)     --retention-days
+//	RetentionMaxRuns  JM_RETENTION_MAX_RUNS (newest runs kept; 0 = keep)      --retention-max-runs
+//	Workers           JM_WORKERS (queued runs at once; default 4)             --workers
 //
 // Booleans accept true/false, 1/0, yes/no, on/off. jobmediator.yaml does not
 // hold settings: it is per-project, settings are per-deployment.
@@ -60,6 +63,12 @@ type Settings struct {
 	HeartbeatInterval                            time.Duration
 	Compat                                       Compat
 	SensitiveKeys                                []string
+	// Run history retention: runs older than RetentionDays and all but the
+	// RetentionMaxRuns newest are culled hourly (0 = keep).
+	RetentionDays, RetentionMaxRuns int
+	// Workers is how many queued messages (async work, retries) this
+	// replica runs at once.
+	Workers int
 
 	// registerExplicit is set once REGISTER_MEDIATOR or --register was
 	// given; until then Register follows whether an OpenHIM URL is set.
@@ -143,6 +152,22 @@ func SettingsFromEnv(getenv func(string) string) (Settings, []error) {
 		}
 		*dst = n
 	}
+
+	count := func(dst *int, name string) {
+		v, _ := first(name)
+		if v == "" {
+			return
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			bad(name, fmt.Sprintf("%q is not a whole number", v), "use 0 or a positive whole number")
+			return
+		}
+		*dst = n
+	}
+	count(&s.RetentionDays, "JM_RETENTION_DAYS")
+	count(&s.RetentionMaxRuns, "JM_RETENTION_MAX_RUNS")
+	count(&s.Workers, "JM_WORKERS")
 
 	str(&s.OpenHIMURL, "OPENHIM_MEDIATOR_URL", "OPENHIM_URL", "OPENHIM_API_URL")
 	str(&s.OpenHIMUsername, "OPENHIM_USERNAME")
@@ -289,6 +314,9 @@ func (s *Settings) BindFlags(fs *flag.FlagSet) {
 	fs.Var(strFlag{&s.MongoDatabase}, "mongo-database", "MongoDB database (env MONGO_DATABASE)")
 	fs.Var(durFlag{&s.HeartbeatInterval}, "heartbeat", "heartbeat interval (env HEARTBEAT_INTERVAL)")
 	fs.Var(compatFlag{&s.Compat}, "compat", "default compat profile: legacy or lightning (env JM_COMPAT)")
+	fs.Var(intFlag{p: &s.RetentionDays, allowZero: true}, "retention-days", "cull runs older than this many days, 0 keeps (env JM_RETENTION_DAYS)")
+	fs.Var(intFlag{p: &s.RetentionMaxRuns, allowZero: true}, "retention-max-runs", "keep at most this many runs, 0 keeps all (env JM_RETENTION_MAX_RUNS)")
+	fs.Var(intFlag{p: &s.Workers, allowZero: true}, "workers", "queued runs (async work, retries) at once, default 4 (env JM_WORKERS)")
 	fs.Var(&listFlag{p: &s.SensitiveKeys}, "sensitive-key", "extra key name to redact, repeatable (env JM_SENSITIVE_KEYS)")
 }
 
