@@ -771,7 +771,11 @@ func values(v any, path []string) []string {
 			}
 			return out
 		case map[string]any:
-			return nil
+			// A reference compares by its id ("parent:eq:UID").
+			if id, ok := t["id"]; ok {
+				return []string{fmt.Sprint(id)}
+			}
+			return []string{"{}"}
 		default:
 			return []string{fmt.Sprint(t)}
 		}

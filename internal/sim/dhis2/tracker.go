@@ -902,6 +902,14 @@ func (v *tval) validateEvent(o map[string]any) {
 	}
 	stageID := strv(o, "programStage")
 	if stageID == "" {
+		// Event programs have one stage; DHIS2's EventProgramPreProcessor
+		// fills it in.
+		if p := v.programFor(strv(o, "program")); p != nil && p.ProgramType == "WITHOUT_REGISTRATION" && len(p.ProgramStages) == 1 {
+			stageID = p.ProgramStages[0].ID
+			o["programStage"] = stageID
+		}
+	}
+	if stageID == "" {
 		v.fail(typeEV, uid, "E1123", "Missing required event property: `%s`.", "programStage")
 		return
 	}
