@@ -105,7 +105,7 @@ func (s *slot) classifyValue(v goja.Value, c *compiled, step string) *Error {
 	switch name {
 	case "TypeError", "RangeError":
 		e.Name = "RuntimeError"
-		e.Message = name + ": " + msg
+		e.Message = name + ": " + nodeMessage(msg)
 	case "ReferenceError", "SyntaxError":
 		e.Name, e.Severity = "RuntimeCrash", "crash"
 		e.Message = name + ": " + msg
@@ -140,6 +140,17 @@ func (s *slot) classifyValue(v goja.Value, c *compiled, step string) *Error {
 		}
 	}
 	return e
+}
+
+var reReadProp = regexp.MustCompile(`^Cannot read property '(.*)' of (undefined|null)$`)
+
+// nodeMessage rewrites goja's wording of common TypeErrors into V8's, so
+// errors[stepId] matches what OpenFn (Node) records.
+func nodeMessage(msg string) string {
+	if m := reReadProp.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("Cannot read properties of %s (reading '%s')", m[2], m[1])
+	}
+	return msg
 }
 
 func str(v goja.Value) string {

@@ -1,0 +1,2 @@
+// compat: both
+fn(state => ({ ...state, greeting: 'hello ' + state.data.name }));

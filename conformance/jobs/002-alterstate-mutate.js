@@ -1,0 +1,2 @@
+alterState(state => { state.count = 1; return state; });
+fn(state => { state.count += 1; return state; });

@@ -1,0 +1,1 @@
+each('$.data.patients[*]', fn(state => ({ ...state, names: (state.names || []).concat(state.data.name) })));

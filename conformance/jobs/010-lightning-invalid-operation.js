@@ -1,0 +1,2 @@
+console.log('x');
+fn(s => s);

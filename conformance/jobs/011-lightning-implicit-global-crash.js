@@ -1,0 +1,1 @@
+fn(s => { leaked = 1; return s; });

@@ -1,0 +1,3 @@
+// compat: both
+fn(s => ({ ...s, before: true }));
+fn(s => { throw 'Province user not found'; });

@@ -1,0 +1,2 @@
+fn(s => { s.mutated = true; return s; });
+fn(s => s.data.missing.field);

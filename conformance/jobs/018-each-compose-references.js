@@ -1,0 +1,1 @@
+each('$.data.items[*]', fn(s => composeNextState(s, { posted: s.data.id })));

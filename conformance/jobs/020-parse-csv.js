@@ -1,0 +1,1 @@
+parseCsv(s => s.csv);

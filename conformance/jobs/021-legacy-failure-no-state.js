@@ -1,0 +1,3 @@
+// compat: legacy
+fn(s => ({ ...s, started: true }));
+fn(s => s.data.nope.x);

@@ -1,0 +1,3 @@
+// compat: both
+fn(s => { s.data.touched = true; });
+fn(s => ({ ...s, after: true }));
