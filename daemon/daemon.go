@@ -31,6 +31,7 @@ import (
 	"github.com/jobmediator/jobmediator/internal/version"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/runtime"
+	"github.com/jobmediator/jobmediator/store"
 )
 
 // Daemon is one running mediator.
@@ -41,6 +42,7 @@ type Daemon struct {
 	project *config.Project
 	engine  *runtime.Engine
 	http    *channels.HTTP
+	store   store.Store
 	started time.Time
 
 	credMu   sync.RWMutex
@@ -115,6 +117,19 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	openCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	st, err := store.Open(openCtx, store.Config{
+		MongoURL: s.MongoURL, Database: s.MongoDatabase, DataDir: s.DataDir, Redactor: red,
+		Retention: store.Retention{Days: s.RetentionDays, MaxRuns: s.RetentionMaxRuns},
+	})
+	if err != nil {
+		// A store that is down at boot is a readiness failure, not a reason
+		// to lose requests silently: refuse to start so the orchestrator
+		// restarts us, and say which store.
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	d.store = st
 	hc, err := channels.NewHTTP(project, channels.Options{
 		URN:         s.URN,
 		Compat:      s.Compat,
@@ -125,6 +140,8 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 		Logger:      log,
 		Enabled:     d.isEnabled,
 		Completer:   d.completer(),
+		Store:       st,
+		Observer:    &channels.History{Store: st, Redactor: red, Logger: log},
 	})
 	if err != nil {
 		return nil, err
@@ -314,6 +331,14 @@ func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
 	} else {
 		checks["openhim"] = "not registering (no OPENHIM_URL or REGISTER_MEDIATOR=false)"
 	}
+	pingCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := d.store.Ping(pingCtx); err != nil {
+		ready = false
+		checks["store"] = d.red.String(err.Error())
+	} else {
+		checks["store"] = "ok"
+	}
 	status := http.StatusOK
 	if !ready {
 		status = http.StatusServiceUnavailable
@@ -350,6 +375,8 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	d.log.WithFields(fields).Info("jobmediator listening")
 
 	bg, stopBG := context.WithCancel(context.Background())
+	workersDone := d.http.StartWorkers(bg, channels.QueueOptions{Workers: d.s.Workers})
+	cullDone := store.StartCuller(bg, d.store, store.Retention{Days: d.s.RetentionDays, MaxRuns: d.s.RetentionMaxRuns}, time.Hour, d.log)
 	var wg sync.WaitGroup
 	if d.regr != nil {
 		wg.Add(1)
@@ -375,6 +402,11 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stopBG()
 	wg.Wait()
+	<-workersDone
+	<-cullDone
+	if err := d.store.Close(); err != nil {
+		d.log.WithError(err).Warn("closing the store")
+	}
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
 	}
