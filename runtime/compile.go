@@ -34,6 +34,7 @@ type compiled struct {
 	prog     *goja.Program
 	name     string // script name used in stack frames
 	ops      int    // number of top-level operations found
+	opPos    [][2]int // line and column of each operation in the job source
 	warnings []string
 	gen      string // generated source (debugging and tests)
 	edits    []edit // applied edits, sorted, for mapping positions back
@@ -131,7 +132,7 @@ func compileSource(name, src string, compat config.Compat) (*compiled, error) {
 		c := &compiled{name: name, edits: sortEdits(cp.edits), orig: stripped, gen: gen}
 		return nil, c.compileErr(err)
 	}
-	return &compiled{prog: p, name: name, ops: cp.nops, warnings: cp.warnings, gen: gen, edits: sortEdits(cp.edits), orig: stripped}, nil
+	return &compiled{prog: p, name: name, ops: cp.nops, opPos: cp.opPos, warnings: cp.warnings, gen: gen, edits: sortEdits(cp.edits), orig: stripped}, nil
 }
 
 func syntaxError(name string, err error) *Error {
@@ -258,6 +259,7 @@ type compiler struct {
 	compat   config.Compat
 	edits    []edit
 	nops     int
+	opPos    [][2]int
 	warnings []string
 }
 
@@ -482,6 +484,8 @@ func (cp *compiler) op(e ast.Expression) {
 	n := cp.nops
 	cp.nops++
 	start, end := o0(e), o1(e)
+	l, c := lineCol(cp.src, start)
+	cp.opPos = append(cp.opPos, [2]int{l, c})
 	cp.edits = append(cp.edits,
 		edit{pos: start, end: start, text: fmt.Sprintf("__ops.push([%d, () => (", n), order: 0},
 		edit{pos: end, end: end, text: ")])", order: 0})

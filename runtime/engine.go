@@ -538,6 +538,13 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 		if serr.Severity == "kill" {
 			discard = true // the VM may have been stopped mid-way through adaptor code
 		}
+		if serr.Line == 0 && serr.Severity != "kill" {
+			if n := vm.Get("__jmOp"); n != nil {
+				if i := int(n.ToInteger()); i >= 0 && i < len(c.opPos) {
+					serr.Line, serr.Column = c.opPos[i][0], c.opPos[i][1]
+				}
+			}
+		}
 		if serr.Severity != "fail" || !lightning {
 			return sr, nil, serr
 		}

@@ -308,3 +308,29 @@ func TestConcurrentRuns(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+func TestAdaptorErrorGetsOperationLine(t *testing.T) {
+	res, _ := runBody(t, nil, config.CompatLightning, "fn(s => s);\n\n  each(s => 5, fn(s => s));", `{"data":{}}`)
+	// each over a non-array throws inside common; the line is the operation's
+	if res.Error == nil || res.Error.Line != 3 || res.Error.Column != 3 {
+		t.Errorf("%+v", res.Error)
+	}
+}
+
+func TestBadInputAndWarm(t *testing.T) {
+	res, _ := runBody(t, nil, config.CompatLightning, `fn(s => s)`, `{"data":`)
+	if res.Status != StatusCrashed || res.Error.Name != "ValidationError" || !strings.Contains(res.Error.Message, "not valid JSON") {
+		t.Errorf("bad input: %+v", res.Error)
+	}
+	e := New(Options{PoolSize: 2})
+	if err := e.Warm("http@5", config.CompatLegacy); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := e.pool("http@5", config.CompatLegacy)
+	if len(p.idle) != 2 {
+		t.Errorf("warm pool has %d VMs", len(p.idle))
+	}
+	if err := e.Warm("nosuch", config.CompatLegacy); err == nil {
+		t.Error("warming an unknown adaptor succeeded")
+	}
+}

@@ -84,10 +84,19 @@ const helpersJS = `
         warn('Operation ' + (n + 1) + ' is ' + (op === undefined ? 'undefined' : typeof op) + ' and was skipped (a top-level statement that is not an operation)');
         continue;
       }
+      op = track(op, n);
       ops.push(lightning ? wrapOp(op, ops.length + 1, warn) : op);
     }
     return execute.apply(null, ops)(state);
   };
+
+  // __jmOp is the statement index of the operation that ran last, so an
+  // error raised outside job frames (e.g. by an adaptor) still gets the
+  // line of the operation that failed.
+  g.__jmOp = -1;
+  function track(op, n) {
+    return function (state) { g.__jmOp = n; return op(state); };
+  }
 
   // v2 wrapOperation: a falsy result becomes {} with a warning.
   function wrapOp(op, n, warn) {

@@ -144,7 +144,7 @@ func TestHTTP7Errors(t *testing.T) {
 		transient  bool
 		msg        string
 	}{
-		{"404", `get('/missing')`, 404, false, "GET to " + srv.URL + "/missing returned 404: Not Found"},
+		{"404", "fn(s => s);\nget('/missing')", 404, false, "GET to " + srv.URL + "/missing returned 404: Not Found"},
 		{"503", `get('/broken')`, 503, true, "returned 503: Service Unavailable"},
 		{"relative without base", `get('http://127.0.0.1:1/x')`, 0, false, "BASE_URL_MISMATCH"},
 	}
@@ -155,6 +155,9 @@ func TestHTTP7Errors(t *testing.T) {
 				t.Fatalf("status %s err %+v", out.res.Status, out.res.Error)
 			}
 			e := out.res.Error
+			if c.status == 404 && e.Line != 2 {
+				t.Errorf("adaptor error should carry the operation's line 2, got %d", e.Line)
+			}
 			if e.Name != "AdaptorError" || e.StatusCode != c.status || e.Transient() != c.transient || !strings.Contains(e.Message, c.msg) {
 				t.Errorf("error %+v", e)
 			}
