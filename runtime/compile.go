@@ -32,8 +32,8 @@ import (
 // compiled is a cached compilation of one (source, compat) pair.
 type compiled struct {
 	prog     *goja.Program
-	name     string // script name used in stack frames
-	ops      int    // number of top-level operations found
+	name     string   // script name used in stack frames
+	ops      int      // number of top-level operations found
 	opPos    [][2]int // line and column of each operation in the job source
 	warnings []string
 	gen      string // generated source (debugging and tests)
