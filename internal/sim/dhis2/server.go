@@ -21,7 +21,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -51,19 +50,17 @@ type Options struct {
 	// Now is the clock (default time.Now); it stamps created/lastUpdated and
 	// decides "future date" validations.
 	Now func() time.Time
+	// Authorities restricts users (by username) to the listed authorities;
+	// users not listed are superusers ("ALL"). See the Auth* constants.
+	Authorities map[string][]string
 	// JobPolls is how many polls of a job's notifications it takes before an
 	// async job completes (0 = completes before the POST returns). It lets a
 	// test observe an in-progress job and the /report 404.
 	JobPolls int
 }
 
-// User is a Basic-auth account. Authorities nil means superuser ("ALL");
-// otherwise the list is checked for F_DATAVALUE_ADD, F_TRACKED_ENTITY_... etc.
-// (see authority constants).
-type User struct {
-	Username, Password string
-	Authorities        []string
-}
+// User is a Basic-auth account.
+type User struct{ Username, Password string }
 
 // Authorities the simulator checks.
 const (
@@ -214,7 +211,9 @@ func (s *Server) Requests() []Recorded {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Recorded, len(s.requests))
-	copy(out, s.requests)
+	for i, r := range s.requests {
+		out[i] = s.redacted(r)
+	}
 	return out
 }
 
@@ -366,21 +365,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.route(rq)
 }
 
+// record keeps the raw request; Requests redacts on the way out, which keeps
+// redaction (a JSON walk per body) off the request path.
 func (s *Server) record(r *http.Request, body []byte) {
-	h := s.red.Header(r.Header.Clone())
-	if h.Get("Authorization") != "" {
-		scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		h.Set("Authorization", scheme+" "+redact.Mask)
-	}
-	q, _ := url.ParseQuery(s.red.String(r.URL.RawQuery))
 	s.requests = append(s.requests, Recorded{
 		Method: r.Method,
 		Path:   r.URL.Path,
-		Query:  q,
-		Header: h,
-		Body:   s.red.JSON(append([]byte(nil), body...)),
+		Query:  r.URL.Query(),
+		Header: r.Header.Clone(),
+		Body:   append([]byte(nil), body...),
 		Time:   s.opts.Now(),
 	})
+}
+
+func (s *Server) redacted(rec Recorded) Recorded {
+	h := s.red.Header(rec.Header.Clone())
+	if auth := rec.Header.Get("Authorization"); auth != "" {
+		scheme, _, _ := strings.Cut(auth, " ")
+		h.Set("Authorization", scheme+" "+redact.Mask)
+	}
+	q, _ := url.ParseQuery(s.red.String(rec.Query.Encode()))
+	rec.Header, rec.Query = h, q
+	rec.Body = s.red.JSON(append([]byte(nil), rec.Body...))
+	return rec
 }
 
 func writeFault(w http.ResponseWriter, code int, body string) {
@@ -430,7 +437,7 @@ func (s *Server) authenticate(rq *request) bool {
 		if !found || u.Password != pass {
 			return false
 		}
-		rq.user, rq.auths = u.Username, u.Authorities
+		rq.user, rq.auths = u.Username, s.opts.Authorities[u.Username]
 		return true
 	case "apitoken":
 		// PATs came with 2.37 (ApiTokenController).
@@ -699,5 +706,3 @@ func uidFor(seed string) string {
 	}
 	return string(b)
 }
-
-var errBadRequest = errors.New("bad request")

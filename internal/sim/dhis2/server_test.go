@@ -36,8 +36,9 @@ func TestSystemInfoVersion(t *testing.T) {
 
 func TestAuth(t *testing.T) {
 	s := startSim(t, Options{
-		Users:  []User{{Username: "admin", Password: "district"}, {Username: "viewer", Password: "Viewer123", Authorities: []string{"F_VIEW"}}},
-		Tokens: []string{"d2pat_abcdefghijklmnopqrstuvwxyz0123451234567890"},
+		Users:       []User{{Username: "admin", Password: "district"}, {Username: "viewer", Password: "Viewer123"}},
+		Authorities: map[string][]string{"viewer": {"F_VIEW"}},
+		Tokens:      []string{"d2pat_abcdefghijklmnopqrstuvwxyz0123451234567890"},
 	})
 	for _, tc := range []struct {
 		name, auth string

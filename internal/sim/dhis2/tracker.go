@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 )
@@ -1650,14 +1649,4 @@ func matchAttrFilters(te map[string]any, fs []attrFilter) bool {
 		}
 	}
 	return true
-}
-
-// sortedKeys is used by deterministic reports.
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
