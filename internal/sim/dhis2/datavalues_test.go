@@ -532,3 +532,25 @@ func TestReadDataValueSets(t *testing.T) {
 		t.Errorf("re-import of export: %s", r2.raw)
 	}
 }
+
+func TestHeaderDefaultsAndCompleteDate(t *testing.T) {
+	s := startSim(t, Options{})
+	r := post(t, s, "/api/dataValueSets", map[string]any{
+		"dataSet": "pBOMPrpg1QX", "period": "202402", "orgUnit": "DiszpKrYNg8", "completeDate": "2024-03-01",
+		"attributeOptionCombo": DefaultCOC,
+		"dataValues": []any{
+			map[string]any{"dataElement": "f7n9E0hX8qk", "value": "1"},
+			map[string]any{"dataElement": "Ix2HsbDMLea", "period": "202401", "value": "2", "comment": "late", "followup": true},
+		}})
+	sum := summaryOf(r)
+	if counts(t, sum) != [4]int{2, 0, 0, 0} || at(sum, "dataSetComplete") != "2024-03-01" {
+		t.Fatalf("%s", r.raw)
+	}
+	v := s.DataValues()
+	if v[0].Period != "202402" || v[0].OrgUnit != "DiszpKrYNg8" || v[1].Period != "202401" || v[1].Comment != "late" || !v[1].FollowUp || v[0].StoredBy != "admin" {
+		t.Errorf("stored %+v", v)
+	}
+	if v[0].Created != "2024-06-15T10:30:00.000" {
+		t.Errorf("created %q", v[0].Created)
+	}
+}

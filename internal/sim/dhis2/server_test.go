@@ -284,3 +284,24 @@ func TestBadRequests(t *testing.T) {
 		t.Error("bad requests stored data")
 	}
 }
+
+func TestErrorsDoNotEchoCredentials(t *testing.T) {
+	s := startSim(t, Options{})
+	for _, auth := range []string{basic("admin", "wrongSecret99"), "ApiToken d2pat_wrongTokenValue123"} {
+		r := call(t, s, "GET", "/api/system/info", nil, auth)
+		if strings.Contains(string(r.raw), "wrongSecret99") || strings.Contains(string(r.raw), "wrongTokenValue123") {
+			t.Errorf("credential echoed: %s", r.raw)
+		}
+	}
+}
+
+func TestMe(t *testing.T) {
+	s := startSim(t, Options{})
+	r := get(t, s, "/api/me")
+	if r.code != 200 || at(r.body, "username") != "admin" || at(r.body, "authorities", 0) != "ALL" {
+		t.Errorf("%s", r.raw)
+	}
+	if r := get(t, s, "/api/me/authorization/F_DATAVALUE_ADD"); string(r.raw) != "true\n" {
+		t.Errorf("%s", r.raw)
+	}
+}
