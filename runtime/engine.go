@@ -440,6 +440,11 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 			}
 		}
 		r.red.AddSecretsFrom(conf)
+		// Exchanges are redacted by the recorder's own redactor: teach it
+		// this step's secrets too (masking is additive, so sharing is safe).
+		if r.http.Rec != nil {
+			r.http.Rec.Redactor().AddSecretsFrom(conf)
+		}
 	}
 	var confJSON, defJSON string
 	if conf != nil {

@@ -334,3 +334,20 @@ func TestBadInputAndWarm(t *testing.T) {
 		t.Error("warming an unknown adaptor succeeded")
 	}
 }
+
+func TestGlobalsAvailable(t *testing.T) {
+	body := "\ufefffn(s => ({ ...s,\n" +
+		"  b64: Buffer.from('hi there').toString('base64'),\n" +
+		"  back: Buffer.from('aGkgdGhlcmU=', 'base64').toString(),\n" +
+		"  hex: Buffer.from([1, 255]).toString('hex'),\n" +
+		"  req: typeof require, proc: typeof process,\n" +
+		"  newBuf: (() => { try { new Buffer(1); return 'ok' } catch (e) { return 'throws' } })(),\n" +
+		"}));"
+	for _, compat := range []config.Compat{config.CompatLegacy, config.CompatLightning} {
+		res, st := runBody(t, nil, compat, body, `{}`)
+		mustSucceed(t, res)
+		if st["b64"] != "aGkgdGhlcmU=" || st["back"] != "hi there" || st["hex"] != "01ff" || st["req"] != "undefined" || st["proc"] != "undefined" || st["newBuf"] != "throws" {
+			t.Errorf("%s: %v", compat, st)
+		}
+	}
+}

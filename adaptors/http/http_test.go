@@ -228,3 +228,39 @@ get('/text');
 		t.Errorf("legacy failure: %+v %s", out.res.Error, out.res.State)
 	}
 }
+
+func TestHTTPSecretsRedactedInExchanges(t *testing.T) {
+	srv := upstream(t)
+	conf := map[string]any{"baseUrl": srv.URL, "username": "u", "password": "pw-in-body-123", "apiKey": "key-in-url-456"}
+	out := runHTTP(t, "http@7", `post('/x', { pass: $.configuration.password }, { query: { k: $.configuration.apiKey } })`, config.CompatLightning, conf)
+	if out.res.Status != runtime.StatusSuccess || len(out.ex) != 1 {
+		t.Fatalf("%s %+v", out.res.Status, out.res.Error)
+	}
+	ex := out.ex[0]
+	for _, s := range []string{ex.Request.URL, ex.Request.Body, ex.Response.Body} {
+		if strings.Contains(s, "pw-in-body-123") || strings.Contains(s, "key-in-url-456") {
+			t.Errorf("secret recorded: %s", s)
+		}
+	}
+}
+
+func TestHTTP6CallbackAndParseAs(t *testing.T) {
+	srv := upstream(t)
+	conf := map[string]any{"baseUrl": srv.URL}
+	out := runHTTP(t, "http@6", `get('/text', {}, s => ({ ...s, cb: s.data }));
+get('/items', { parseAs: 'text' });`, config.CompatLightning, conf)
+	if out.res.Status != runtime.StatusSuccess {
+		t.Fatalf("%+v", out.res.Error)
+	}
+	if out.state["cb"] != "hello" {
+		t.Errorf("callback/text body: %v", out.state["cb"])
+	}
+	if s, ok := out.state["data"].(string); !ok || !strings.Contains(s, `"path":"/items"`) {
+		t.Errorf("parseAs text: %v", out.state["data"])
+	}
+	// relative path without baseUrl
+	out = runHTTP(t, "http@7", `get('/x')`, config.CompatLightning, map[string]any{})
+	if out.res.Error == nil || !strings.Contains(out.res.Error.Message, "UNEXPECTED_RELATIVE_URL") {
+		t.Errorf("%+v", out.res.Error)
+	}
+}
