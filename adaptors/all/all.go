@@ -4,5 +4,6 @@ package all
 
 import (
 	_ "github.com/jobmediator/jobmediator/adaptors/common"
+	_ "github.com/jobmediator/jobmediator/adaptors/dhis2"
 	_ "github.com/jobmediator/jobmediator/adaptors/http"
 )

@@ -61,6 +61,7 @@ type Recorder struct {
 	exchanges []Exchange
 	red       *redact.Redactor
 	maxBody   int
+	props     map[string]string
 }
 
 // NewRecorder returns a recorder that redacts with red (nil: defaults only).
@@ -107,6 +108,34 @@ func (r *Recorder) Exchanges() []Exchange {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Exchange(nil), r.exchanges...)
+}
+
+// SetProperty records a fact about the run for the OpenHIM transaction's
+// properties (e.g. the DHIS2 import counts of the last import), so it is
+// visible in the console without opening an orchestration body. Adaptors call
+// it; the mediator merges Properties into the envelope. The value is
+// redacted like everything else the recorder keeps.
+func (r *Recorder) SetProperty(key, value string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.props == nil {
+		r.props = map[string]string{}
+	}
+	r.props[key] = r.red.String(value)
+}
+
+// Properties returns a copy of the properties set so far (nil if none).
+func (r *Recorder) Properties() map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.props == nil {
+		return nil
+	}
+	out := make(map[string]string, len(r.props))
+	for k, v := range r.props {
+		out[k] = v
+	}
+	return out
 }
 
 // Response is what Client.Do returns: the whole body is read, because jobs
