@@ -201,7 +201,20 @@ type WorkflowOptions struct {
 	// Polling asks OpenHIM core to schedule this workflow (polling channel)
 	// instead of our own cron; value is core's pollingSchedule.
 	Polling string
+	// Overlap is what a cron tick does while the previous scheduled run of
+	// the same workflow is still going: OverlapSkip ("" means skip) or
+	// OverlapQueue (run once the previous one ends; further ticks coalesce).
+	Overlap string
+	// TimeZone is the IANA zone the cron expression is read in; "" uses the
+	// scheduler's default (UTC unless the daemon says otherwise).
+	TimeZone string
 }
+
+// Overlap policies for WorkflowOptions.Overlap.
+const (
+	OverlapSkip  = "skip"
+	OverlapQueue = "queue"
+)
 
 // RetryPolicy is how transient failures of a run are retried by our own queue.
 type RetryPolicy struct {

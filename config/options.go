@@ -28,6 +28,8 @@ import (
 //	    timeout: 300s
 //	    enabled: true
 //	    polling: "*/5 * * * *"          # let OpenHIM core schedule it
+//	    overlap: skip | queue           # cron tick while the last run is still going
+//	    time_zone: Asia/Phnom_Penh      # zone the cron expression is read in
 //
 // Every option has a default, so the file is optional. Unknown keys are
 // errors here (it is our file; a typo must not silently fall back to a
@@ -49,7 +51,7 @@ var ReservedPaths = []string{"/healthz", "/readyz", "/uptime", "/api", "/metrics
 
 var (
 	optionsTopKeys      = []string{"compat", "sensitive_keys", "workflows"}
-	optionsWorkflowKeys = []string{"path", "methods", "response", "async", "compat", "retry", "lane", "timeout", "enabled", "polling"}
+	optionsWorkflowKeys = []string{"path", "methods", "response", "async", "compat", "retry", "lane", "timeout", "enabled", "polling", "overlap", "time_zone"}
 	optionsRetryKeys    = []string{"max_attempts", "initial_backoff", "max_backoff"}
 	httpMethods         = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 	responseModes       = []ResponseMode{ResponseData, ResponseState, ResponseWorkOrder, ResponseUpstream, ResponseNoContent}
@@ -216,6 +218,16 @@ func (c *collector) workflowOverride(kv pair) WorkflowOverride {
 			opt.Polling, _ = c.str(f.Val, ff)
 			if isBlank(opt.Polling) {
 				c.add(f.Line, ff, "polling schedule is empty", "write OpenHIM's pollingSchedule, e.g. `*/5 * * * *`, or remove polling")
+			}
+		case "overlap":
+			opt.Overlap, _ = c.str(f.Val, ff)
+			if opt.Overlap != OverlapSkip && opt.Overlap != OverlapQueue {
+				c.add(f.Line, ff, fmt.Sprintf("unknown overlap policy %q", opt.Overlap), "use skip (drop a tick while the previous run is going) or queue (run it afterwards)")
+			}
+		case "time_zone":
+			opt.TimeZone, _ = c.str(f.Val, ff)
+			if _, err := time.LoadLocation(opt.TimeZone); err != nil || isBlank(opt.TimeZone) {
+				c.add(f.Line, ff, fmt.Sprintf("unknown time zone %q", opt.TimeZone), "use an IANA zone name such as UTC, Africa/Nairobi or Asia/Phnom_Penh")
 			}
 		case "retry":
 			rp, _ := c.mapping(f.Val, ff)
@@ -437,6 +449,10 @@ func applyOverride(dst *WorkflowOptions, o WorkflowOverride) {
 			dst.Enabled = src.Enabled
 		case "polling":
 			dst.Polling = src.Polling
+		case "overlap":
+			dst.Overlap = src.Overlap
+		case "time_zone":
+			dst.TimeZone = src.TimeZone
 		case "retry.max_attempts":
 			dst.Retry.MaxAttempts = src.Retry.MaxAttempts
 		case "retry.initial_backoff":
