@@ -5,5 +5,6 @@ package all
 import (
 	_ "github.com/jobmediator/jobmediator/adaptors/common"
 	_ "github.com/jobmediator/jobmediator/adaptors/dhis2"
+	_ "github.com/jobmediator/jobmediator/adaptors/fhir"
 	_ "github.com/jobmediator/jobmediator/adaptors/http"
 )

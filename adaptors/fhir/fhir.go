@@ -1,0 +1,183 @@
+// Package fhir is Job Mediator's language-fhir-4 (registered as "fhir-4",
+// default 0.5.0) and language-fhir v5 (registered as "fhir", default 5.1.2):
+// two Definitions sharing one request engine and the conversions helpers.
+//
+// fhir-4: read(reference), search(type, {query, count, lastUpdated, …}),
+// create(resource), update(reference, resource), delete(reference),
+// createBundle, addToBundle, uploadBundle (entries sorted so referenced
+// resources come first). fhir v5: create(resourceType, resource, params, cb),
+// createTransactionBundle(entries, cb), get(path, params, options, cb),
+// post(path, data, options, cb), getClaim, request(method, path, options, cb).
+// Configuration: baseUrl + apiPath (fhir-4 defaults apiPath to /fhir), auth
+// from authorization (raw header, fhir-4), access_token (Bearer) or
+// username+password (Basic); requests send application/fhir+json.
+//
+// Job Mediator additions, documented because OpenFn lacks them:
+//   - fhir-4 create(resource, {ifNoneExist}) sends If-None-Exist (conditional
+//     create); update accepts a conditional reference ("Patient?identifier=…");
+//   - search(type, {…, all: true, maxPages}) follows Bundle.link "next"
+//     verbatim (same origin only), bounded; v5 get(path, params, {all: true})
+//     does the same and returns one searchset with every entry;
+//   - search tolerates a Bundle without entry (OpenFn throws a TypeError);
+//   - the conversions helper namespace (package conversions).
+//
+// HTTP ≥400 throws "<METHOD> to <url> returned <code>: <reason> — <issues>"
+// where issues are the OperationOutcome's severity, code, expression and
+// diagnostics; the error carries statusCode, body and issues. Every request
+// goes through the run's recorder client (an OpenHIM orchestration, secrets
+// redacted). Not implemented: the fhir-4 resource builders (b.patient …) and
+// datatypes helpers, fhir ≤4.
+package fhir
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jobmediator/jobmediator/adaptors"
+	"github.com/jobmediator/jobmediator/adaptors/fhir/conversions"
+	"github.com/jobmediator/jobmediator/adaptors/recorder"
+)
+
+//go:embed fhir.js
+var source string
+
+// OutcomeMessage summarises an OperationOutcome body as
+// "error invalid Patient.gender: Unknown code 'M'; …" (at most 10 issues).
+// ok is false when body is not an OperationOutcome with issues.
+func OutcomeMessage(body []byte) (string, bool) {
+	var oo struct {
+		ResourceType string `json:"resourceType"`
+		Issue        []struct {
+			Severity    string   `json:"severity"`
+			Code        string   `json:"code"`
+			Diagnostics string   `json:"diagnostics"`
+			Expression  []string `json:"expression"`
+			Location    []string `json:"location"`
+			Details     *struct {
+				Text string `json:"text"`
+			} `json:"details"`
+		} `json:"issue"`
+	}
+	body = []byte(strings.TrimPrefix(string(body), "\ufeff"))
+	if json.Unmarshal(body, &oo) != nil || oo.ResourceType != "OperationOutcome" || len(oo.Issue) == 0 {
+		return "", false
+	}
+	var parts []string
+	for i, is := range oo.Issue {
+		if i == 10 {
+			parts = append(parts, fmt.Sprintf("… %d more issue(s)", len(oo.Issue)-10))
+			break
+		}
+		where := strings.Join(is.Expression, ", ")
+		if where == "" {
+			where = strings.Join(is.Location, ", ")
+		}
+		text := is.Diagnostics
+		if text == "" && is.Details != nil {
+			text = is.Details.Text
+		} else if is.Details != nil && is.Details.Text != "" && is.Details.Text != text {
+			text = is.Details.Text + " (" + text + ")"
+		}
+		p := strings.TrimSpace(is.Severity + " " + is.Code)
+		if where != "" {
+			p += " " + where
+		}
+		if text != "" {
+			p += ": " + text
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, "; "), true
+}
+
+func headerMap(h http.Header) map[string]any {
+	out := map[string]any{}
+	for k, v := range h {
+		out[strings.ToLower(k)] = strings.Join(v, ", ")
+	}
+	return out
+}
+
+// Host returns the functions fhir.js calls.
+func Host(env *adaptors.Env) map[string]any {
+	return conversions.Merge(env, map[string]any{
+		"request": func(m map[string]any) map[string]any {
+			run := env.Run()
+			method, _ := m["method"].(string)
+			method = strings.ToUpper(method)
+			if method == "" {
+				method = "GET"
+			}
+			raw, _ := m["url"].(string)
+			u, err := url.Parse(raw)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				env.Throw(fmt.Sprintf("invalid FHIR URL %q: configuration.baseUrl must be an absolute http(s) URL such as https://hapi.fhir.org", raw),
+					map[string]any{"code": "EINVALIDURL"})
+			}
+			req, err := http.NewRequest(method, u.String(), nil)
+			if err != nil {
+				env.Throw("building request: "+err.Error(), map[string]any{"code": "EINVALIDURL"})
+			}
+			if h, ok := m["headers"].(map[string]any); ok {
+				for k, v := range h {
+					if v != nil {
+						req.Header.Set(k, fmt.Sprint(v))
+					}
+				}
+			}
+			var body []byte
+			if b, ok := m["body"].(string); ok {
+				body = []byte(b)
+			}
+			client := run.HTTP
+			if client == nil {
+				client = recorder.NewClient(nil, nil)
+			}
+			if t, ok := m["timeout"].(int64); ok && t > 0 {
+				c := *client
+				c.Timeout = time.Duration(t) * time.Millisecond
+				client = &c
+			}
+			resp, err := client.Do(run.Ctx, "FHIR "+method+" "+u.EscapedPath(), req, body)
+			if err != nil {
+				props := map[string]any{}
+				if ne, ok := err.(*recorder.NetError); ok {
+					props["code"] = ne.Code
+				}
+				env.Throw(err.Error(), props)
+			}
+			return map[string]any{
+				"status": resp.Status, "statusText": resp.StatusText, "headers": headerMap(resp.Header),
+				"body": string(resp.Body), "url": resp.URL, "duration": resp.Duration.Milliseconds(),
+			}
+		},
+		"outcome": func(text string) string {
+			msg, _ := OutcomeMessage([]byte(text))
+			return msg
+		},
+	})
+}
+
+func init() {
+	adaptors.Register(&adaptors.Definition{
+		Name:     "fhir-4",
+		Doc:      "FHIR R4: read/search/create/update/delete, bundles, conditional create, paging (OpenFn fhir-4 0.x)",
+		Default:  "0.5.0",
+		Supports: func(v adaptors.Version) bool { return v.Major == 0 },
+		Source:   func(adaptors.Version) string { return conversions.Source() + "var FLAVOUR = 'fhir-4';\n" + source },
+		Host:     Host,
+	})
+	adaptors.Register(&adaptors.Definition{
+		Name:     "fhir",
+		Doc:      "FHIR: get/post/create/createTransactionBundle/request with callbacks (OpenFn fhir 5.x)",
+		Default:  "5.1.2",
+		Supports: func(v adaptors.Version) bool { return v.Major == 5 },
+		Source:   func(adaptors.Version) string { return conversions.Source() + "var FLAVOUR = 'fhir';\n" + source },
+		Host:     Host,
+	})
+}
