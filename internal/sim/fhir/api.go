@@ -141,4 +141,3 @@ func (s *Server) capabilityStatement() []byte {
 	}
 	return encodeResource(cs)
 }
-

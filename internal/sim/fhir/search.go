@@ -868,4 +868,3 @@ func (s *Server) getPages(st *store, q url.Values) *result {
 	b := s.page(st, ss, offset, count, s.pageURL(id, offset, count))
 	return &result{status: http.StatusOK, body: encodeResource(b)}
 }
-
