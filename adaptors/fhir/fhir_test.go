@@ -327,4 +327,3 @@ func TestOutcomeMessage(t *testing.T) {
 		}
 	}
 }
-
