@@ -63,15 +63,17 @@ const (
 // Error describes why a step failed, shaped like @openfn/runtime's
 // serialized errors plus what the mediator needs to classify it.
 type Error struct {
-	Name       string `json:"name"`                 // JobError, AdaptorError, RuntimeError, RuntimeCrash, TimeoutError, StateTooLargeError, CompileError, …
-	Severity   string `json:"severity"`             // fail | crash | kill
-	Source     string `json:"source,omitempty"`     // runtime | compiler
-	Message    string `json:"message"`              // redacted
-	Step       string `json:"step,omitempty"`       // job key
-	Line       int    `json:"line,omitempty"`       // 1-based, in the job's source
-	Column     int    `json:"column,omitempty"`     // 1-based
-	StatusCode int    `json:"statusCode,omitempty"` // upstream HTTP status when an adaptor call failed
-	Code       string `json:"code,omitempty"`       // transport code (ETIMEDOUT, ECONNREFUSED, …)
+	Name       string `json:"name"`                    // JobError, AdaptorError, RuntimeError, RuntimeCrash, TimeoutError, StateTooLargeError, CompileError, …
+	Severity   string `json:"severity"`                // fail | crash | kill
+	Source     string `json:"source,omitempty"`        // runtime | compiler
+	Message    string `json:"message"`                 // redacted
+	Step       string `json:"step,omitempty"`          // job key
+	Line       int    `json:"line,omitempty"`          // 1-based, in the job's source
+	Column     int    `json:"column,omitempty"`        // 1-based
+	StatusCode int    `json:"statusCode,omitempty"`    // upstream HTTP status when an adaptor call failed
+	Code       string `json:"code,omitempty"`          // transport code (ETIMEDOUT, ECONNREFUSED, …)
+	Subtype    string `json:"subtype,omitempty"`       // original JS error name for RuntimeError/RuntimeCrash (TypeError, ReferenceError, …)
+	Operation  string `json:"operationName,omitempty"` // adaptor operation that failed (AdaptorError), when known
 	Details    any    `json:"details,omitempty"`
 }
 

@@ -35,6 +35,7 @@ type compiled struct {
 	name     string   // script name used in stack frames
 	ops      int      // number of top-level operations found
 	opPos    [][2]int // line and column of each operation in the job source
+	opNames  []string // callee name of each operation (fn, each, get, …)
 	warnings []string
 	gen      string // generated source (debugging and tests)
 	edits    []edit // applied edits, sorted, for mapping positions back
@@ -132,7 +133,7 @@ func compileSource(name, src string, compat config.Compat) (*compiled, error) {
 		c := &compiled{name: name, edits: sortEdits(cp.edits), orig: stripped, gen: gen}
 		return nil, c.compileErr(err)
 	}
-	return &compiled{prog: p, name: name, ops: cp.nops, opPos: cp.opPos, warnings: cp.warnings, gen: gen, edits: sortEdits(cp.edits), orig: stripped}, nil
+	return &compiled{prog: p, name: name, ops: cp.nops, opPos: cp.opPos, opNames: cp.opNames, warnings: cp.warnings, gen: gen, edits: sortEdits(cp.edits), orig: stripped}, nil
 }
 
 func syntaxError(name string, err error) *Error {
@@ -260,6 +261,7 @@ type compiler struct {
 	edits    []edit
 	nops     int
 	opPos    [][2]int
+	opNames  []string
 	warnings []string
 }
 
@@ -486,6 +488,7 @@ func (cp *compiler) op(e ast.Expression) {
 	start, end := o0(e), o1(e)
 	l, c := lineCol(cp.src, start)
 	cp.opPos = append(cp.opPos, [2]int{l, c})
+	cp.opNames = append(cp.opNames, opName(e))
 	cp.edits = append(cp.edits,
 		edit{pos: start, end: start, text: fmt.Sprintf("__ops.push([%d, () => (", n), order: 0},
 		edit{pos: end, end: end, text: ")])", order: 0})
@@ -518,12 +521,12 @@ func (cp *compiler) promiseChain(e ast.Expression) {
 	for i, j := 0, len(links)-1; i < j; i, j = i+1, j-1 {
 		links[i], links[j] = links[j], links[i]
 	}
+	// Only a .catch straight after the operation becomes defer's error
+	// handler (compiler transforms/promises.ts); a later .catch stays in
+	// the promise chain and receives only the error.
 	catchIdx := -1
-	for i, l := range links {
-		if l.Callee.(*ast.DotExpression).Identifier.Name == "catch" {
-			catchIdx = i
-			break
-		}
+	if links[0].Callee.(*ast.DotExpression).Identifier.Name == "catch" {
+		catchIdx = 0
 	}
 	last := links[len(links)-1]
 	var midCatch string
@@ -550,6 +553,28 @@ func (cp *compiler) promiseChain(e ast.Expression) {
 	cp.edits = append(cp.edits,
 		edit{pos: segStart, end: o1(cl), text: ""},
 		edit{pos: o1(last), end: o1(last), text: ", " + midCatch + ")", order: -5})
+}
+
+// opName is the name OpenFn reports for an operation: the callee of the
+// factory call, under any .then/.catch chain.
+func opName(e ast.Expression) string {
+	for {
+		call, ok := e.(*ast.CallExpression)
+		if !ok {
+			return ""
+		}
+		switch cal := call.Callee.(type) {
+		case *ast.Identifier:
+			return string(cal.Name)
+		case *ast.DotExpression:
+			if n := cal.Identifier.Name; n != "then" && n != "catch" {
+				return string(n)
+			}
+			e = cal.Left
+		default:
+			return ""
+		}
+	}
 }
 
 func applyEditsRange(src string, es []edit, from, to int) string {

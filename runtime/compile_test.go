@@ -90,7 +90,7 @@ func TestLazyStateErrorPosition(t *testing.T) {
 func TestPromiseChainRewrite(t *testing.T) {
 	cases := []struct{ src, want string }{
 		{"fn(s => s).then(s => s);", "__defer(fn(s => s), p => p.then(s => s))"},
-		{"fn(a).then(b).catch(c);", "__defer(fn(a), p => p.then(b), c)"},
+		{"fn(a).then(b).catch(c);", "__defer(fn(a), p => p.then(b).catch(c))"},
 		{"fn(a).catch(c);", "__defer(fn(a), p => p, c)"},
 		{"fn(a).catch(c).then(b);", "__defer(fn(a), p => p.then(b), c)"},
 		{"fn(a).then(b).then(d);", "__defer(fn(a), p => p.then(b).then(d))"},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -474,6 +475,9 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 		}
 	}()
 
+	// Date.now() and new Date() follow the engine's clock, as the OpenFn
+	// oracle's frozen clock does in tests.
+	s.vm.SetTimeSource(goja.Now(e.opts.Now))
 	stepCtx, cancel := context.WithTimeout(ctx, e.opts.StepTimeout)
 	defer cancel()
 	s.mu.Lock()
@@ -538,16 +542,14 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 				serr = &Error{Name: "CancelledError", Severity: "kill", Source: "runtime", Message: "the run was cancelled"}
 			}
 		} else {
-			serr = s.classify(err, c, id)
+			serr = s.classify(err, c, id, opIndex(vm))
 		}
 		if serr.Severity == "kill" {
 			discard = true // the VM may have been stopped mid-way through adaptor code
 		}
 		if serr.Line == 0 && serr.Severity != "kill" {
-			if n := vm.Get("__jmOp"); n != nil {
-				if i := int(n.ToInteger()); i >= 0 && i < len(c.opPos) {
-					serr.Line, serr.Column = c.opPos[i][0], c.opPos[i][1]
-				}
+			if i := opIndex(vm); i >= 0 && i < len(c.opPos) {
+				serr.Line, serr.Column = c.opPos[i][0], c.opPos[i][1]
 			}
 		}
 		if serr.Severity != "fail" || !lightning {
@@ -561,27 +563,20 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 				errs = vm.NewObject()
 				_ = so.Set("errors", errs)
 			}
-			eo := vm.NewObject()
-			_ = eo.Set("source", serr.Source)
-			_ = eo.Set("name", serr.Name)
-			_ = eo.Set("severity", serr.Severity)
-			_ = eo.Set("message", r.red.String(serr.Message))
-			if serr.Details != nil {
-				_ = eo.Set("details", serr.Details)
-			}
-			if serr.StatusCode != 0 {
-				_ = eo.Set("statusCode", serr.StatusCode)
-			}
-			_ = errs.Set(id, eo)
+			_ = errs.Set(id, errorRecord(vm, c, serr, id, r.red.String(serr.Message), opIndex(vm) >= 0))
 		}
 		final = stateVal
+	}
+	if final == nil || goja.IsUndefined(final) || goja.IsNull(final) {
+		// the last operation returned nothing: the step has no final state
+		return sr, nil, serr
 	}
 	js, err := s.strfy(goja.Undefined(), final, vm.ToValue(remove))
 	if err != nil {
 		var intr *goja.InterruptedError
 		if errors.As(err, &intr) {
 			discard = true
-			return sr, nil, s.classify(err, c, id)
+			return sr, nil, s.classify(err, c, id, -1)
 		}
 		return sr, nil, &Error{Name: "RuntimeCrash", Severity: "crash", Source: "runtime", Message: "serializing final state: " + err.Error()}
 	}
@@ -632,4 +627,66 @@ func (s *slot) settle(ctx context.Context, v goja.Value) (goja.Value, error) {
 			return nil, err
 		}
 	}
+}
+
+// opIndex is the statement index of the operation that ran last, -1 while
+// the job's top level and factories were being evaluated.
+func opIndex(vm *goja.Runtime) int {
+	if n := vm.Get("__jmOp"); n != nil {
+		return int(n.ToInteger())
+	}
+	return -1
+}
+
+// errorRecord builds errors[stepId] shaped like @openfn/runtime's
+// serialized errors: RuntimeError/RuntimeCrash carry subtype, pos and step;
+// AdaptorError carries details, line and operationName.
+//
+// Errors raised while the operations were being built have a null position
+// in OpenFn's records (its source map only covers operations), so running
+// is false for them even when we know the line.
+func errorRecord(vm *goja.Runtime, c *compiled, e *Error, step, msg string, running bool) *goja.Object {
+	o := vm.NewObject()
+	_ = o.Set("source", e.Source)
+	_ = o.Set("name", e.Name)
+	switch e.Name {
+	case "RuntimeError", "RuntimeCrash":
+		pos := vm.NewObject()
+		if e.Line > 0 && running {
+			_ = pos.Set("line", e.Line)
+			_ = pos.Set("column", e.Column)
+			if c != nil {
+				lines := strings.Split(c.orig, "\n")
+				if e.Line <= len(lines) {
+					_ = pos.Set("src", strings.TrimRight(lines[e.Line-1], "\r"))
+				}
+			}
+		} else {
+			_ = pos.Set("line", goja.Null())
+			_ = pos.Set("column", goja.Null())
+		}
+		_ = o.Set("pos", pos)
+		_ = o.Set("step", step)
+	case "AdaptorError":
+		if e.Details != nil {
+			_ = o.Set("details", e.Details)
+		}
+	}
+	_ = o.Set("severity", e.Severity)
+	if e.Subtype != "" {
+		_ = o.Set("subtype", e.Subtype)
+	}
+	_ = o.Set("message", msg)
+	if e.Name == "AdaptorError" {
+		if e.Line > 0 {
+			_ = o.Set("line", e.Line)
+		}
+		if e.Operation != "" {
+			_ = o.Set("operationName", e.Operation)
+		}
+	}
+	if e.StatusCode != 0 {
+		_ = o.Set("statusCode", e.StatusCode)
+	}
+	return o
 }

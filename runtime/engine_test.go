@@ -71,7 +71,7 @@ fn(s => { counter = (typeof counter === 'undefined' ? 0 : counter) + 1; return {
 	res, _ = runBody(t, nil, config.CompatLightning, `fn(s => s), fn(s => s);`, `{}`)
 	mustSucceed(t, res)
 	res, _ = runBody(t, nil, config.CompatLightning, body, `{"data":{"flag":true}}`)
-	if res.Status != StatusCrashed || res.Error.Name != "ValidationError" || res.Error.Message != "Invalid operation at statement 1" {
+	if res.Status != StatusCrashed || res.Error.Name != "RuntimeCrash" || res.Error.Subtype != "InvalidOperationError" || res.Error.Message != "InvalidOperationError: Invalid operation at statement 0" {
 		t.Errorf("lightning console.log op: %s %+v", res.Status, res.Error)
 	}
 }
@@ -104,7 +104,8 @@ func TestErrorClassification(t *testing.T) {
 		{"fn(s => {\n\n  return nosuch;\n})", "RuntimeCrash", "crash", "ReferenceError: nosuch is not defined", 3},
 		{"fn(s => eval('1'))", "SecurityError", "kill", "Illegal eval", 0},
 		{"fn(s => new Function('return 1')())", "SecurityError", "kill", "Illegal eval", 0},
-		{"each(null, fn(s => s))", "AdaptorError", "fail", "dataSource argument for each operation is invalid", 0},
+		{"each(null, fn(s => s))", "RuntimeError", "fail", "TypeError: dataSource argument for each operation is invalid", 0},
+		{"fn(s => s);\neach(s => 5, fn(s => s))", "AdaptorError", "fail", "reduce", 2},
 		{"assert(false, 'must hold')", "AdaptorError", "fail", "must hold", 0},
 	}
 	for _, c := range cases {

@@ -25,7 +25,11 @@ const (
 var reFrame = regexp.MustCompile(`at (?:(\S+) \()?([^\s()]+):(\d+):(\d+)`)
 
 // classify turns whatever a step threw into a runtime Error (§2.3).
-func (s *slot) classify(err error, c *compiled, step string) *Error {
+//
+// opIdx is the index of the operation that was running (-1 while the job's
+// top level and the operation factories were being evaluated): an error
+// raised in adaptor code is an AdaptorError only while an operation runs.
+func (s *slot) classify(err error, c *compiled, step string, opIdx int) *Error {
 	var intr *goja.InterruptedError
 	if errors.As(err, &intr) {
 		if intr.Value() == reasonCancelled {
@@ -47,7 +51,7 @@ func (s *slot) classify(err error, c *compiled, step string) *Error {
 		}
 		return &Error{Name: "RuntimeCrash", Severity: "crash", Source: "runtime", Step: step, Message: err.Error()}
 	}
-	e := s.classifyValue(v, c, step)
+	e := s.classifyValue(v, c, step, opIdx)
 	if e.Line == 0 && ex != nil && c != nil {
 		for _, f := range ex.Stack() {
 			if f.SrcName() == c.name {
@@ -60,7 +64,7 @@ func (s *slot) classify(err error, c *compiled, step string) *Error {
 	return e
 }
 
-func (s *slot) classifyValue(v goja.Value, c *compiled, step string) *Error {
+func (s *slot) classifyValue(v goja.Value, c *compiled, step string, opIdx int) *Error {
 	e := &Error{Source: "runtime", Step: step, Severity: "fail"}
 	obj, isObj := v.(*goja.Object)
 	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) || !isObj {
@@ -77,6 +81,10 @@ func (s *slot) classifyValue(v goja.Value, c *compiled, step string) *Error {
 	isError := obj.ClassName() == "Error" || stack != ""
 	if !isError {
 		e.Name = "JobError"
+		if msg != "" { // throw { message, code }: the message is used
+			e.Message = msg
+			return e
+		}
 		b, _ := json.Marshal(obj.Export())
 		e.Message = string(b)
 		return e
@@ -104,21 +112,26 @@ func (s *slot) classifyValue(v goja.Value, c *compiled, step string) *Error {
 	}
 	switch name {
 	case "TypeError", "RangeError":
-		e.Name = "RuntimeError"
+		e.Name, e.Subtype = "RuntimeError", name
 		e.Message = name + ": " + nodeMessage(msg)
-	case "ReferenceError", "SyntaxError":
-		e.Name, e.Severity = "RuntimeCrash", "crash"
+	case "ReferenceError", "SyntaxError", "InvalidOperationError":
+		e.Name, e.Severity, e.Subtype = "RuntimeCrash", "crash", name
 		e.Message = name + ": " + msg
+		if f := str(obj.Get("fix")); f != "" {
+			e.Details = map[string]any{"fix": f}
+		}
 	case "EvalError":
 		e.Name, e.Severity = "SecurityError", "kill"
 		e.Message = "Illegal eval statement detected"
-	case "ValidationError":
-		e.Name, e.Severity = "ValidationError", "crash"
 	default:
 		e.Name = "JobError"
 	}
-	if adaptorFrame && e.Severity == "fail" {
-		e.Name = "AdaptorError"
+	if adaptorFrame && e.Severity == "fail" && opIdx >= 0 {
+		e.Name, e.Subtype = "AdaptorError", ""
+		if c != nil && opIdx < len(c.opNames) {
+			e.Operation = c.opNames[opIdx]
+		}
+		e.Message = msg
 		details := map[string]any{"message": msg}
 		for _, k := range obj.Keys() {
 			if k == "stack" {

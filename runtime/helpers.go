@@ -13,10 +13,14 @@ const helpersJS = `
   g.__defer = function (op, complete, error) {
     complete = complete || function (p) { return p; };
     error = error || function (e) { throw e; };
+    // A synchronous throw goes straight to the error handler and skips the
+    // complete chain, as @openfn/runtime's defer does with its try/catch.
     return function (state) {
-      var p;
-      try { p = Promise.resolve(op(state)); } catch (e) { p = Promise.reject(e); }
-      return complete(p.catch(function (e) { return error(e, state); }));
+      try {
+        return complete(Promise.resolve(op(state)).catch(function (e) { return error(e, state); }));
+      } catch (e) {
+        return error(e, state);
+      }
     };
   };
 
@@ -77,8 +81,11 @@ const helpersJS = `
       var op = thunks[i][1]();
       if (typeof op !== 'function') {
         if (lightning) {
-          var err = new Error('Invalid operation at statement ' + (n + 1));
-          err.name = 'ValidationError';
+          // @openfn/runtime prepareJob: N is the 0-based index in the
+          // operations array; the executor reports it as a RuntimeCrash.
+          var err = new Error('Invalid operation at statement ' + n);
+          err.name = 'InvalidOperationError';
+          err.fix = 'Ensure all top-level function or method calls are wrapped in an operation, like fn()';
           throw err;
         }
         warn('Operation ' + (n + 1) + ' is ' + (op === undefined ? 'undefined' : typeof op) + ' and was skipped (a top-level statement that is not an operation)');
@@ -98,16 +105,12 @@ const helpersJS = `
     return function (state) { g.__jmOp = n; return op(state); };
   }
 
-  // v2 wrapOperation: a falsy result becomes {} with a warning.
+  // v2 wrapOperation: an operation handed a falsy state gets {} and a
+  // warning; a falsy result of the last operation means "no final state".
   function wrapOp(op, n, warn) {
     return function (state) {
-      var r = op(state);
-      function check(v) {
-        if (!v) { warn('No state was passed into operation ' + n + ': using {}'); return {}; }
-        return v;
-      }
-      if (r !== null && r !== undefined && typeof r.then === 'function') return r.then(check);
-      return check(r);
+      if (!state) { warn('No state was passed into operation ' + n + ': using {}'); state = {}; }
+      return op(state);
     };
   }
 })(globalThis);

@@ -445,6 +445,8 @@ function parseCsvText(text, o) {
       continue;
     }
     if (c === q && cell.trim() === '') { inQ = true; quotedCell = true; cell = ''; i++; continue; }
+    // whitespace after a closing quote is trimmed like csv-parse's rtrim
+    if (quotedCell && (o.trim || o.rtrim) && (c === ' ' || c === '\t')) { i++; continue; }
     if (text.substr(i, d.length) === d) { endCell(); i += d.length; continue; }
     if (c === '\r' && text[i + 1] === '\n') { endRow(); i += 2; continue; }
     if (c === '\n' || c === '\r') { endRow(); i++; continue; }
@@ -621,7 +623,8 @@ function as(key, operation) {
 }
 
 // ---- lodash subset (documented: get set groupBy isEmpty uniq pick omit chunk
-// flatten keyBy mapValues merge cloneDeep) ------------------------------------------
+// flatten keyBy mapValues merge cloneDeep sortBy uniqBy compact has isNil
+// isArray isString isObject keys values find filter map sum sumBy) ---------------
 
 function toPath(p) {
   if (Array.isArray(p)) return p;
@@ -712,6 +715,46 @@ var _ = {
     });
     return target;
   },
+  sortBy: function (coll) {
+    var its = [].concat.apply([], Array.prototype.slice.call(arguments, 1)).map(iteratee);
+    if (!its.length) its = [iteratee()];
+    return children(coll).map(function (v, i) { return { v: v, i: i }; }).sort(function (a, b) {
+      for (var k = 0; k < its.length; k++) {
+        var x = its[k](a.v), y = its[k](b.v);
+        if (x !== y) {
+          if (x === undefined) return 1;
+          if (y === undefined) return -1;
+          return x < y ? -1 : 1;
+        }
+      }
+      return a.i - b.i;
+    }).map(function (e) { return e.v; });
+  },
+  uniqBy: function (arr, f) {
+    var it = iteratee(f), seen = new Set(), out = [];
+    (arr || []).forEach(function (x) { var k = it(x); if (!seen.has(k)) { seen.add(k); out.push(x); } });
+    return out;
+  },
+  compact: function (arr) { return (arr || []).filter(Boolean); },
+  has: function (obj, path) {
+    var parts = toPath(path), cur = obj;
+    for (var i = 0; i < parts.length; i++) {
+      if (!isObject(cur) || !Object.prototype.hasOwnProperty.call(cur, parts[i])) return false;
+      cur = cur[parts[i]];
+    }
+    return parts.length > 0;
+  },
+  isNil: function (v) { return v === null || v === undefined; },
+  isArray: Array.isArray,
+  isString: function (v) { return typeof v === 'string'; },
+  isObject: function (v) { return v !== null && (typeof v === 'object' || typeof v === 'function'); },
+  keys: function (o) { return o === null || o === undefined ? [] : Object.keys(o); },
+  values: function (o) { return children(o); },
+  find: function (coll, f) { var it = iteratee(f); return children(coll).find(function (x) { return it(x); }); },
+  filter: function (coll, f) { var it = iteratee(f); return children(coll).filter(function (x) { return it(x); }); },
+  map: function (coll, f) { var it = iteratee(f); return children(coll).map(function (x, i) { return it(x, i); }); },
+  sum: function (arr) { return (arr || []).reduce(function (a, b) { return a + b; }, 0); },
+  sumBy: function (arr, f) { var it = iteratee(f); return (arr || []).reduce(function (a, b) { return a + it(b); }, 0); },
   cloneDeep: function cloneDeep(v) {
     if (v instanceof Date) return new Date(v.getTime());
     if (Array.isArray(v)) return v.map(cloneDeep);
@@ -794,8 +837,9 @@ var util = {
   encode: function (data) {
     return host.b64encode(typeof data === 'string' ? data : JSON.stringify(data));
   },
-  decode: function (b64) {
+  decode: function (b64, options) {
     var s = host.b64decode(b64);
+    if (options && options.parseJson === false) return s;
     var t = s.trim();
     if (t[0] === '{' || t[0] === '[') { try { return JSON.parse(s); } catch (e) { return s; } }
     return s;
