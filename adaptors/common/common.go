@@ -41,6 +41,19 @@ func Host(env *adaptors.Env) map[string]any {
 			return string(b)
 		},
 		"uuid": func() string { return UUID() },
+		// getRunValue/setRunValue keep language-common's module-level state
+		// (cursor start time and key) per run rather than per VM.
+		"getRunValue": func(k string) any {
+			if v := env.Run().Values; v != nil {
+				return v["common."+k]
+			}
+			return nil
+		},
+		"setRunValue": func(k string, val any) {
+			if v := env.Run().Values; v != nil {
+				v["common."+k] = val
+			}
+		},
 	}
 }
 

@@ -559,7 +559,10 @@ function validate(schema, data) {
 
 // ---- cursor and dates (§4.3) ----------------------------------------------------
 
-var startTime = null; // first call in this VM, like a Node process's module state
+// cursor's module-level state (start time, key) lives in the run's Values,
+// so it persists across calls within a run, like a fresh worker's module,
+// but never leaks from one run to the next on a pooled VM.
+function runGet(k, def) { var v = host.getRunValue(k); return v === undefined || v === null ? def : v; }
 function now() { return new Date(host.now()); }
 
 function parseDate(d, startDate) {
@@ -574,17 +577,17 @@ function parseDate(d, startDate) {
   return d;
 }
 
-var cursorKey = 'cursor';
 function cursor(value, options) {
   options = options || {};
-  if (startTime === null) startTime = now();
+  if (runGet('cursor.start', null) === null) host.setRunValue('cursor.start', host.now());
   return function (state) {
     // format is a function of the date, not a reference: keep it out of expansion
     var o = expandOne(Object.assign({}, options, { format: undefined }), state);
-    if (o.key) cursorKey = o.key;
+    if (o.key) host.setRunValue('cursor.key', o.key);
+    var cursorKey = runGet('cursor.key', 'cursor');
     var v = expandOne(value, state);
     if (v === undefined || v === null) v = o.defaultValue;
-    var parsed = parseDate(v, startTime);
+    var parsed = parseDate(v, new Date(runGet('cursor.start', host.now())));
     if (parsed instanceof Date) {
       parsed = typeof options.format === 'function' ? options.format(parsed) : parsed.toISOString();
     }

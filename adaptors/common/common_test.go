@@ -194,3 +194,27 @@ func TestLogAndUUID(t *testing.T) {
 		t.Errorf("uuid %v", st["id"])
 	}
 }
+
+func TestCursorStateDoesNotLeakAcrossRuns(t *testing.T) {
+	e := runtime.New(runtime.Options{PoolSize: 1, Now: func() time.Time { return clock }})
+	run := func(body string) map[string]any {
+		job := &config.Job{Key: "c", Adaptor: "common", Body: body}
+		res := e.RunJob(context.Background(), job, config.CompatLightning, json.RawMessage(`{}`), runtime.RunRequest{})
+		if res.Status != runtime.StatusSuccess {
+			t.Fatalf("%+v", res.Error)
+		}
+		var st map[string]any
+		_ = json.Unmarshal(res.State, &st)
+		return st
+	}
+	// within a run the key persists (module-level in OpenFn)
+	st := run(`cursor('first', { key: 'since' }); cursor('second');`)
+	if st["since"] != "second" || st["cursor"] != nil {
+		t.Errorf("within a run: %v", st)
+	}
+	// the next run on the same VM starts with the default key
+	st = run(`cursor('third');`)
+	if st["cursor"] != "third" || st["since"] != nil {
+		t.Errorf("key leaked into the next run: %v", st)
+	}
+}
