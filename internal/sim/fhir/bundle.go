@@ -334,23 +334,17 @@ func (s *Server) batch(rqs []*request, bad []*result, prefer string) *result {
 			results[i] = bad[i]
 			continue
 		}
-		if urn := firstURNRef(rq.body); urn != "" {
-			results[i] = failure(http.StatusBadRequest, codeProcessing, rq.entry+".resource",
-				"reference %s cannot be resolved: batch entries are independent (use a transaction to reference other entries)", urn)
-			continue
-		}
+		rq.batch = true
 		results[i] = s.exec(s.st, rq)
 	}
 	return s.responseBundle("batch-response", rqs, results, prefer)
 }
 
-func firstURNRef(body []byte) string {
-	if len(body) == 0 {
-		return ""
-	}
-	doc, err := parseJSON(body)
-	if err != nil {
-		return ""
+// batchRefs rejects references to other entries in a batch entry, which
+// (unlike in a transaction) nothing resolves.
+func batchRefs(rq *request, doc map[string]any) *result {
+	if !rq.batch {
+		return nil
 	}
 	urn := ""
 	walkRefs(doc, "", func(_ string, ref map[string]any) {
@@ -358,7 +352,11 @@ func firstURNRef(body []byte) string {
 			urn = r
 		}
 	})
-	return urn
+	if urn == "" {
+		return nil
+	}
+	return failure(http.StatusBadRequest, codeProcessing, rq.entry+".resource",
+		"reference %s cannot be resolved: batch entries are independent (use a transaction to reference other entries)", urn)
 }
 
 // responseBundle builds the transaction-response or batch-response: one

@@ -30,6 +30,7 @@ type request struct {
 	prefer          string // the return= preference
 	strict          bool   // Prefer: handling=strict
 	entry           string // "Bundle.entry[i]" inside a bundle, else ""
+	batch           bool   // an entry of a batch: urn: references are errors
 
 	// Set by transaction pre-processing: the id a POST or conditional PUT
 	// gets (resolved before any write, so urn:uuid references can be
@@ -289,6 +290,9 @@ func (s *Server) matchOne(st *store, typ string, q url.Values, what, entry strin
 
 func (s *Server) create(st *store, typ string, rq *request) *result {
 	doc, fail := parseBody(typ, rq.body, rq.entry)
+	if fail == nil {
+		fail = batchRefs(rq, doc)
+	}
 	if fail != nil {
 		return fail
 	}
@@ -326,6 +330,9 @@ func (s *Server) create(st *store, typ string, rq *request) *result {
 
 func (s *Server) update(st *store, typ, id string, rq *request) *result {
 	doc, fail := parseBody(typ, rq.body, rq.entry)
+	if fail == nil {
+		fail = batchRefs(rq, doc)
+	}
 	if fail != nil {
 		return fail
 	}
@@ -388,6 +395,9 @@ func parseETag(s string) string {
 
 func (s *Server) conditionalUpdate(st *store, typ string, rq *request) *result {
 	doc, fail := parseBody(typ, rq.body, rq.entry)
+	if fail == nil {
+		fail = batchRefs(rq, doc)
+	}
 	if fail != nil {
 		return fail
 	}
