@@ -96,10 +96,10 @@ func TestContract21to23_Reregistration(t *testing.T) {
 	steps := []struct {
 		version, name, wantName, wantVersion string
 	}{
-		{"1.0.0", "Same version", "Test Mediator", "1.0.0"},        // 21
-		{"0.9.5", "Lower version", "Test Mediator", "1.0.0"},       // 22
-		{"1.0.1-rc.1", "Prerelease", "Prerelease", "1.0.1-rc.1"},   // prerelease of a higher patch is higher
-		{"1.0.1", "Higher version", "Higher version", "1.0.1"},     // 23
+		{"1.0.0", "Same version", "Test Mediator", "1.0.0"},      // 21
+		{"0.9.5", "Lower version", "Test Mediator", "1.0.0"},     // 22
+		{"1.0.1-rc.1", "Prerelease", "Prerelease", "1.0.1-rc.1"}, // prerelease of a higher patch is higher
+		{"1.0.1", "Higher version", "Higher version", "1.0.1"},   // 23
 		{"1.0.1-rc.2", "Lower prerelease", "Higher version", "1.0.1"},
 	}
 	for _, s := range steps {
