@@ -18,9 +18,9 @@ import (
 	_ "github.com/jobmediator/jobmediator/adaptors/all"
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/redact"
 	simdhis2 "github.com/jobmediator/jobmediator/internal/sim/dhis2"
 	simfhir "github.com/jobmediator/jobmediator/internal/sim/fhir"
-	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/runtime"
 )
 

@@ -15,8 +15,8 @@ import (
 	_ "github.com/jobmediator/jobmediator/adaptors/all"
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
-	sim "github.com/jobmediator/jobmediator/internal/sim/dhis2"
 	"github.com/jobmediator/jobmediator/internal/redact"
+	sim "github.com/jobmediator/jobmediator/internal/sim/dhis2"
 	"github.com/jobmediator/jobmediator/runtime"
 )
 
