@@ -170,6 +170,7 @@ func webhookTrigger(wf *config.Workflow) string {
 // Register adds one route per webhook workflow, plus JSON (or envelope)
 // answers for unknown paths and wrong methods.
 func (h *HTTP) Register(r *mux.Router) {
+	h.registerScheduled(r) // polling triggers and scheduled reruns (polling.go); first, so they win over webhook routes
 	for _, wf := range h.Webhooks() {
 		wf := wf
 		methods := wf.Options.Methods

@@ -1,0 +1,307 @@
+package channels
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/sirupsen/logrus"
+
+	"github.com/jobmediator/jobmediator/config"
+)
+
+// DefaultPollReplyWithin is how long a polling trigger waits for its run
+// before answering 202 Processing: below core's default channel timeout
+// (60 s), so core never times the route out.
+const DefaultPollReplyWithin = 50 * time.Second
+
+// ScheduleOptions configure StartScheduler.
+type ScheduleOptions struct {
+	// Owner names this replica in leases and tick claims; default random.
+	Owner string
+	// Location is the default zone cron expressions are read in (a
+	// workflow's time_zone option wins); default UTC, as Lightning.
+	Location *time.Location
+	// Clock drives the ticks; default the wall clock. Tests pass a
+	// *FakeClock and Advance it.
+	Clock Clock
+	// Transactions records each scheduled and manual run in OpenHIM (POST,
+	// then PUT /transactions); nil turns recording off.
+	Transactions TransactionRecorder
+	// ChannelID optionally names the OpenHIM channel _id a workflow's
+	// transactions belong to (console filters and reruns need it).
+	ChannelID func(workflow string) string
+	// PollReplyWithin bounds how long a polling trigger waits for its run
+	// before answering 202 and finishing asynchronously; default 50s.
+	PollReplyWithin time.Duration
+	// OnTick, when set, is told the outcome of every tick (metrics, tests).
+	OnTick func(TickReport)
+}
+
+// TickOutcome says what became of one cron tick on this replica.
+type TickOutcome string
+
+const (
+	TickRan      TickOutcome = "ran"      // this replica ran it (RunID, Status set)
+	TickClaimed  TickOutcome = "claimed"  // another replica claimed the tick
+	TickBusy     TickOutcome = "busy"     // skipped: the previous run is still going
+	TickDisabled TickOutcome = "disabled" // the workflow is switched off
+	TickError    TickOutcome = "error"    // the store failed (Err set)
+)
+
+// TickReport is the outcome of one tick.
+type TickReport struct {
+	Workflow string
+	Tick     time.Time
+	Outcome  TickOutcome
+	RunID    string
+	Status   string // run status when it ran
+	Advanced bool   // the cursor moved
+	Err      error
+}
+
+// ParseSchedule parses a cron expression as the project states it (five
+// fields, descriptors such as @hourly, or @every <duration>) in loc. It
+// checks the syntax with config.ValidateCron first, so errors read the same
+// as `check`'s, and maps day-of-week 7 (Sunday in Vixie cron, Quantum and
+// Crontab) to 0, which robfig/cron does not accept.
+func ParseSchedule(expr string, loc *time.Location) (cron.Schedule, error) {
+	if err := config.ValidateCron(expr); err != nil {
+		return nil, err
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	expr = strings.TrimSpace(expr)
+	if !strings.HasPrefix(expr, "@") {
+		f := strings.Fields(expr)
+		dow, err := normaliseDOW(f[4])
+		if err != nil {
+			return nil, fmt.Errorf("day of week field %q: %v", f[4], err)
+		}
+		f[4] = dow
+		expr = strings.Join(f, " ")
+	}
+	s, err := cron.ParseStandard(expr)
+	if err != nil {
+		return nil, fmt.Errorf("cron expression %q: %v", expr, err)
+	}
+	if spec, ok := s.(*cron.SpecSchedule); ok {
+		spec.Location = loc
+	}
+	return s, nil
+}
+
+var dowNames = map[string]int{"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
+
+// normaliseDOW rewrites a day-of-week field that uses 7 as an explicit list
+// of 0-6; other fields pass through unchanged.
+func normaliseDOW(field string) (string, error) {
+	uses7 := false
+	for _, tok := range strings.FieldsFunc(field, func(r rune) bool { return r == ',' || r == '-' || r == '/' }) {
+		if tok == "7" {
+			uses7 = true
+		}
+	}
+	if !uses7 {
+		return field, nil
+	}
+	val := func(s string) (int, error) {
+		if n, ok := dowNames[strings.ToUpper(s)]; ok {
+			return n, nil
+		}
+		return strconv.Atoi(s)
+	}
+	var days [7]bool
+	for _, item := range strings.Split(field, ",") {
+		rng, stepS, hasStep := strings.Cut(item, "/")
+		step := 1
+		if hasStep {
+			n, err := strconv.Atoi(stepS)
+			if err != nil || n < 1 {
+				return "", fmt.Errorf("bad step %q", stepS)
+			}
+			step = n
+		}
+		lo, hi := 0, 7
+		if rng != "*" && rng != "?" {
+			a, b, isRange := strings.Cut(rng, "-")
+			var err error
+			if lo, err = val(a); err != nil {
+				return "", fmt.Errorf("%q is not a day", a)
+			}
+			hi = lo
+			if isRange {
+				if hi, err = val(b); err != nil {
+					return "", fmt.Errorf("%q is not a day", b)
+				}
+			} else if hasStep {
+				hi = 7
+			}
+		}
+		for d := lo; d <= hi; d += step {
+			days[d%7] = true
+		}
+	}
+	var out []string
+	for d, on := range days {
+		if on {
+			out = append(out, strconv.Itoa(d))
+		}
+	}
+	return strings.Join(out, ","), nil
+}
+
+// scheduledEntry is one workflow the scheduler fires.
+type scheduledEntry struct {
+	wf       *config.Workflow
+	schedule cron.Schedule
+	loc      *time.Location
+}
+
+// StartScheduler fires the cron trigger of every workflow that has one
+// (and no polling option: those are scheduled by OpenHIM core) until ctx
+// ends; the returned channel closes when the tick loops and every run they
+// started have finished. Per tick: one replica claims it (store
+// compare-and-set), the overlap policy decides between skipping and
+// queueing behind a run still going (in process and, through a store
+// lease, across replicas), the input is built from the cursor, the run is
+// recorded in OpenHIM when Transactions is set, and the cursor moves only
+// after a success.
+func (h *HTTP) StartScheduler(ctx context.Context, o ScheduleOptions) (<-chan struct{}, error) {
+	if h.o.Store == nil {
+		return nil, errors.New("channels: the scheduler needs a store (cursors, tick claims and leases live there)")
+	}
+	if o.Owner == "" {
+		o.Owner = "jm-" + h.o.NewID()
+	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	if o.Clock == nil {
+		o.Clock = RealClock{}
+	}
+	if o.PollReplyWithin <= 0 {
+		o.PollReplyWithin = DefaultPollReplyWithin
+	}
+	var entries []scheduledEntry
+	for _, wf := range h.project.Workflows {
+		tr := cronTrigger(wf)
+		if tr == nil || wf.Options.Polling != "" {
+			continue
+		}
+		loc := o.Location
+		if wf.Options.TimeZone != "" {
+			l, err := time.LoadLocation(wf.Options.TimeZone)
+			if err != nil {
+				return nil, fmt.Errorf("channels: workflow %s: time zone %q: %v", wf.Key, wf.Options.TimeZone, err)
+			}
+			loc = l
+		}
+		s, err := ParseSchedule(tr.CronExpression, loc)
+		if err != nil {
+			return nil, fmt.Errorf("channels: workflow %s trigger %s: %v", wf.Key, tr.Key, err)
+		}
+		entries = append(entries, scheduledEntry{wf: wf, schedule: s, loc: loc})
+	}
+	st := h.sched()
+	st.mu.Lock()
+	st.opts = o
+	st.mu.Unlock()
+
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, e := range entries {
+		e := e
+		h.o.Logger.WithFields(logrus.Fields{"workflow": e.wf.Key, "cron": cronTrigger(e.wf).CronExpression,
+			"zone": e.loc.String(), "next": e.schedule.Next(o.Clock.Now()).UTC().Format(time.RFC3339)}).Info("scheduled")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.tickLoop(ctx, e, o, &wg)
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
+	return done, nil
+}
+
+// tickLoop waits for each next tick and hands it to its own goroutine, so
+// a long run never delays the clock. Ticks missed while the process was
+// down (or the clock jumped) are not caught up: the next run's window
+// starts at the cursor's watermark anyway, so no data is skipped.
+func (h *HTTP) tickLoop(ctx context.Context, e scheduledEntry, o ScheduleOptions, wg *sync.WaitGroup) {
+	for {
+		now := o.Clock.Now()
+		next := e.schedule.Next(now)
+		if next.IsZero() {
+			h.o.Logger.WithField("workflow", e.wf.Key).Warn("cron expression never fires again")
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.Clock.After(next.Sub(now)):
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		wg.Add(1)
+		go func(tick time.Time) {
+			defer wg.Done()
+			rep := h.runTick(ctx, e.wf, tick, o)
+			if o.OnTick != nil {
+				o.OnTick(rep)
+			}
+		}(next)
+	}
+}
+
+// runTick runs one tick on this replica, if it should.
+func (h *HTTP) runTick(ctx context.Context, wf *config.Workflow, tick time.Time, o ScheduleOptions) TickReport {
+	rep := TickReport{Workflow: wf.Key, Tick: tick}
+	log := h.o.Logger.WithFields(logrus.Fields{"workflow": wf.Key, "trigger": "cron", "tick": tick.UTC().Format(time.RFC3339)})
+	if !h.enabled(wf) {
+		rep.Outcome = TickDisabled
+		log.Debug("tick skipped: workflow disabled")
+		return rep
+	}
+	won, err := h.claimTick(ctx, wf.Key, tick, o.Owner)
+	if err != nil {
+		rep.Outcome, rep.Err = TickError, err
+		log.WithError(err).Error("tick skipped: could not claim it in the store")
+		return rep
+	}
+	if !won {
+		rep.Outcome = TickClaimed
+		log.Debug("tick claimed by another replica")
+		return rep
+	}
+	release, err := h.acquire(ctx, wf, wf.Options.Overlap == config.OverlapQueue)
+	if err != nil {
+		rep.Outcome = TickBusy
+		if !errors.Is(err, ErrBusy) {
+			rep.Outcome, rep.Err = TickError, err
+		}
+		log.WithError(err).Warn("tick skipped: the previous run of this workflow is still going")
+		return rep
+	}
+	defer release()
+	// The run finishes even when the scheduler is stopped meanwhile:
+	// abandoning it half-way would leave an OpenHIM transaction Processing.
+	out, err := h.runScheduled(context.WithoutCancel(ctx), runSpec{wf: wf, trigger: "cron", until: tick, record: true, log: log})
+	if err != nil {
+		rep.Outcome, rep.Err = TickError, err
+		log.WithError(err).Error("tick failed before the run started")
+		return rep
+	}
+	rep.Outcome, rep.RunID, rep.Advanced = TickRan, out.RunID, out.Advanced
+	if out.Result != nil {
+		rep.Status = string(out.Result.Status)
+	}
+	return rep
+}
