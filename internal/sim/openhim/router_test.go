@@ -424,7 +424,7 @@ func TestContract62_NonPrimaryMediatorStatusIgnored(t *testing.T) {
 	c := startCore(t, Options{})
 	prim := newUpstream(t, plainReply(200, "ok"))
 	sec := newUpstream(t, mediatorReply(map[string]any{"status": "Failed", "error": map[string]any{"message": "ignored"},
-		"response": map[string]any{"status": 200, "body": "sec", "timestamp": "2024-01-01T10:00:00Z"},
+		"response":       map[string]any{"status": 200, "body": "sec", "timestamp": "2024-01-01T10:00:00Z"},
 		"orchestrations": []any{map[string]any{"name": "sec orch"}}, "properties": map[string]any{"k": "v"}}))
 	mustAddChannel(t, c, publicChannel("c", "^/c$", route("p", prim, true, nil), route("s", sec, false, nil)))
 	call(t, "GET", c.RouterURL()+"/c", nil, nil)
