@@ -34,7 +34,7 @@ type resp struct {
 	body   map[string]any
 }
 
-func call(t *testing.T, s *Server, method, path string, headers map[string]string, body any) resp {
+func call(t testing.TB, s *Server, method, path string, headers map[string]string, body any) resp {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -69,7 +69,7 @@ func call(t *testing.T, s *Server, method, path string, headers map[string]strin
 
 // signIn returns the headers the jobs echo, plus the Basic header http ≤5
 // adds because configuration.username is set.
-func signIn(t *testing.T, s *Server) map[string]string {
+func signIn(t testing.TB, s *Server) map[string]string {
 	t.Helper()
 	r := call(t, s, "POST", "/api/v1/admin_auth/sign_in", nil, map[string]any{"email": "openfn@oscar.org", "password": "oscar-password"})
 	if r.status != 200 {
