@@ -99,16 +99,18 @@ func ParseSchedule(expr string, loc *time.Location) (cron.Schedule, error) {
 
 var dowNames = map[string]int{"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
 
-// normaliseDOW rewrites a day-of-week field that uses 7 as an explicit list
-// of 0-6; other fields pass through unchanged.
+// normaliseDOW rewrites a day-of-week field that uses 7 or a step as an
+// explicit list of 0-6; other fields pass through unchanged.
 func normaliseDOW(field string) (string, error) {
-	uses7 := false
+	// Steps are expanded too: in a 0-7 field `1/3` reaches 7 (Sunday),
+	// which robfig's 0-6 field would not.
+	expand := strings.Contains(field, "/")
 	for _, tok := range strings.FieldsFunc(field, func(r rune) bool { return r == ',' || r == '-' || r == '/' }) {
 		if tok == "7" {
-			uses7 = true
+			expand = true
 		}
 	}
-	if !uses7 {
+	if !expand {
 		return field, nil
 	}
 	val := func(s string) (int, error) {

@@ -184,7 +184,7 @@ func (h *HTTP) pollRun(w http.ResponseWriter, r *http.Request, wf *config.Workfl
 		} else {
 			env = out.Env
 		}
-		if cerr := h.o.Completer.UpdateTransaction(ctx, tx.TransactionID, CompletionUpdate(env)); cerr != nil {
+		if cerr := h.o.Completer.UpdateTransaction(ctx, tx.TransactionID, redactUpdate(CompletionUpdate(env), h.runRedactor(wf))); cerr != nil {
 			log.WithError(cerr).Error("could not complete the polling transaction")
 		}
 	}()

@@ -134,7 +134,7 @@ func (h *HTTP) acquire(ctx context.Context, wf *config.Workflow, queue bool) (fu
 	ttl += time.Minute // the run is bounded by its timeout; the margin covers recording it
 	name := runLeaseName(wf.Key)
 	for {
-		ok, err := h.o.Store.AcquireLease(ctx, name, o.Owner, ttl, o.Clock.Now())
+		ok, err := h.o.Store.AcquireLease(ctx, name, o.Owner, ttl, h.o.Now())
 		if err != nil {
 			local()
 			return nil, fmt.Errorf("taking the run lease of %s: %w", wf.Key, err)
@@ -325,10 +325,17 @@ func (h *HTTP) runScheduled(ctx context.Context, sp runSpec) (*runOutcome, error
 		return nil, fmt.Errorf("%w: encoding the input state: %v", ErrBadInput, err)
 	}
 	rp, env, res := h.execute(ctx, scheduledCopy(wf), tx, runID, input, log)
+	// Error replies can carry an upstream's echo of our credentials in the
+	// error details; scheduled runs answer nobody but OpenHIM and operators,
+	// so their replies are scrubbed of known secret values.
+	rp.body = []byte(red.String(string(rp.body)))
+	if env != nil {
+		env.Response.Body = red.String(env.Response.Body)
+	}
 	out := &runOutcome{RunID: runID, TransactionID: tx.TransactionID, Reply: rp, Env: env, Result: res, Window: body.Window, Redactor: red}
 	h.tagRun(ctx, runID, sp.trigger)
 	if sp.record && o.Transactions != nil && tx.Routed() && sp.tx.TransactionID == "" {
-		if err := o.Transactions.UpdateTransaction(context.WithoutCancel(ctx), tx.TransactionID, CompletionUpdate(env)); err != nil {
+		if err := o.Transactions.UpdateTransaction(context.WithoutCancel(ctx), tx.TransactionID, redactUpdate(CompletionUpdate(env), red)); err != nil {
 			log.WithError(err).Warn("could not complete the scheduled run's OpenHIM transaction")
 		}
 	}
@@ -449,4 +456,17 @@ func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, e
 		return nil, fmt.Errorf("request body is larger than the limit of %d bytes (BODY_SIZE_LIMIT)", limit)
 	}
 	return b, nil
+}
+
+// redactUpdate scrubs known secret values from a transaction update.
+func redactUpdate(u map[string]any, red *redact.Redactor) map[string]any {
+	b, err := json.Marshal(u)
+	if err != nil {
+		return u
+	}
+	var out map[string]any
+	if err := json.Unmarshal([]byte(red.String(string(b))), &out); err != nil {
+		return u
+	}
+	return out
 }
