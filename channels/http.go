@@ -365,6 +365,13 @@ func (h *HTTP) execute(ctx context.Context, wf *config.Workflow, tx mediator.TxC
 	exchanges := rec.Exchanges()
 	rp := outcome(res, wf, runID, exchanges, red)
 	env := h.envelope(rp, wf, runID, res, exchanges, tx)
+	// Adaptors add facts worth seeing in the console (DHIS2 import counts).
+	for k, v := range rec.Properties() {
+		if env.Properties == nil {
+			env.Properties = map[string]string{}
+		}
+		env.Properties[k] = v
+	}
 	finished := h.o.Now()
 	log.WithFields(logrus.Fields{"run": runID, "status": env.Status, "http_status": rp.status,
 		"calls": len(exchanges), "ms": finished.Sub(started).Milliseconds()}).Info("run finished")

@@ -53,10 +53,12 @@ func New(extraKeys ...string) *Redactor {
 	return r
 }
 
+// keyNoise is built once: normKey runs for every key of every redacted
+// document and header.
+var keyNoise = strings.NewReplacer("-", "", "_", "", " ", "", ".", "")
+
 func normKey(k string) string {
-	k = strings.ToLower(k)
-	k = strings.NewReplacer("-", "", "_", "", " ", "", ".", "").Replace(k)
-	return k
+	return keyNoise.Replace(strings.ToLower(k))
 }
 
 // SensitiveKey reports whether values under key are secret.
