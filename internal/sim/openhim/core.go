@@ -126,7 +126,38 @@ type Core struct {
 	apiURL, routerURL string
 	closing           chan struct{}
 	closeOnce         sync.Once
-	inflight          sync.WaitGroup
+	inflight          tracker
+}
+
+// tracker counts in-flight work. A sync.WaitGroup does not fit: Wait may
+// be called at any time while requests keep arriving, which the WaitGroup
+// contract forbids.
+type tracker struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	n    int
+}
+
+func (t *tracker) Add(d int) {
+	t.mu.Lock()
+	t.n += d
+	if t.n == 0 && t.cond != nil {
+		t.cond.Broadcast()
+	}
+	t.mu.Unlock()
+}
+
+func (t *tracker) Done() { t.Add(-1) }
+
+func (t *tracker) Wait() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cond == nil {
+		t.cond = sync.NewCond(&t.mu)
+	}
+	for t.n > 0 {
+		t.cond.Wait()
+	}
 }
 
 // New returns a Core with the root user (groups [admin], token passport).

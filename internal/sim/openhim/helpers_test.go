@@ -131,15 +131,22 @@ func newUpstream(t testing.TB, fn func(w http.ResponseWriter, r *http.Request)) 
 		b, _ := io.ReadAll(r.Body)
 		u.mu.Lock()
 		u.reqs = append(u.reqs, seen{r.Method, r.RequestURI, r.Header.Clone(), string(b)})
+		fn := u.fn
 		u.mu.Unlock()
-		if u.fn != nil {
-			u.fn(w, r)
+		if fn != nil {
+			fn(w, r)
 		} else {
 			w.WriteHeader(200)
 		}
 	}))
 	t.Cleanup(u.Close)
 	return u
+}
+
+func (u *upstream) set(fn func(w http.ResponseWriter, r *http.Request)) {
+	u.mu.Lock()
+	u.fn = fn
+	u.mu.Unlock()
 }
 
 func (u *upstream) requests() []seen {

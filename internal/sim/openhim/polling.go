@@ -56,8 +56,18 @@ var numberWords = map[string]float64{"a": 1, "an": 1, "one": 1, "two": 2, "three
 	"twenty": 20, "thirty": 30}
 
 func isUnit(w string) bool {
-	_, ok := units[strings.TrimSuffix(strings.ToLower(w), "s")]
+	_, ok := unitOf(w)
 	return ok
+}
+
+// unitOf accepts singular, plural and short unit names.
+func unitOf(w string) (time.Duration, bool) {
+	w = strings.ToLower(w)
+	if u, ok := units[w]; ok {
+		return u, true
+	}
+	u, ok := units[strings.TrimSuffix(w, "s")]
+	return u, ok
 }
 
 // parseHumanInterval handles "<number> <unit>" terms, possibly several
@@ -81,7 +91,7 @@ func parseHumanInterval(s string) (time.Duration, error) {
 		if i+1 >= len(f) {
 			return 0, fmt.Errorf("unsupported pollingSchedule %q: missing unit", s)
 		}
-		u, ok := units[strings.TrimSuffix(f[i+1], "s")]
+		u, ok := unitOf(f[i+1])
 		if !ok {
 			return 0, fmt.Errorf("unsupported pollingSchedule %q: unknown unit %q", s, f[i+1])
 		}

@@ -206,6 +206,8 @@ func authorised(ch map[string]any, cl *client, ip string) bool {
 }
 
 func (c *Core) serveRouter(w http.ResponseWriter, r *http.Request) {
+	c.inflight.Add(1)
+	defer c.inflight.Done()
 	body, _ := io.ReadAll(r.Body)
 	ch := c.matchChannel(r.Method, r.URL.Path, r.Header.Get("Content-Type"), body)
 	if ch == nil {
@@ -542,7 +544,16 @@ func (c *Core) callRoute(ctx context.Context, in *inbound, rt map[string]any, sh
 	}
 	req.Header = http.Header{}
 	for _, h := range hs {
-		req.Header[h.name] = append(req.Header[h.name], h.value)
+		name := h.name
+		if strings.EqualFold(name, "user-agent") {
+			// Go's transport writes User-Agent itself; only the canonical
+			// key replaces its default.
+			name = "User-Agent"
+		}
+		req.Header[name] = append(req.Header[name], h.value)
+	}
+	if _, ok := req.Header["User-Agent"]; !ok {
+		req.Header["User-Agent"] = []string{""} // Node sends none
 	}
 	resp, err := c.routeHC.Do(req)
 	if err == nil {

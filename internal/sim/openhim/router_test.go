@@ -456,7 +456,7 @@ func TestContract63_MediatorErrorSetsAutoRetry(t *testing.T) {
 		t.Fatalf("queue %v", q)
 	}
 	// A plain 500 without error does not auto-retry.
-	up.fn = plainReply(500, "plain")
+	up.set(plainReply(500, "plain"))
 	call(t, "GET", c.RouterURL()+"/c", nil, nil)
 	if tx := lastTx(t, c); tx.AutoRetry || tx.Status != "Failed" {
 		t.Fatalf("plain 500: %+v", tx)
@@ -518,7 +518,7 @@ func TestContract65_MediatorStatusOverrides(t *testing.T) {
 		t.Fatalf("%+v", tx)
 	}
 	// Not validated: a typo is stored as-is.
-	up.fn = mediatorReply(map[string]any{"status": "Sucessful", "response": map[string]any{"status": 200, "body": "", "timestamp": "2024-01-01T10:00:00Z"}})
+	up.set(mediatorReply(map[string]any{"status": "Sucessful", "response": map[string]any{"status": 200, "body": "", "timestamp": "2024-01-01T10:00:00Z"}}))
 	call(t, "GET", c.RouterURL()+"/c", nil, nil)
 	if tx := lastTx(t, c); tx.Status != "Sucessful" {
 		t.Fatalf("%+v", tx)
@@ -585,7 +585,7 @@ func TestContract67_AsyncChannel(t *testing.T) {
 		t.Fatalf("%+v", tx)
 	}
 	// 4xx is passed through and derives Completed.
-	up.fn = mediatorReply(map[string]any{"response": map[string]any{"status": 404, "body": "no", "timestamp": "2024-01-01T10:00:00Z"}})
+	up.set(mediatorReply(map[string]any{"response": map[string]any{"status": 404, "body": "no", "timestamp": "2024-01-01T10:00:00Z"}}))
 	if r := call(t, "POST", c.RouterURL()+"/c", "x", nil); r.status != 404 {
 		t.Fatalf("got %d", r.status)
 	}

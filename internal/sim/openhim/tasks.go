@@ -271,7 +271,7 @@ func (c *Core) tasksAPI(x *apiCtx) {
 			return
 		}
 		// Core's task processor picks it up on its next poll.
-		go c.runTask(id)
+		c.background(func() { c.runTask(id) })
 		x.text(201, fmt.Sprintf("User %s created task with id %s", x.user.email, id))
 	case len(p) == 1 && m == "GET":
 		q := x.r.URL.Query()
@@ -316,7 +316,8 @@ func (c *Core) tasksAPI(x *apiCtx) {
 			return
 		}
 		if str(b["status"]) == "Queued" {
-			go c.runTask(p[1])
+			id := p[1]
+			c.background(func() { c.runTask(id) })
 		}
 		x.text(200, fmt.Sprintf("The Task was successfully updated: %s", p[1]))
 	case len(p) == 2 && m == "DELETE":
@@ -334,4 +335,13 @@ func (c *Core) tasksAPI(x *apiCtx) {
 		c.mu.Unlock()
 		x.text(200, fmt.Sprintf("The Task was successfully deleted: %s", p[1]))
 	}
+}
+
+// background runs fn as in-flight work, so Wait and Close account for it.
+func (c *Core) background(fn func()) {
+	c.inflight.Add(1)
+	go func() {
+		defer c.inflight.Done()
+		fn()
+	}()
 }
