@@ -163,10 +163,12 @@ func (h *HTTP) pollRun(w http.ResponseWriter, r *http.Request, wf *config.Workfl
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		defer release()
 		// Core's request may end (202) before the run does.
 		ctx := context.WithoutCancel(r.Context())
 		out, err := h.runScheduled(ctx, sp)
+		// Free the workflow before answering, so the next poll core sends
+		// after our answer is not refused as overlapping.
+		release()
 		// Decide under the lock, so the answer and the completion can
 		// never both be skipped (or both be sent).
 		mu.Lock()
