@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,7 +20,16 @@ type records struct {
 	mu   sync.Mutex
 	got  []map[string]any
 	auth []string
+	down bool // answer 503 and store nothing
 }
+
+func (r *records) fail(down bool) {
+	r.mu.Lock()
+	r.down = down
+	r.mu.Unlock()
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 func newRecords(t *testing.T) *records {
 	r := &records{}
@@ -27,6 +37,11 @@ func newRecords(t *testing.T) *records {
 		var v map[string]any
 		_ = json.NewDecoder(req.Body).Decode(&v)
 		r.mu.Lock()
+		if r.down {
+			r.mu.Unlock()
+			http.Error(w, `{"error":"maintenance"}`, http.StatusServiceUnavailable)
+			return
+		}
 		r.got = append(r.got, v)
 		r.auth = append(r.auth, req.Header.Get("Authorization"))
 		n := len(r.got)
