@@ -98,7 +98,9 @@ func (c *Core) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.Contains(r.Header.Get("Content-Type"), "json") && len(bytes.TrimSpace(raw)) > 0 {
 		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
+		// koa-bodyparser is strict: only an object or an array is JSON.
+		trimmed := bytes.TrimSpace(raw)
+		if err := json.Unmarshal(raw, &v); err != nil || (trimmed[0] != '{' && trimmed[0] != '[') {
 			// koa-bodyparser's error reaches Koa's default handler: 400 text.
 			x.text(400, "invalid JSON, only supports object and array")
 			return

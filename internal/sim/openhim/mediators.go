@@ -92,8 +92,7 @@ func (c *Core) mediatorsAPI(x *apiCtx) {
 func (c *Core) addMediator(x *apiCtx) {
 	body, ok := x.body.(map[string]any)
 	if !ok {
-		x.text(500, "Could not add Mediator via the API: TypeError: Cannot read properties of null (reading 'urn')")
-		return
+		body = map[string]any{} // an array has no urn either
 	}
 	body = cloneDoc(body)
 	fail := func(err error) {
@@ -653,16 +652,21 @@ func (c *Core) loadDefaultChannels(x *apiCtx, urn string) {
 	defaults := arr(clone(m["defaultChannelConfig"]))
 	c.mu.Unlock()
 	names := stringsOf(x.body)
+	list, isList := x.body.([]any)
 	var chosen []any
-	if len(names) == 0 {
+	switch {
+	case !isList && x.body != nil:
+		// Not an array (e.g. {} when the body was not sent as JSON):
+		// channels.length is undefined, so core saves nothing yet says 201.
+	case len(list) == 0:
 		chosen = defaults
-	} else {
+	default:
 		for _, d := range defaults {
 			if contains(names, str(obj(d)["name"])) {
 				chosen = append(chosen, d)
 			}
 		}
-		if len(chosen) < len(names) {
+		if len(chosen) < len(list) {
 			x.text(400, fmt.Sprintf("Could not load mediator default channel config, one or more channels in the request body not found in the mediator config (urn: %s)", urn))
 			return
 		}

@@ -489,9 +489,17 @@ func TestMalformedJSONBody(t *testing.T) {
 	if r.status != 400 {
 		t.Fatalf("%d %q", r.status, r.body)
 	}
-	r = call(t, "POST", c.APIURL()+"/mediators", `null`, map[string]string{"Authorization": rootBasic, "Content-Type": "application/json"})
-	if r.status != 500 {
-		t.Fatalf("null body: %d %q", r.status, r.body)
+	// koa-bodyparser's strict mode: only objects and arrays are JSON.
+	for _, b := range []string{`null`, `"urn"`, `5`} {
+		r = call(t, "POST", c.APIURL()+"/mediators", b, map[string]string{"Authorization": rootBasic, "Content-Type": "application/json"})
+		if r.status != 400 {
+			t.Fatalf("%s body: %d %q", b, r.status, r.body)
+		}
+	}
+	// An array has no urn.
+	r = root(t, c, "POST", "/mediators", []any{})
+	if r.status != 400 || !strings.Contains(r.body, "URN is required") {
+		t.Fatalf("array body: %d %q", r.status, r.body)
 	}
 }
 
@@ -530,5 +538,16 @@ func TestRegistrationPayloadRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(doc["config"], reg["config"]) {
 		a, _ := json.Marshal(doc["config"])
 		t.Fatalf("config changed on store: %s", a)
+	}
+}
+
+func TestDefaultChannelsBodyNotJSONInstallsNothing(t *testing.T) {
+	c := startCore(t, Options{DisablePolling: true})
+	registerExample(t, c)
+	// Without a JSON content type the body is {}: core answers 201 and
+	// installs nothing.
+	r := call(t, "POST", c.APIURL()+"/mediators/urn:mediator:go-example/channels", "[]", map[string]string{"Authorization": rootBasic})
+	if r.status != 201 || len(c.Channels()) != 0 {
+		t.Fatalf("%d, %d channels", r.status, len(c.Channels()))
 	}
 }

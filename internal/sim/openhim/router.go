@@ -212,7 +212,7 @@ func (c *Core) serveRouter(w http.ResponseWriter, r *http.Request) {
 	ch := c.matchChannel(r.Method, r.URL.Path, r.Header.Get("Content-Type"), body)
 	if ch == nil {
 		// No transaction is stored for an unmatched request (§4.2).
-		http.Error(w, "Not Found", 404)
+		koaText(w, 404, "Not Found")
 		return
 	}
 	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
@@ -222,7 +222,7 @@ func (c *Core) serveRouter(w http.ResponseWriter, r *http.Request) {
 	}
 	if !authorised(ch, cl, ip) {
 		w.Header().Set("WWW-Authenticate", "Basic")
-		http.Error(w, "Unauthorized", 401)
+		koaText(w, 401, "Unauthorized")
 		return
 	}
 	in := &inbound{kind: "router", method: r.Method, path: r.URL.Path, query: r.URL.RawQuery, host: r.Host,
@@ -260,6 +260,14 @@ func (c *Core) serveRouter(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// koaText writes a status-only Koa answer: the status text, text/plain.
+func koaText(w http.ResponseWriter, code int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, body)
+}
+
 func headerDoc(hs []hdr) map[string]any {
 	m := map[string]any{}
 	for _, h := range hs {
@@ -285,6 +293,16 @@ func splitHostPort(hostport string) (string, string) {
 func (c *Core) process(ctx context.Context, in *inbound, ch map[string]any, respond func(clientResponse)) string {
 	c.inflight.Add(1)
 	defer c.inflight.Done()
+	// Close must not wait for slow routes: closing cancels them.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-c.closing:
+			stop()
+		case <-ctx.Done():
+		}
+	}()
 	responded := false
 	reply := func(r clientResponse) {
 		if !responded {
@@ -518,9 +536,6 @@ func (c *Core) callRoute(ctx context.Context, in *inbound, rt map[string]any, sh
 	}
 	shared.hs = kept
 	shared.mu.Unlock()
-	if u, p := str(rt["username"]), str(rt["password"]); u != "" && p != "" {
-		hs = append(hs, hdr{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p))})
-	}
 	hs = append(hs, hdr{"X-OpenHIM-TransactionID", txID})
 
 	var body []byte
@@ -542,8 +557,14 @@ func (c *Core) callRoute(ctx context.Context, in *inbound, rt map[string]any, sh
 		req.Body = http.NoBody
 		req.ContentLength = 0
 	}
+	// Route credentials go in Node's `auth` option, not the headers object,
+	// so core's orchestration record never contains them.
+	sent := hs
+	if u, p := str(rt["username"]), str(rt["password"]); u != "" && p != "" {
+		sent = append(append([]hdr(nil), hs...), hdr{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p))})
+	}
 	req.Header = http.Header{}
-	for _, h := range hs {
+	for _, h := range sent {
 		name := h.name
 		if strings.EqualFold(name, "user-agent") {
 			// Go's transport writes User-Agent itself; only the canonical
@@ -730,7 +751,7 @@ func (c *Core) handlePrimary(txID string, ch map[string]any, b *budget, pr route
 	coreOrch["response"] = map[string]any{"status": float64(pr.status), "headers": pr.headers, "body": rawBody,
 		"timestamp": isoTime(c.now())}
 
-	respDoc := map[string]any{"status": float64(pr.status), "headers": pr.headers, "body": rawBody,
+	respDoc := map[string]any{"status": float64(pr.status), "headers": cloneDoc(pr.headers), "body": rawBody,
 		"timestamp": isoTime(c.now())}
 	var med map[string]any
 	var medErr error

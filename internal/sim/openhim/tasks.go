@@ -64,6 +64,12 @@ func (c *Core) Task(id string) (map[string]any, bool) {
 // createTask is addTask (§6.1): every transaction's channel must exist and
 // be enabled (400 otherwise); non-admins need the channels' txRerunAcl.
 func (c *Core) createTask(email string, admin bool, tids []string, batch int, paused bool) (string, error) {
+	return c.newTask(email, admin, tids, batch, paused, false)
+}
+
+// newTask stores a task; internal tasks (auto-retry) keep the transactions'
+// retry counters, which the child transactions then increment.
+func (c *Core) newTask(email string, admin bool, tids []string, batch int, paused, internal bool) (string, error) {
 	if len(tids) == 0 {
 		return "", &taskError{400, "Could not add Task via the API: tids must be a non-empty array"}
 	}
@@ -93,7 +99,7 @@ func (c *Core) createTask(email string, admin bool, tids []string, batch int, pa
 	var items []any
 	for _, tid := range tids {
 		items = append(items, map[string]any{"tid": tid, "tstatus": "Queued"})
-		if tx := c.txs[tid]; tx != nil {
+		if tx := c.txs[tid]; tx != nil && !internal {
 			tx["autoRetry"] = false
 			tx["autoRetryAttempt"] = 0.0
 			delete(c.retryQ, tid)
@@ -344,4 +350,51 @@ func (c *Core) background(fn func()) {
 		defer c.inflight.Done()
 		fn()
 	}()
+}
+
+// RunAutoRetry is one run of core's auto-retry job (every minute in core,
+// §6.5): for each enabled channel with autoRetryEnabled, the queued
+// transactions whose request is at least autoRetryPeriodMinutes−1 minutes
+// old become one task with user "internal", processed here synchronously.
+// It returns the ids of the tasks created.
+func (c *Core) RunAutoRetry() []string {
+	now := c.now()
+	byChannel := map[string][]string{}
+	var order []string
+	c.mu.Lock()
+	for _, id := range c.txOrder {
+		if !c.retryQ[id] {
+			continue
+		}
+		tx := c.txs[id]
+		ch, ok := c.channelLocked(str(tx["channelID"]))
+		if !ok || !channelEnabled(ch) || !boolean(ch["autoRetryEnabled"]) {
+			continue
+		}
+		period, ok := num(ch["autoRetryPeriodMinutes"])
+		if !ok {
+			period = 60
+		}
+		ts, _ := jsDateValue(obj(tx["request"])["timestamp"], c.loc)
+		if now.Sub(ts) < time.Duration((period-1)*float64(time.Minute)) {
+			continue
+		}
+		chID := str(ch["_id"])
+		if _, seen := byChannel[chID]; !seen {
+			order = append(order, chID)
+		}
+		byChannel[chID] = append(byChannel[chID], id)
+		delete(c.retryQ, id)
+	}
+	c.mu.Unlock()
+	var tasks []string
+	for _, chID := range order {
+		id, err := c.newTask("internal", true, byChannel[chID], 1, false, true)
+		if err != nil {
+			continue
+		}
+		c.runTask(id)
+		tasks = append(tasks, id)
+	}
+	return tasks
 }
