@@ -35,7 +35,7 @@ type schedFixture struct {
 	stop   func()
 }
 
-func openStore(t *testing.T, dir string) store.Store {
+func openStore(t testing.TB, dir string) store.Store {
 	t.Helper()
 	s, err := store.Open(context.Background(), store.Config{DataDir: dir})
 	if err != nil {
@@ -44,7 +44,7 @@ func openStore(t *testing.T, dir string) store.Store {
 	return s
 }
 
-func loadSchedProject(t *testing.T) *config.Project {
+func loadSchedProject(t testing.TB) *config.Project {
 	t.Helper()
 	p, err := config.LoadProject("testdata/schedule")
 	if err != nil {
@@ -55,7 +55,7 @@ func loadSchedProject(t *testing.T) *config.Project {
 
 // newSched builds an HTTP over st (shared between replicas) with the real
 // runtime and run history.
-func newSched(t *testing.T, st store.Store, up *upstream, clock *FakeClock, p *config.Project) *schedFixture {
+func newSched(t testing.TB, st store.Store, up *upstream, clock *FakeClock, p *config.Project) *schedFixture {
 	t.Helper()
 	if p == nil {
 		p = loadSchedProject(t)
