@@ -88,7 +88,7 @@ func (c *Core) serveAPI(w http.ResponseWriter, r *http.Request) {
 	for _, p := range strings.Split(strings.Trim(r.URL.EscapedPath(), "/"), "/") {
 		// Core URL-decodes path parameters and then unescape()s them (§2.4).
 		if u, err := url.PathUnescape(p); err == nil {
-			p = u
+			p = jsUnescape(u)
 		}
 		x.parts = append(x.parts, p)
 	}
@@ -364,4 +364,33 @@ func (c *Core) jsDateString(t time.Time) string {
 		name, _ = t.Zone()
 	}
 	return t.Format("Mon Jan 02 2006 15:04:05 GMT-0700") + " (" + name + ")"
+}
+
+// jsUnescape is JavaScript's unescape(): %XX and %uXXXX sequences are
+// decoded, anything else is left as it is.
+func jsUnescape(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' {
+			if i+5 < len(s) && s[i+1] == 'u' {
+				if n, err := strconv.ParseUint(s[i+2:i+6], 16, 16); err == nil {
+					b.WriteRune(rune(n))
+					i += 5
+					continue
+				}
+			}
+			if i+2 < len(s) {
+				if n, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+					b.WriteRune(rune(n)) // Latin-1, as unescape does
+					i += 2
+					continue
+				}
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

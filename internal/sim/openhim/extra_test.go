@@ -208,3 +208,64 @@ func BenchmarkValidateRegistrationConfig(b *testing.B) {
 		}
 	}
 }
+
+func TestJSUnescapeAndURNPaths(t *testing.T) {
+	for in, want := range map[string]string{
+		"urn:a": "urn:a", "urn%3Aa": "urn:a", "a%u0041b": "aAb", "100%": "100%", "%zz": "%zz", "%E9": "\u00e9",
+	} {
+		if got := jsUnescape(in); got != want {
+			t.Errorf("jsUnescape(%q) = %q, want %q", in, got, want)
+		}
+	}
+	c := startCore(t, Options{})
+	root(t, c, "POST", "/mediators", minimalMediator("urn:uuid:a/b", "1.0.0"))
+	// The path is URL-decoded, then unescape()d: both encodings work.
+	for _, p := range []string{"/mediators/urn%3Auuid%3Aa%2Fb", "/mediators/urn%253Auuid%253Aa%252Fb"} {
+		if r := root(t, c, "GET", p, nil); r.status != 200 {
+			t.Errorf("%s: %d", p, r.status)
+		}
+	}
+}
+
+// Core builds every route's options in route order from one headers object:
+// a route without forwardAuthHeader removes authorization for later routes.
+func TestAuthorizationSharedAcrossRoutes(t *testing.T) {
+	c := startCore(t, Options{})
+	c.AddClient(Client{ClientID: "cl", Password: "pw", Roles: []string{"r"}})
+	first := newUpstream(t, nil)
+	second := newUpstream(t, nil)
+	mk := func(name, pattern string, routes ...map[string]any) {
+		ch := publicChannel(name, pattern, routes...)
+		ch["authType"] = "private"
+		ch["allow"] = []any{"r"}
+		mustAddChannel(t, c, ch)
+	}
+	mk("drop-first", "^/a$", route("p", first, true, nil), route("s", second, false, map[string]any{"forwardAuthHeader": true}))
+	mk("forward-first", "^/b$", route("s", second, false, map[string]any{"forwardAuthHeader": true}), route("p", first, true, nil))
+	auth := map[string]string{"Authorization": basicAuth("cl", "pw")}
+	call(t, "GET", c.RouterURL()+"/a", nil, auth)
+	call(t, "GET", c.RouterURL()+"/b", nil, auth)
+	c.Wait()
+	s := second.requests()
+	if s[0].Header.Get("Authorization") != "" || s[1].Header.Get("Authorization") == "" {
+		t.Fatalf("got %q then %q", s[0].Header.Get("Authorization"), s[1].Header.Get("Authorization"))
+	}
+}
+
+func TestRerunStatusOnlyWhenCoreDerived(t *testing.T) {
+	c := startCore(t, Options{})
+	up := newUpstream(t, mediatorReply(map[string]any{"status": "Successful", "response": map[string]any{"status": 200, "body": "x", "timestamp": "2024-01-01T10:00:00Z"}}))
+	mustAddChannel(t, c, publicChannel("c", "^/c$", route("p", up, true, nil)))
+	call(t, "GET", c.RouterURL()+"/c", nil, map[string]string{"Host": "client.example:5001"})
+	orig := lastTx(t, c)
+	taskID, _ := c.Rerun(orig.ID)
+	task, _ := c.Task(taskID)
+	item := obj(arr(task["transactions"])[0])
+	if _, ok := item["rerunStatus"]; ok || item["rerunID"] == nil {
+		t.Fatalf("%v", item)
+	}
+	child := lastTx(t, c)
+	if child.Status != "Successful" || child.Request["host"] != orig.Request["host"] {
+		t.Fatalf("child %+v", child)
+	}
+}

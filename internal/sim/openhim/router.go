@@ -290,7 +290,15 @@ func splitHostPort(hostport string) (string, string) {
 // process stores a transaction, routes it and finalises it. respond is
 // called exactly once, when the client's answer is known (after the primary
 // route), possibly before secondary routes finish.
-func (c *Core) process(ctx context.Context, in *inbound, ch map[string]any, respond func(clientResponse)) string {
+// processed is the outcome of process: the transaction id, and whether its
+// status came from the mediator (then core leaves a task's rerunStatus
+// empty, §6.2).
+type processed struct {
+	id             string
+	mediatorStatus bool
+}
+
+func (c *Core) process(ctx context.Context, in *inbound, ch map[string]any, respond func(clientResponse)) processed {
 	c.inflight.Add(1)
 	defer c.inflight.Done()
 	// Close must not wait for slow routes: closing cancels them.
@@ -402,7 +410,7 @@ func (c *Core) process(ctx context.Context, in *inbound, ch map[string]any, resp
 		c.failTransaction(txID, b, err, nil)
 		reply(internalError(txID))
 		c.finalise(txID, ch, nil, nil, true)
-		return txID
+		return processed{id: txID}
 	}
 
 	// Headers object shared by every route, as in core: once a route without
@@ -413,9 +421,10 @@ func (c *Core) process(ctx context.Context, in *inbound, ch map[string]any, resp
 	var primaryCh = make(chan routeResult, 1)
 	for _, rt := range now1 {
 		wg.Add(1)
+		hs := shared.forRoute(rt) // in route order, before any goroutine runs
 		go func(rt map[string]any) {
 			defer wg.Done()
-			res := c.callRoute(ctx, in, rt, shared, txID, timeout)
+			res := c.callRoute(ctx, in, rt, hs, txID, timeout)
 			if boolean(rt["primary"]) {
 				primaryCh <- res
 			} else {
@@ -435,7 +444,7 @@ func (c *Core) process(ctx context.Context, in *inbound, ch map[string]any, resp
 		case <-c.closing:
 		}
 		wg.Wait()
-		return txID
+		return processed{id: txID}
 	}
 	pr := <-primaryCh
 	med, primaryStatus, autoRetry = c.handlePrimary(txID, ch, b, pr, async, reply)
@@ -447,9 +456,10 @@ func (c *Core) process(ctx context.Context, in *inbound, ch map[string]any, resp
 			continue
 		}
 		wg.Add(1)
+		hs := shared.forRoute(rt)
 		go func(rt map[string]any) {
 			defer wg.Done()
-			results <- c.callRoute(ctx, in, rt, shared, txID, timeout)
+			results <- c.callRoute(ctx, in, rt, hs, txID, timeout)
 		}(rt)
 	}
 	wg.Wait()
@@ -463,7 +473,7 @@ func (c *Core) process(ctx context.Context, in *inbound, ch map[string]any, resp
 		autoRetry = true
 	}
 	c.finalise(txID, ch, med, secondaries, autoRetry)
-	return txID
+	return processed{txID, med != nil && med["status"] != nil}
 }
 
 func internalError(txID string) clientResponse {
@@ -498,8 +508,31 @@ type sharedHeaders struct {
 	hs []hdr
 }
 
+// forRoute takes the headers for one route from the shared object, in the
+// order core builds its routes' options: a route without forwardAuthHeader
+// deletes authorization for itself and every later route.
+func (s *sharedHeaders) forRoute(rt map[string]any) []hdr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var hs, kept []hdr
+	for _, h := range s.hs {
+		n := strings.ToLower(h.name)
+		if n == "authorization" && !boolean(rt["forwardAuthHeader"]) {
+			continue // dropped from the shared object
+		}
+		kept = append(kept, h)
+		switch n {
+		case "host", "content-length", "transfer-encoding", "connection":
+			continue // Go's transport writes its own
+		}
+		hs = append(hs, h)
+	}
+	s.hs = kept
+	return hs
+}
+
 // callRoute sends the request to one route as core's router does (§4.3).
-func (c *Core) callRoute(ctx context.Context, in *inbound, rt map[string]any, shared *sharedHeaders, txID string, timeout time.Duration) routeResult {
+func (c *Core) callRoute(ctx context.Context, in *inbound, rt map[string]any, hs []hdr, txID string, timeout time.Duration) routeResult {
 	res := routeResult{route: rt}
 	path := in.path
 	if p := str(rt["path"]); p != "" {
@@ -519,24 +552,7 @@ func (c *Core) callRoute(ctx context.Context, in *inbound, rt map[string]any, sh
 		scheme = "https"
 	}
 
-	shared.mu.Lock()
-	var hs []hdr
-	var kept []hdr
-	for _, h := range shared.hs {
-		n := strings.ToLower(h.name)
-		if n == "authorization" && !boolean(rt["forwardAuthHeader"]) {
-			continue // dropped from the shared object
-		}
-		kept = append(kept, h)
-		switch n {
-		case "host", "content-length", "transfer-encoding", "connection":
-			continue // Go's transport writes its own
-		}
-		hs = append(hs, h)
-	}
-	shared.hs = kept
-	shared.mu.Unlock()
-	hs = append(hs, hdr{"X-OpenHIM-TransactionID", txID})
+	hs = append(append([]hdr(nil), hs...), hdr{"X-OpenHIM-TransactionID", txID})
 
 	var body []byte
 	if in.method == "POST" || in.method == "PUT" || in.method == "PATCH" {

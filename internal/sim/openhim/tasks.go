@@ -190,8 +190,14 @@ func (c *Core) rerunOne(taskID string, item map[string]any) bool {
 		return fail(fmt.Sprintf("Could not find channel of transaction %s", tid))
 	}
 	req := obj(tx["request"])
+	// Node honours the stored host header, so the rerun server (and the
+	// child transaction) see the original host.
+	host := "localhost:7786"
+	if h := str(obj(req["headers"])["host"]); h != "" {
+		host = h
+	}
 	in := &inbound{kind: "rerun", method: str(req["method"]), path: str(req["path"]), query: str(req["querystring"]),
-		host: "localhost:7786", parentID: tid, taskID: taskID}
+		host: host, parentID: tid, taskID: taskID}
 	// Stored headers pass through the rerun server's parser: names become
 	// lower-case (§6.3, §15).
 	hs := obj(req["headers"])
@@ -220,11 +226,11 @@ func (c *Core) rerunOne(taskID string, item map[string]any) bool {
 	ctx, cancel := c.internalContext(ch)
 	defer cancel()
 	var status int
-	childID := c.process(ctx, in, ch, func(r clientResponse) { status = r.status })
+	res := c.process(ctx, in, ch, func(r clientResponse) { status = r.status })
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	item["rerunID"] = childID
-	if child := c.txs[childID]; child != nil && child["status"] != nil {
+	item["rerunID"] = res.id
+	if child := c.txs[res.id]; child != nil && !res.mediatorStatus {
 		item["rerunStatus"] = child["status"]
 	}
 	t := c.tasks[taskID]
