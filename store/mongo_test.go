@@ -86,7 +86,14 @@ func openMongo(uri, prefix string) storetest.OpenFunc {
 
 func TestMongoContract(t *testing.T) {
 	srv := sharedFerret(t)
-	storetest.Run(t, openMongo(srv.URI(), "c"+randSuffix()))
+	var opts []storetest.Option
+	if raceEnabled {
+		// FerretDB (and its pure-Go SQLite) runs in this process, so the race
+		// detector instruments it too; its claim query is a full collection
+		// scan, and 200 racing claims take minutes. The plain run keeps 200.
+		opts = append(opts, storetest.RaceMessages(60))
+	}
+	storetest.Run(t, openMongo(srv.URI(), "c"+randSuffix()), opts...)
 }
 
 // TestMongoServerDownAndBack stops the FerretDB under an open store: Ping
