@@ -1055,9 +1055,7 @@ func (c *Core) finalise(txID string, ch map[string]any, med map[string]any, seco
 		attempt, _ := num(tx["autoRetryAttempt"])
 		if !hasMax || max <= 0 || attempt < max {
 			tx["autoRetry"] = true
-			if boolean(ch["autoRetryEnabled"]) {
-				c.retryQ[txID] = true
-			}
+			c.retryQ[txID] = true // the job only takes autoRetryEnabled channels
 		}
 	}
 }

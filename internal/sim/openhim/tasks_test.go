@@ -243,7 +243,7 @@ func TestContract77_PostTransaction(t *testing.T) {
 		{"_id": "xyz", "status": "Successful", "request": map[string]any{"timestamp": "2024-01-01T00:00:00Z"}},
 	}
 	for i, b := range bad {
-		if r := root(t, c, "POST", "/transactions", b); r.status != 500 || !strings.HasPrefix(r.body, "Could not add transaction via the API: ") {
+		if r := root(t, c, "POST", "/transactions", b); r.status != 500 || !strings.HasPrefix(r.body, "Could not add a transaction via the API: ") {
 			t.Errorf("bad %d: %d %q", i, r.status, r.body)
 		}
 	}
@@ -430,3 +430,66 @@ func TestUnknownAPIPath(t *testing.T) {
 }
 
 var _ = http.StatusOK
+
+func TestTransactionViewsAndFilters(t *testing.T) {
+	c := startCore(t, Options{})
+	c.AddUser(User{Email: "viewer@example.org", Password: "pw", Groups: []string{"viewers"}})
+	c.AddUser(User{Email: "full@example.org", Password: "pw", Groups: []string{"fullviewers"}})
+	up := newUpstream(t, plainReply(201, "created"))
+	ch := publicChannel("c", "^/c", route("p", up, true, nil))
+	ch["txViewAcl"] = []any{"viewers", "fullviewers"}
+	ch["txViewFullAcl"] = []any{"fullviewers"}
+	mustAddChannel(t, c, ch)
+	hidden := newUpstream(t, plainReply(500, "x"))
+	mustAddChannel(t, c, publicChannel("hidden", "^/h", route("p", hidden, true, nil)))
+	call(t, "POST", c.RouterURL()+"/c/Patient?x=1", "body", nil)
+	call(t, "GET", c.RouterURL()+"/h", nil, nil)
+	c.Wait()
+
+	get := func(user, q string) []any {
+		r := call(t, "GET", c.APIURL()+"/transactions"+q, nil, map[string]string{"Authorization": basicAuth(user, "pw")})
+		if r.status != 200 {
+			t.Fatalf("%s %s: %d %q", user, q, r.status, r.body)
+		}
+		return decode(t, r.body).([]any)
+	}
+	v := get("viewer@example.org", "?filterRepresentation=full")
+	if len(v) != 1 || obj(obj(v[0])["request"])["body"] != nil || obj(obj(v[0])["request"])["headers"] == nil {
+		t.Fatalf("viewer gets simpledetails of its channel only: %v", v)
+	}
+	f := get("full@example.org", "")
+	if len(f) != 1 || obj(obj(f[0])["request"])["body"] != "body" {
+		t.Fatalf("full viewer: %v", f)
+	}
+	rootGet := func(q string) []any { return decode(t, root(t, c, "GET", "/transactions"+q, nil).body).([]any) }
+	if s := rootGet(""); len(s) != 2 || obj(obj(s[0])["request"])["headers"] != nil {
+		t.Fatalf("simple view hides headers: %v", s)
+	}
+	for q, want := range map[string]int{
+		`?filters={"response.status":"5xx"}`:     1,
+		`?filters={"response.status":"2xx"}`:     1,
+		`?filters={"request.path":"PATIENT"}`:    1,
+		`?filters={"request.querystring":"x=1"}`: 1,
+		`?filters={"status":"Failed"}`:           1,
+		`?filters={"properties":{"nope":null}}`:  0,
+		`?filterPage=1&filterLimit=1`:            1,
+		`?filterPage=2&filterLimit=1`:            0,
+	} {
+		q = strings.NewReplacer("{", "%7B", "}", "%7D", `"`, "%22").Replace(q)
+		if got := rootGet(q); len(got) != want {
+			t.Errorf("%s: %d results", q, len(got))
+		}
+	}
+	b := decode(t, root(t, c, "GET", "/transactions?filterRepresentation=bulkrerun", nil).body).(map[string]any)
+	if b["count"] != 2.0 || len(obj(arr(b["transactions"])[0])) != 4 {
+		t.Fatalf("bulkrerun %v", b)
+	}
+	id := str(obj(f[0])["_id"])
+	one := decode(t, call(t, "GET", c.APIURL()+"/transactions/"+id, nil, map[string]string{"Authorization": basicAuth("viewer@example.org", "pw")}).body).(map[string]any)
+	if obj(one["request"])["body"] != nil || one["orchestrations"] == nil {
+		t.Fatalf("viewer by id gets simpledetails: %v", one)
+	}
+	if r := root(t, c, "DELETE", "/transactions/"+id, nil); r.status != 200 || r.body != "Transaction successfully deleted" {
+		t.Fatalf("%d %q", r.status, r.body)
+	}
+}

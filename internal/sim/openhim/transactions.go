@@ -3,6 +3,7 @@ package openhim
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,10 +91,21 @@ func (c *Core) transactionsAPI(x *apiCtx) {
 			x.text(404, fmt.Sprintf("Could not find transaction with ID: %s", p[1]))
 			return
 		}
-		if !x.admin() && !c.canView(x, str(d["channelID"])) {
-			x.text(403, fmt.Sprintf("User %s is not authenticated to retrieve transaction %s", x.user.email, p[1]))
-			return
+		rep := x.r.URL.Query().Get("filterRepresentation")
+		if rep == "" {
+			rep = "full"
 		}
+		if !x.admin() {
+			if !c.canView(x, str(d["channelID"])) {
+				x.text(403, fmt.Sprintf("User %s is not authenticated to retrieve transaction %s", x.user.email, p[1]))
+				return
+			}
+			rep = "simpledetails"
+			if ch, ok := c.channel(str(d["channelID"])); ok && intersects(stringsOf(ch["txViewFullAcl"]), x.user.groups) {
+				rep = "full"
+			}
+		}
+		project(d, rep)
 		x.json(200, d)
 	case len(p) == 2 && m == "PUT":
 		if x.requireAdmin("updateTransaction") {
@@ -112,7 +124,7 @@ func (c *Core) transactionsAPI(x *apiCtx) {
 			}
 		}
 		c.mu.Unlock()
-		x.text(200, fmt.Sprintf("Transaction with ID: %s successfully deleted", p[1]))
+		x.text(200, "Transaction successfully deleted")
 	}
 }
 
@@ -168,46 +180,128 @@ func (c *Core) listTransactions(x *apiCtx) {
 		}
 		out = out[start:end]
 	}
-	for _, d := range out {
-		doc := obj(d)
-		switch rep {
-		case "full":
-		case "fulltruncate":
-			for _, part := range []map[string]any{obj(doc["request"]), obj(doc["response"])} {
-				if s, ok := part["body"].(string); ok && len(s) > 15000 {
-					part["body"] = s[:15000] + truncateAppend
-				}
-			}
-		default:
-			delete(doc, "orchestrations")
-			delete(doc, "routes")
-			delete(obj(doc["request"]), "body")
-			delete(obj(doc["response"]), "body")
+	if !x.admin() {
+		// Non-admins get the view their groups allow on those channels.
+		rep = ""
+		if c.userHasACL(x, "txViewAcl") {
+			rep = "simpledetails"
 		}
+		if c.userHasACL(x, "txViewFullAcl") {
+			rep = "full"
+		}
+	}
+	for _, d := range out {
+		project(obj(d), rep)
 	}
 	if out == nil {
 		out = []any{}
 	}
+	if rep == "bulkrerun" {
+		x.json(200, map[string]any{"count": len(out), "transactions": out})
+		return
+	}
 	x.json(200, out)
 }
 
+func (c *Core) userHasACL(x *apiCtx, acl string) bool {
+	for _, ch := range c.Channels() {
+		if intersects(stringsOf(ch[acl]), x.user.groups) {
+			return true
+		}
+	}
+	return false
+}
+
+// project applies core's filterRepresentation projections.
+func project(doc map[string]any, rep string) {
+	parts := func(d map[string]any) []map[string]any {
+		return []map[string]any{obj(d["request"]), obj(d["response"])}
+	}
+	switch rep {
+	case "full":
+	case "fulltruncate":
+		all := []map[string]any{doc}
+		for _, k := range []string{"routes", "orchestrations"} {
+			for _, x := range arr(doc[k]) {
+				all = append(all, obj(x))
+			}
+		}
+		for _, d := range all {
+			for _, part := range parts(d) {
+				if s, ok := part["body"].(string); ok && len(s) > 15000 {
+					part["body"] = s[:15000] + truncateAppend
+				}
+			}
+		}
+	case "simpledetails":
+		all := []map[string]any{doc}
+		for _, k := range []string{"routes", "orchestrations"} {
+			for _, x := range arr(doc[k]) {
+				all = append(all, obj(x))
+			}
+		}
+		for _, d := range all {
+			for _, part := range parts(d) {
+				delete(part, "body")
+			}
+		}
+	case "bulkrerun":
+		for k := range doc {
+			if k != "_id" && k != "childIDs" && k != "canRerun" && k != "channelID" {
+				delete(doc, k)
+			}
+		}
+	default: // simple
+		delete(doc, "orchestrations")
+		delete(doc, "routes")
+		for _, part := range parts(doc) {
+			delete(part, "body")
+			delete(part, "headers")
+		}
+	}
+}
+
+// matchesFilter evaluates the subset of core's transaction filters the
+// simulator supports: equality on (dotted) fields, case-insensitive regexes
+// for request.path and request.querystring, status classes ("5xx") for
+// response.status, and properties {key: value|null}.
 func matchesFilter(d map[string]any, f map[string]any) bool {
 	for k, want := range f {
-		var v any = d
-		for _, part := range strings.Split(k, ".") {
-			v = obj(v)[part]
-		}
-		if fmt.Sprint(v) != fmt.Sprint(want) {
-			return false
+		v := getPath(d, k)
+		switch {
+		case k == "properties":
+			for pk, pv := range obj(want) {
+				got, ok := obj(d["properties"])[pk]
+				if !ok || (pv != nil && fmt.Sprint(got) != fmt.Sprint(pv)) {
+					return false
+				}
+			}
+		case strings.HasSuffix(k, ".path") || strings.HasSuffix(k, ".querystring"):
+			re, err := regexp.Compile("(?i)" + fmt.Sprint(want))
+			if err != nil || !re.MatchString(fmt.Sprint(v)) {
+				return false
+			}
+		case strings.HasSuffix(k, "response.status") && reStatusClass.MatchString(fmt.Sprint(want)):
+			n, _ := num(v)
+			class := float64(fmt.Sprint(want)[0]-'0') * 100
+			if n < class || n >= class+100 {
+				return false
+			}
+		default:
+			if fmt.Sprint(v) != fmt.Sprint(want) {
+				return false
+			}
 		}
 	}
 	return true
 }
 
+var reStatusClass = regexp.MustCompile(`^[1-5]xx$`)
+
 // addTransaction is POST /transactions (§7.1): any error is a 500.
 func (c *Core) addTransaction(x *apiCtx) {
 	d := cloneDoc(obj(x.body))
-	fail := func(msg string) { x.text(500, "Could not add transaction via the API: "+msg) }
+	fail := func(msg string) { x.text(500, "Could not add a transaction via the API: "+msg) }
 	if d == nil {
 		fail("TypeError: body must be a transaction object")
 		return
@@ -367,11 +461,7 @@ func (c *Core) updateTransaction(x *apiCtx, id string) {
 		attempt, _ := num(tx["autoRetryAttempt"])
 		if !hasMax || max <= 0 || attempt < max {
 			tx["autoRetry"] = true
-			if boolean(ch["autoRetryEnabled"]) {
-				c.retryQ[id] = true
-			}
-		} else {
-			tx["autoRetry"] = false
+			c.retryQ[id] = true
 		}
 	}
 	x.text(200, fmt.Sprintf("Transaction with ID: %s successfully updated", id))
@@ -408,8 +498,9 @@ func setPath(d map[string]any, path string, v any) {
 	cur[parts[len(parts)-1]] = v
 }
 
-// QueuedForRetry returns the ids of transactions core queued for auto-retry
-// (channel autoRetryEnabled and an error or network failure), sorted.
+// QueuedForRetry returns the ids of transactions in core's auto-retry queue
+// (an error or network failure below the channel's max attempts), sorted.
+// Only channels with autoRetryEnabled are taken by RunAutoRetry.
 func (c *Core) QueuedForRetry() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
