@@ -324,7 +324,7 @@ func (h *HTTP) execute(ctx context.Context, wf *config.Workflow, tx mediator.TxC
 	case sem <- struct{}{}:
 		defer func() { <-sem }()
 	case <-ctx.Done():
-		rp := errorReply(http.StatusServiceUnavailable, runID, wf.Key, &runtime.Error{Name: "Cancelled", Message: "request cancelled while waiting for a free worker"}, mediator.StatusFailed)
+		rp := errorReply(http.StatusServiceUnavailable, runID, wf.Key, &runtime.Error{Name: "Cancelled", Message: "request cancelled while waiting for a free worker"}, mediator.StatusFailed, nil)
 		return rp, h.envelope(rp, wf, runID, nil, nil, tx), nil
 	}
 	timeout := wf.Options.Timeout

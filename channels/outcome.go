@@ -38,7 +38,7 @@ func outcome(res *runtime.Result, wf *config.Workflow, runID string, exchanges [
 		if e.Code == "ETIMEDOUT" {
 			status = http.StatusGatewayTimeout
 		}
-		rp := errorReply(status, runID, wf.Key, e, mediator.StatusFailed)
+		rp := errorReply(status, runID, wf.Key, e, mediator.StatusFailed, red)
 		rp.err = &mediator.Error{Message: e.Message}
 		return rp
 	case e.StatusCode >= 400 && e.StatusCode < 500:
@@ -48,16 +48,22 @@ func outcome(res *runtime.Result, wf *config.Workflow, runID string, exchanges [
 		if status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusProxyAuthRequired {
 			status = http.StatusBadGateway
 		}
-		return errorReply(status, runID, wf.Key, e, mediator.StatusCompleted)
+		return errorReply(status, runID, wf.Key, e, mediator.StatusCompleted, red)
 	case e.Severity == "fail" || e.Severity == "":
-		return errorReply(http.StatusUnprocessableEntity, runID, wf.Key, e, mediator.StatusCompleted)
+		return errorReply(http.StatusUnprocessableEntity, runID, wf.Key, e, mediator.StatusCompleted, red)
 	default: // crash, kill
-		return errorReply(http.StatusInternalServerError, runID, wf.Key, e, mediator.StatusFailed)
+		return errorReply(http.StatusInternalServerError, runID, wf.Key, e, mediator.StatusFailed, red)
 	}
 }
 
-func errorReply(status int, runID, workflow string, e *runtime.Error, envStatus string) reply {
+// errorReply describes a failed run. The error's details can hold an
+// upstream's response (which may echo our credentials), so the whole body
+// goes through the run's redactor.
+func errorReply(status int, runID, workflow string, e *runtime.Error, envStatus string, red *redact.Redactor) reply {
 	body, _ := json.Marshal(map[string]any{"error": e, "run_id": runID, "workflow": workflow})
+	if red != nil {
+		body = red.JSON(body)
+	}
 	return reply{status: status, body: body, contentType: "application/json", envStatus: envStatus}
 }
 
