@@ -43,6 +43,7 @@ type inbound struct {
 	parentID     string
 	taskID       string
 	retryAttempt float64
+	received     time.Time // ctx.requestTimestamp
 }
 
 // clientResponse is what the routing pipeline answers its caller with.
@@ -62,6 +63,11 @@ type routeResult struct {
 	body      []byte
 	timestamp time.Time
 	err       error
+}
+
+func (r routeResult) reqTime() time.Time {
+	t, _ := parseJSDateIn(str(r.reqDoc["timestamp"]), time.UTC)
+	return t
 }
 
 // budget is the per-transaction body budget (§5.7).
@@ -326,6 +332,7 @@ func (c *Core) process(ctx context.Context, in *inbound, ch map[string]any, resp
 
 	b := &budget{max: c.opts.MaxBodiesSizeMB << 20}
 	now := c.now()
+	in.received = now
 	txID := c.newID()
 	async := boolean(ch["isAsynchronousProcess"])
 	status := "Processing"
@@ -558,9 +565,16 @@ func (c *Core) callRoute(ctx context.Context, in *inbound, rt map[string]any, hs
 	if in.method == "POST" || in.method == "PUT" || in.method == "PATCH" {
 		body = in.body
 	}
-	res.timestamp = c.now()
-	res.reqDoc = map[string]any{"host": host, "port": port, "path": full, "headers": headerDoc(hs),
-		"method": in.method, "body": string(body), "timestamp": isoTime(res.timestamp)}
+	// Core records requests with the transaction's request timestamp: its
+	// own orchestration (primary) with what it sent, a secondary route with
+	// the inbound request's path, querystring and headers.
+	if boolean(rt["primary"]) {
+		res.reqDoc = map[string]any{"host": host, "port": port, "path": full, "headers": headerDoc(hs),
+			"method": in.method, "body": string(body), "timestamp": isoTime(in.received)}
+	} else {
+		res.reqDoc = map[string]any{"host": host, "port": port, "path": path, "headers": headerDoc(hs[:len(hs)-1]),
+			"querystring": in.query, "method": in.method, "timestamp": isoTime(in.received)}
+	}
 
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -597,6 +611,7 @@ func (c *Core) callRoute(ctx context.Context, in *inbound, rt map[string]any, hs
 		res.body, err = io.ReadAll(resp.Body)
 		resp.Body.Close()
 	}
+	res.timestamp = c.now()
 	if err != nil {
 		if rctx.Err() == context.DeadlineExceeded {
 			res.err = fmt.Errorf("Request took longer than %dms", timeout.Milliseconds())
@@ -765,10 +780,10 @@ func (c *Core) handlePrimary(txID string, ch map[string]any, b *budget, pr route
 	}
 	rawBody := string(pr.body)
 	coreOrch["response"] = map[string]any{"status": float64(pr.status), "headers": pr.headers, "body": rawBody,
-		"timestamp": isoTime(c.now())}
+		"timestamp": isoTime(pr.timestamp)}
 
 	respDoc := map[string]any{"status": float64(pr.status), "headers": cloneDoc(pr.headers), "body": rawBody,
-		"timestamp": isoTime(c.now())}
+		"timestamp": isoTime(pr.timestamp)}
 	var med map[string]any
 	var medErr error
 	if strings.Contains(pr.ctype, "application/json+openhim") {
@@ -993,12 +1008,12 @@ func (c *Core) storeSecondaries(txID string, ch map[string]any, b *budget, rs []
 		if r.err != nil {
 			retry = true
 			d["error"] = map[string]any{"message": r.err.Error(), "stack": "Error: " + r.err.Error()}
-			d["response"] = map[string]any{"status": 500.0, "timestamp": isoTime(c.now())}
+			d["response"] = map[string]any{"status": 500.0, "timestamp": isoTime(r.reqTime())}
 			docs = append(docs, d)
 			continue
 		}
 		resp := map[string]any{"status": float64(r.status), "headers": r.headers, "body": string(r.body),
-			"timestamp": isoTime(c.now())}
+			"timestamp": isoTime(r.timestamp)}
 		if strings.Contains(r.ctype, "application/json+openhim") {
 			var m map[string]any
 			if json.Unmarshal(r.body, &m) == nil && m != nil {
