@@ -158,6 +158,8 @@ func (c *Core) dispatch(x *apiCtx) {
 		c.transactionsAPI(x)
 	case n >= 1 && p[0] == "tasks":
 		c.tasksAPI(x)
+	case n == 1 && p[0] == "bulkrerun" && m == "POST":
+		c.bulkRerun(x)
 	}
 }
 

@@ -84,8 +84,8 @@ func (c *Core) newTask(email string, admin bool, tids []string, batch int, pause
 	}
 	for _, tid := range tids {
 		tx, ok := c.txs[tid]
-		if !ok {
-			continue // fails at processing time, as in core
+		if !ok || internal {
+			continue // missing ones fail at processing time, as in core
 		}
 		ch, ok := c.channelLocked(str(tx["channelID"]))
 		if !ok || !channelEnabled(ch) {
@@ -403,4 +403,49 @@ func (c *Core) RunAutoRetry() []string {
 		tasks = append(tasks, id)
 	}
 	return tasks
+}
+
+// bulkRerun is POST /bulkrerun (§6.1): the transactions matching filters
+// become tasks of 50 (rerun.taskTransactionsLength), newest first.
+func (c *Core) bulkRerun(x *apiCtx) {
+	b := obj(x.body)
+	filters := obj(b["filters"])
+	if filters == nil {
+		filters = map[string]any{}
+	}
+	c.mu.Lock()
+	type pick struct{ id, ts string }
+	var picks []pick
+	for _, id := range c.txOrder {
+		d := c.txs[id]
+		if !x.admin() && !c.viewableLocked(x, str(d["channelID"])) {
+			continue
+		}
+		if matchesFilter(d, filters) {
+			picks = append(picks, pick{id, str(obj(d["request"])["timestamp"])})
+		}
+	}
+	c.mu.Unlock()
+	sort.SliceStable(picks, func(i, j int) bool { return picks[i].ts > picks[j].ts })
+	batch := 1
+	if n, ok := num(b["batchSize"]); ok && n > 0 {
+		batch = int(n)
+	}
+	for start := 0; start < len(picks); start += 50 {
+		var tids []string
+		for _, p := range picks[start:min(start+50, len(picks))] {
+			tids = append(tids, p.id)
+		}
+		// Bulk tasks are saved directly: no channel checks, no retry reset.
+		id, err := c.newTask(x.user.email, true, tids, batch, boolean(b["pauseQueue"]), true)
+		if err == nil && !boolean(b["pauseQueue"]) {
+			c.background(func() { c.runTask(id) })
+		}
+	}
+	x.json(200, map[string]any{"success": true, "message": "Tasks created for bulk rerun of transactions"})
+}
+
+func (c *Core) viewableLocked(x *apiCtx, channelID string) bool {
+	ch, ok := c.channelLocked(channelID)
+	return ok && (intersects(stringsOf(ch["txViewAcl"]), x.user.groups) || intersects(stringsOf(ch["txViewFullAcl"]), x.user.groups))
 }

@@ -493,3 +493,29 @@ func TestTransactionViewsAndFilters(t *testing.T) {
 		t.Fatalf("%d %q", r.status, r.body)
 	}
 }
+
+func TestBulkRerun(t *testing.T) {
+	c := startCore(t, Options{})
+	up := newUpstream(t, plainReply(500, "down"))
+	chID := mustAddChannel(t, c, publicChannel("c", "^/c$", route("p", up, true, nil)))
+	for i := 0; i < 3; i++ {
+		call(t, "GET", c.RouterURL()+"/c", nil, nil)
+	}
+	body := loadJSON(t, "bulkrerun-request.json")
+	obj(body["filters"])["channelID"] = chID
+	r := root(t, c, "POST", "/bulkrerun", body)
+	if r.status != 200 || !strings.Contains(r.body, "Tasks created for bulk rerun of transactions") {
+		t.Fatalf("%d %q", r.status, r.body)
+	}
+	c.Wait()
+	c.mu.Lock()
+	n := len(c.taskOrder)
+	c.mu.Unlock()
+	if n != 1 || len(up.requests()) != 6 {
+		t.Fatalf("tasks %d, upstream calls %d", n, len(up.requests()))
+	}
+	task, _ := c.Task(c.taskOrder[0])
+	if task["batchSize"] != 5.0 || task["totalTransactions"] != 3.0 || task["status"] != "Completed" {
+		t.Fatalf("%v", task)
+	}
+}
