@@ -13,6 +13,28 @@
 // from /work/shared/design/openhim.md; section numbers in comments refer to
 // it. Everything is held in memory as JSON-like documents guarded by one
 // mutex.
+//
+// Deliberate simplifications (none changes what a mediator can observe in
+// the contract cases):
+//   - API and router speak plain HTTP; secured routes use Options.RouteTLS
+//     instead of core's keystore, and no client certificate is presented.
+//   - Passwords are checked as sha512(salt+password) for every user (core
+//     uses bcrypt for local passports; the answers are the same). RBAC roles
+//     of unreleased core are not modelled: "admin" in the user's groups is
+//     the permission, as in 8.5.
+//   - Channel changes take effect at once (core caches channels for ~1 s).
+//   - The channel timeout bounds the whole route exchange, not socket
+//     inactivity. matchContentXpath never matches. Koa's response gzip is
+//     not applied.
+//   - Reruns and polling runs are dispatched in-process rather than through
+//     core's internal HTTP servers (7786/7788); the requests routes receive
+//     are the same, except that a PATCH rerun carries Content-Length: 0
+//     instead of the stale original length.
+//   - Tasks from POST /tasks run at once in the background; auto-retry
+//     runs only when RunAutoRetry is called; polling uses a real timer
+//     unless DisablePolling is set (then TriggerPolling fires by hand).
+//   - No metrics, events, alerts, audits, TCP/TLS/Kafka channels, users or
+//     clients API; add users and clients with AddUser and AddClient.
 package openhim
 
 import (

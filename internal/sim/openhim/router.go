@@ -416,7 +416,8 @@ func (c *Core) process(ctx context.Context, in *inbound, ch map[string]any, resp
 		err := errors.New("Cannot route transaction: Channel contains multiple primary routes and only one primary is allowed")
 		c.failTransaction(txID, b, err, nil)
 		reply(internalError(txID))
-		c.finalise(txID, ch, nil, nil, true)
+		// A configuration error, not a delivery failure: nothing to retry.
+		c.finalise(txID, ch, nil, nil, false)
 		return processed{id: txID}
 	}
 
