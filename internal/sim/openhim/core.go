@@ -281,9 +281,7 @@ func (c *Core) Start() error {
 	go c.apiSrv.Serve(apiL)
 	go c.routerSrv.Serve(rL)
 	// Core (re)registers every enabled polling channel on start (§4.6).
-	for _, ch := range c.Channels() {
-		c.schedulePolling(ch)
-	}
+	c.ReschedulePolling()
 	return nil
 }
 

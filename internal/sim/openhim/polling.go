@@ -206,10 +206,13 @@ func (c *Core) schedulePolling(ch map[string]any) {
 				return
 			default:
 			}
+			ran := c.now()
 			_, _ = c.TriggerPolling(id)
-			wait := time.Until(sched.next(c.now()))
-			if wait < 0 {
-				wait = 0
+			// Measured on the core clock, so an injected fixed clock cannot
+			// make the job spin.
+			wait := sched.next(ran).Sub(ran)
+			if wait <= 0 {
+				wait = time.Millisecond
 			}
 			tm := time.NewTimer(wait)
 			select {
@@ -252,4 +255,14 @@ func (c *Core) TriggerPolling(channelID string) (int, error) {
 		return 500, fmt.Errorf("openhim sim: polling route answered %d", status)
 	}
 	return 200, nil
+}
+
+// ReschedulePolling re-registers every enabled polling channel, as core does
+// when it starts; each fires at once. Default channels installed through
+// POST /mediators/:urn/channels are only scheduled this way, because core
+// schedules them only at its next start.
+func (c *Core) ReschedulePolling() {
+	for _, ch := range c.Channels() {
+		c.schedulePolling(ch)
+	}
 }

@@ -136,6 +136,21 @@ func TestDefaultPollingChannelNotScheduledUntilRestart(t *testing.T) {
 	if len(up.requests()) != 0 {
 		t.Fatal("loadDefaultChannels does not register polling jobs")
 	}
+	// A core restart schedules it.
+	c.ReschedulePolling()
+	waitFor(t, "the run after restart", func() bool { return len(up.requests()) >= 1 })
+}
+
+func TestPollingWithFixedClockDoesNotSpin(t *testing.T) {
+	fixed := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := startCore(t, Options{Now: func() time.Time { return fixed }})
+	up := newUpstream(t, nil)
+	mustAddChannel(t, c, pollingChannel("poll", up, "1 minute", nil))
+	waitFor(t, "the immediate run", func() bool { return len(up.requests()) == 1 })
+	time.Sleep(50 * time.Millisecond)
+	if n := len(up.requests()); n != 1 {
+		t.Fatalf("runs %d", n)
+	}
 }
 
 func TestParseSchedule(t *testing.T) {
