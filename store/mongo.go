@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -37,6 +39,9 @@ type mongoStore struct {
 	now     func() time.Time
 
 	runs, logs, cursors, msgs, leases, tokens *mongo.Collection
+
+	// ferret is true when the server is FerretDB (buildInfo says so); see cas.
+	ferret bool
 }
 
 // tokenStale is how old a revision token must be, with its document still
@@ -71,6 +76,10 @@ func openMongo(ctx context.Context, rawURL, database string, timeout time.Durati
 	if err := s.Ping(pctx); err != nil {
 		client.Disconnect(context.Background())
 		return nil, err
+	}
+	var info bson.M
+	if err := db.RunCommand(pctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err == nil {
+		_, s.ferret = info["ferretdbVersion"]
 	}
 	if err := s.createIndexes(pctx); err != nil {
 		client.Disconnect(context.Background())
@@ -363,7 +372,15 @@ func (s *mongoStore) cas(ctx context.Context, coll *mongo.Collection, revField, 
 			return s.wrap("take revision token "+tok, err)
 		}
 	}
-	res, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: revField, Value: rev}}, doc)
+	filter := bson.D{{Key: "_id", Value: id}, {Key: revField, Value: rev}}
+	if s.ferret {
+		// FerretDB v1 only uses its primary key for a filter that is
+		// exactly {_id}; anything more scans the collection. The token
+		// already makes this writer the only one for rev+1, and FerretDB's
+		// update would not evaluate the rev condition atomically anyway.
+		filter = filter[:1]
+	}
+	res, err := coll.ReplaceOne(ctx, filter, doc)
 	if err != nil || res.MatchedCount == 0 {
 		// Give the revision back so a later writer is not blocked until the
 		// token goes stale; best effort (the stale check covers failure).
@@ -651,6 +668,12 @@ func (s *mongoStore) GetMessage(ctx context.Context, id string) (*Message, error
 	return d.message(), nil
 }
 
+func randUint32() uint32 {
+	var b [4]byte
+	rand.Read(b[:])
+	return binary.BigEndian.Uint32(b[:])
+}
+
 // claimBatch candidates are fetched per round; racing claimers that lose
 // one candidate move on to the next instead of querying again.
 const claimBatch = 4
@@ -680,7 +703,18 @@ func (s *mongoStore) Claim(ctx context.Context, owner string, lease time.Duratio
 		if len(docs) == 0 {
 			return nil, ErrNoMessage
 		}
-		for _, d := range docs {
+		// The earliest-due candidate first (the contract's order); after
+		// losing it, continue at a random one of the rest, so racing replicas
+		// that fetched the same batch stop colliding on the same message.
+		off := 0
+		for i := range docs {
+			if i == 1 {
+				off = int(randUint32() % uint32(len(docs)-1))
+			}
+			d := docs[0]
+			if i > 0 {
+				d = docs[1+(i-1+off)%(len(docs)-1)]
+			}
 			m := d.message()
 			m.Status, m.Owner, m.LeaseUntil, m.Updated = MsgClaimed, owner, now.Add(lease), now
 			m.Attempts++

@@ -21,6 +21,9 @@ const (
 	// MaxStateBytesLimit keeps a whole run (input, output and step outputs)
 	// comfortably below MongoDB's 16 MiB document limit.
 	MaxStateBytesLimit = 2 << 20
+	// MaxPayloadBytes bounds a queued message's payload. Payloads are
+	// replayed, so they are refused rather than truncated.
+	MaxPayloadBytes    = 8 << 20
 	maxLogMessageBytes = 16 << 10
 	maxErrorBytes      = 8 << 10
 	maxLogBatch        = 10000
@@ -203,6 +206,9 @@ func (z sanitizer) message(m *Message, now time.Time) error {
 	}
 	if strings.TrimSpace(m.Workflow) == "" {
 		return invalid("message %q: workflow is required", m.ID)
+	}
+	if len(m.Payload) > MaxPayloadBytes {
+		return invalid("message %q: payload is %d bytes, over the %d-byte limit", m.ID, len(m.Payload), MaxPayloadBytes)
 	}
 	if len(m.Payload) > 0 && !json.Valid(m.Payload) {
 		return invalid("message %q: payload is not valid JSON", m.ID)

@@ -493,6 +493,8 @@ func testEnqueueValidation(t *testing.T, e *env) {
 		{"bad kind", &store.Message{Kind: "later", Workflow: "wf"}},
 		{"no workflow", &store.Message{Kind: store.KindRetry}},
 		{"bad payload", &store.Message{Kind: store.KindRetry, Workflow: "wf", Payload: json.RawMessage(`{`)}},
+		{"payload too large", &store.Message{Kind: store.KindRetry, Workflow: "wf",
+			Payload: json.RawMessage(`"` + strings.Repeat("x", store.MaxPayloadBytes) + `"`)}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { wantErr(t, e.s.Enqueue(e.ctx, c.m), store.ErrInvalid) })
