@@ -455,7 +455,23 @@ func (c *Core) process(ctx context.Context, in *inbound, ch map[string]any, resp
 		return processed{id: txID}
 	}
 	pr := <-primaryCh
-	med, primaryStatus, autoRetry = c.handlePrimary(txID, ch, b, pr, async, reply)
+	// With only a primary route, finalise before answering, so a client
+	// that reads the transaction right after its response sees the final
+	// status (core sets it a moment later; nothing can observe the gap).
+	// With secondaries the client is answered first, as core does; use
+	// Wait before reading such transactions.
+	onlyPrimary := len(now1) == 1 && len(later) == 0
+	var held *clientResponse
+	primaryReply := reply
+	if onlyPrimary {
+		primaryReply = func(r clientResponse) { held = &r }
+		defer func() {
+			if held != nil {
+				reply(*held)
+			}
+		}()
+	}
+	med, primaryStatus, autoRetry = c.handlePrimary(txID, ch, b, pr, async, primaryReply)
 
 	// waitPrimaryResponse routes run only when the primary's status passes
 	// statusCodesCheck (§4.3).
