@@ -147,6 +147,7 @@ type Core struct {
 	apiSrv, routerSrv *http.Server
 	apiURL, routerURL string
 	closing           chan struct{}
+	tzErr             error
 	closeOnce         sync.Once
 	inflight          tracker
 }
@@ -212,9 +213,9 @@ func New(opts Options) *Core {
 	if opts.RouterAddr == "" {
 		opts.RouterAddr = "127.0.0.1:0"
 	}
-	loc, err := time.LoadLocation(opts.TimeZone)
-	if err != nil {
-		loc = time.UTC
+	loc, tzErr := time.LoadLocation(opts.TimeZone)
+	if tzErr != nil {
+		loc = time.UTC // Start reports the error
 	}
 	tr := &http.Transport{
 		Proxy:              nil,
@@ -236,6 +237,7 @@ func New(opts Options) *Core {
 		pollers:   map[string]*poller{},
 		retryQ:    map[string]bool{},
 		closing:   make(chan struct{}),
+		tzErr:     tzErr,
 	}
 	c.users[RootEmail] = &user{email: RootEmail, salt: RootSalt, hash: sha512hex(RootSalt + RootPassword),
 		groups: []string{"admin"}, token: true}
@@ -265,6 +267,12 @@ func (c *Core) AddClient(cl Client) string {
 // Start listens with the API and the router (plain HTTP) and starts the
 // polling schedules of existing channels.
 func (c *Core) Start() error {
+	if c.tzErr != nil {
+		return fmt.Errorf("openhim sim: TimeZone %q: %w", c.opts.TimeZone, c.tzErr)
+	}
+	if c.apiSrv != nil {
+		return errors.New("openhim sim: already started")
+	}
 	apiL, err := net.Listen("tcp", c.opts.APIAddr)
 	if err != nil {
 		return fmt.Errorf("openhim sim: api listen: %w", err)

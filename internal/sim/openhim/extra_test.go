@@ -269,3 +269,50 @@ func TestRerunStatusOnlyWhenCoreDerived(t *testing.T) {
 		t.Fatalf("child %+v", child)
 	}
 }
+
+func TestGoAPIBadInput(t *testing.T) {
+	if err := New(Options{TimeZone: "Mars/Olympus"}).Start(); err == nil || !strings.Contains(err.Error(), "Mars/Olympus") {
+		t.Fatalf("bad zone: %v", err)
+	}
+	busy := startCore(t, Options{})
+	addr := strings.TrimPrefix(busy.APIURL(), "http://")
+	if err := New(Options{APIAddr: addr}).Start(); err == nil {
+		t.Fatal("busy API address must fail")
+	}
+	if err := New(Options{RouterAddr: strings.TrimPrefix(busy.RouterURL(), "http://")}).Start(); err == nil {
+		t.Fatal("busy router address must fail")
+	}
+	if err := busy.Start(); err == nil {
+		t.Fatal("second Start must fail")
+	}
+	if _, err := busy.Rerun(); err == nil {
+		t.Fatal("Rerun without ids must fail")
+	}
+	if _, err := busy.WaitTask("nope", time.Millisecond); err != ErrNotFound {
+		t.Fatalf("WaitTask unknown: %v", err)
+	}
+	if _, ok := busy.Transaction("nope"); ok {
+		t.Fatal("unknown transaction")
+	}
+	if _, ok := busy.Mediator("nope"); ok {
+		t.Fatal("unknown mediator")
+	}
+	for _, bad := range []map[string]any{
+		{},
+		{"name": "x", "urlPattern": "^/x$"},
+		{"name": "x", "urlPattern": "^/x$", "routes": []any{map[string]any{"name": "r", "primary": true}}},
+		{"name": "x", "urlPattern": "^/x$", "type": "soap", "routes": []any{map[string]any{"name": "r", "host": "h", "port": 1.0, "primary": true}}},
+		{"name": "x", "urlPattern": "^/x$", "routes": []any{map[string]any{"name": "r", "host": "h", "port": "eighty", "primary": true}}},
+	} {
+		if _, err := busy.AddChannel(bad); err == nil {
+			t.Errorf("AddChannel(%v) accepted", bad)
+		}
+	}
+	// The caller's map is not retained.
+	ch := publicChannel("mine", "^/m$", map[string]any{"name": "r", "host": "h", "port": 1.0, "primary": true})
+	id := mustAddChannel(t, busy, ch)
+	ch["name"] = "changed"
+	if got, _ := busy.channel(id); got["name"] != "mine" {
+		t.Fatal("AddChannel kept a reference to the caller's map")
+	}
+}
