@@ -215,7 +215,9 @@ func (c *Core) serveRouter(w http.ResponseWriter, r *http.Request) {
 	c.inflight.Add(1)
 	defer c.inflight.Done()
 	body, _ := io.ReadAll(r.Body)
-	ch := c.matchChannel(r.Method, r.URL.Path, r.Header.Get("Content-Type"), body)
+	// Koa's ctx.path is not percent-decoded: match and forward the raw path.
+	rawPath := r.URL.EscapedPath()
+	ch := c.matchChannel(r.Method, rawPath, r.Header.Get("Content-Type"), body)
 	if ch == nil {
 		// No transaction is stored for an unmatched request (§4.2).
 		koaText(w, 404, "Not Found")
@@ -231,7 +233,7 @@ func (c *Core) serveRouter(w http.ResponseWriter, r *http.Request) {
 		koaText(w, 401, "Unauthorized")
 		return
 	}
-	in := &inbound{kind: "router", method: r.Method, path: r.URL.Path, query: r.URL.RawQuery, host: r.Host,
+	in := &inbound{kind: "router", method: r.Method, path: rawPath, query: r.URL.RawQuery, host: r.Host,
 		body: body, clientIP: ip}
 	// Node's parser lower-cases names and joins repeated headers.
 	names := make([]string, 0, len(r.Header))

@@ -63,6 +63,15 @@ func TestContract51_QueryKept(t *testing.T) {
 	if tx.Request["querystring"] != "parma1=val1&parma2=val2" || tx.Request["path"] != "/test" {
 		t.Fatalf("stored %v", tx.Request)
 	}
+	// Paths are matched, stored and forwarded undecoded, as Koa's ctx.path.
+	mustAddChannel(t, c, publicChannel("raw", "^/raw/a%20b$", route("r", up, true, nil)))
+	call(t, "GET", c.RouterURL()+"/raw/a%20b?q=%2F", nil, nil)
+	if got := up.requests()[1].URI; got != "/raw/a%20b?q=%2F" {
+		t.Fatalf("got %q", got)
+	}
+	if tx := lastTx(t, c); tx.Request["path"] != "/raw/a%20b" {
+		t.Fatalf("stored %v", tx.Request["path"])
+	}
 }
 
 func TestContract52_PathAndPathTransform(t *testing.T) {
