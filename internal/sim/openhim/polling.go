@@ -28,12 +28,12 @@ type every time.Duration
 
 func (e every) next(t time.Time) time.Time { return t.Add(time.Duration(e)) }
 
-// ParseSchedule parses a pollingSchedule as Agenda's every() does, within
+// parseSchedule parses a pollingSchedule as Agenda's every() does, within
 // what the simulator supports: human intervals ("5 minutes", "1 hour",
 // "30 seconds", "2 days", "one minute", "a week") and 5-field cron
 // expressions with numbers, "*", "*/n", ranges "a-b", "a-b/n" and lists,
 // evaluated in loc.
-func ParseSchedule(s string, loc *time.Location) (schedule, error) {
+func parseSchedule(s string, loc *time.Location) (schedule, error) {
 	s = strings.TrimSpace(s)
 	if f := strings.Fields(s); len(f) == 5 && strings.ContainsAny(f[0], "0123456789*") && !isUnit(f[1]) {
 		return parseCron(f, loc)
@@ -188,7 +188,7 @@ func (c *Core) schedulePolling(ch map[string]any) {
 		c.mu.Unlock()
 		return
 	}
-	sched, err := ParseSchedule(str(ch["pollingSchedule"]), c.loc)
+	sched, err := parseSchedule(str(ch["pollingSchedule"]), c.loc)
 	if err != nil {
 		c.mu.Unlock()
 		return // Agenda logs the error; nothing is scheduled

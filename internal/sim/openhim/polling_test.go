@@ -177,7 +177,7 @@ func TestParseSchedule(t *testing.T) {
 		{"0,45 * * * *", time.Date(2024, 1, 1, 1, 45, 0, 0, time.UTC)},
 	}
 	for _, tt := range tests {
-		s, err := ParseSchedule(tt.expr, time.UTC)
+		s, err := parseSchedule(tt.expr, time.UTC)
 		if err != nil {
 			t.Errorf("%q: %v", tt.expr, err)
 			continue
@@ -188,12 +188,12 @@ func TestParseSchedule(t *testing.T) {
 	}
 	// Cron in core's zone.
 	jhb, _ := time.LoadLocation("Africa/Johannesburg")
-	s, _ := ParseSchedule("0 2 * * *", jhb)
+	s, _ := parseSchedule("0 2 * * *", jhb)
 	if got := s.next(base); !got.Equal(time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("zoned cron: %v", got.UTC())
 	}
 	for _, bad := range []string{"", "soon", "5 parsecs", "five", "61 * * * *", "*/0 * * * *", "0 25 * * *", "x y z w v"} {
-		if _, err := ParseSchedule(bad, time.UTC); err == nil {
+		if _, err := parseSchedule(bad, time.UTC); err == nil {
 			t.Errorf("%q should fail", bad)
 		}
 	}
