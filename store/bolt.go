@@ -727,9 +727,7 @@ func (s *boltStore) Cull(ctx context.Context, olderThan time.Time, keepMax int) 
 			break
 		}
 	}
-	if olderThan.IsZero() {
-		return deleted, nil
-	}
+	doneCutoff := doneMessageCutoff(olderThan, s.now())
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		msgs, idem := tx.Bucket(bMsgs), tx.Bucket(bMsgIdem)
 		var doomed []Message
@@ -738,7 +736,7 @@ func (s *boltStore) Cull(ctx context.Context, olderThan time.Time, keepMax int) 
 			if err := json.Unmarshal(v, &m); err != nil {
 				return fmt.Errorf("store: decode message %s: %w", k, err)
 			}
-			if m.Status == MsgDone && m.Updated.Before(olderThan) {
+			if m.Status == MsgDone && m.Updated.Before(doneCutoff) {
 				doomed = append(doomed, m)
 			}
 			return nil

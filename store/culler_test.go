@@ -69,15 +69,19 @@ func TestCullOnce(t *testing.T) {
 	}
 }
 
-func TestStartCullerWithoutRetentionDoesNothing(t *testing.T) {
-	rec := &cullRecorder{keepMax: -1}
-	done := store.StartCuller(context.Background(), rec, store.Retention{}, time.Millisecond, nil)
+func TestStartCullerRunsUntilCancelled(t *testing.T) {
+	// Even with no retention it runs (done messages and bookkeeping expire),
+	// culling no runs by age or count.
+	rec := &cullRecorder{keepMax: -1, olderThan: time.Now()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := store.StartCuller(ctx, rec, store.Retention{}, time.Hour, nil)
+	cancel()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		t.Fatal("culler with no retention did not return")
+		t.Fatal("culler did not stop on cancel")
 	}
-	if rec.keepMax != -1 {
-		t.Fatal("Cull was called with no retention configured")
+	if rec.keepMax != 0 || !rec.olderThan.IsZero() {
+		t.Fatalf("Cull(%v, %d), want the initial Cull(zero, 0)", rec.olderThan, rec.keepMax)
 	}
 }

@@ -929,14 +929,13 @@ func (s *mongoStore) Cull(ctx context.Context, olderThan time.Time, keepMax int)
 			}
 		}
 	}
-	if !olderThan.IsZero() {
-		_, err := s.msgs.DeleteMany(ctx, bson.D{{Key: "status", Value: string(MsgDone)}, {Key: "updated", Value: bson.D{{Key: "$lt", Value: olderThan}}}})
-		if err != nil {
-			return deleted, s.wrap("cull done messages", err)
-		}
+	doneCutoff := doneMessageCutoff(olderThan, s.now())
+	_, err := s.msgs.DeleteMany(ctx, bson.D{{Key: "status", Value: string(MsgDone)}, {Key: "updated", Value: bson.D{{Key: "$lt", Value: doneCutoff}}}})
+	if err != nil {
+		return deleted, s.wrap("cull done messages", err)
 	}
 	// Revision tokens only matter while a write is in flight.
-	_, err := s.tokens.DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: time.Now().Add(-time.Hour)}}}})
+	_, err = s.tokens.DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: time.Now().Add(-time.Hour)}}}})
 	return deleted, s.wrap("cull revision tokens", err)
 }
 

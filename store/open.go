@@ -158,8 +158,10 @@ func Backoff(attempt int, initial, max time.Duration, rnd func() float64) time.D
 }
 
 // StartCuller applies retention in the background: once at start, then
-// every interval until ctx is done. The returned channel closes when it has
-// stopped. Nothing is culled when retention is zero. logger may be nil.
+// every interval (default 1h) until ctx is done. The returned channel closes
+// when it has stopped. With zero retention no runs are culled, but done
+// messages past DoneMessageRetention and internal bookkeeping still are, so
+// it should always run. logger may be nil.
 func StartCuller(ctx context.Context, s Store, r Retention, interval time.Duration, logger logrus.FieldLogger) <-chan struct{} {
 	done := make(chan struct{})
 	if interval <= 0 {
@@ -167,9 +169,6 @@ func StartCuller(ctx context.Context, s Store, r Retention, interval time.Durati
 	}
 	go func() {
 		defer close(done)
-		if r.Days <= 0 && r.MaxRuns <= 0 {
-			return
-		}
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {

@@ -251,3 +251,15 @@ func checkClaimArgs(owner string, lease time.Duration) error {
 	}
 	return nil
 }
+
+// DoneMessageRetention is how long a completed message (and so its
+// idempotency key) is kept when no age-based retention is configured: the
+// window in which a re-delivered transaction is recognised as a duplicate.
+const DoneMessageRetention = 7 * 24 * time.Hour
+
+func doneMessageCutoff(olderThan, now time.Time) time.Time {
+	if olderThan.IsZero() {
+		return ms(now.Add(-DoneMessageRetention))
+	}
+	return olderThan
+}

@@ -108,8 +108,9 @@ type Store interface {
 
 	// Cull deletes runs (and their logs) started before olderThan (zero:
 	// no age limit) and all but the keepMax newest runs (<=0: no count
-	// limit), plus done messages last updated before olderThan. It returns
-	// the number of runs deleted. Dead letters are never culled.
+	// limit), plus done messages last updated before olderThan (zero:
+	// DoneMessageRetention ago) and internal bookkeeping. It returns the
+	// number of runs deleted. Dead letters and pending work are never culled.
 	Cull(ctx context.Context, olderThan time.Time, keepMax int) (int, error)
 
 	Ping(ctx context.Context) error

@@ -848,6 +848,23 @@ func testCull(t *testing.T, e *env) {
 		must(t, err)
 	}
 
+	// With no age retention, done messages still expire after DoneMessageRetention.
+	e.clock.Set(T0.Add(-store.DoneMessageRetention - time.Hour))
+	enqueue(t, e, "done-week", "", e.clock.Now())
+	enqueue(t, e, "done-recent", "", e.clock.Now().Add(time.Second))
+	for _, at := range []time.Time{e.clock.Now(), T0} {
+		e.clock.Set(at)
+		m, err := e.s.Claim(e.ctx, "w", time.Minute, at.Add(time.Minute))
+		must(t, err)
+		must(t, e.s.Complete(e.ctx, m.ID, "w"))
+	}
+	_, err = e.s.Cull(e.ctx, time.Time{}, 0)
+	must(t, err)
+	_, err = e.s.GetMessage(e.ctx, "done-week")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.GetMessage(e.ctx, "done-recent")
+	must(t, err)
+
 	// StartCuller applies retention in the background and stops with ctx.
 	must(t, e.s.CreateRun(e.ctx, sampleRun("ancient", "wf", time.Now().AddDate(0, 0, -400))))
 	ctx, cancel := context.WithCancel(e.ctx)
