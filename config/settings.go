@@ -43,6 +43,9 @@ import (
 //	RetentionDays     JM_RETENTION_DAYS (run history age limit; 0 = keep)     --retention-days
 //	RetentionMaxRuns  JM_RETENTION_MAX_RUNS (newest runs kept; 0 = keep)      --retention-max-runs
 //	Workers           JM_WORKERS (queued runs at once; default 4)             --workers
+//	APIToken          JM_API_TOKEN (bearer token for /api; empty disables the API)  --api-token
+//	TimeZone          JM_TIME_ZONE (IANA zone cron expressions are read in; default UTC)  --time-zone
+//	QueueLease        JM_QUEUE_LEASE (how long a claimed message is ours before another replica may take it; default 60s)
 //
 // Booleans accept true/false, 1/0, yes/no, on/off. jobmediator.yaml does not
 // hold settings: it is per-project, settings are per-deployment.
@@ -69,6 +72,14 @@ type Settings struct {
 	// Workers is how many queued messages (async work, retries) this
 	// replica runs at once.
 	Workers int
+	// APIToken guards the operator API (/api: manual runs, run history,
+	// cursors); empty disables it.
+	APIToken string
+	// TimeZone is the default zone for cron expressions.
+	TimeZone string
+	// QueueLease is how long a claimed message stays ours without renewal;
+	// after a crash, other replicas (or this one restarted) reclaim it.
+	QueueLease time.Duration
 
 	// registerExplicit is set once REGISTER_MEDIATOR or --register was
 	// given; until then Register follows whether an OpenHIM URL is set.
@@ -209,6 +220,24 @@ func SettingsFromEnv(getenv func(string) string) (Settings, []error) {
 			s.HeartbeatInterval = d
 		}
 	}
+	if v := getenv("JM_API_TOKEN"); v != "" {
+		s.APIToken = v
+	}
+	if v, name := first("JM_TIME_ZONE"); v != "" {
+		if _, err := time.LoadLocation(v); err != nil {
+			bad(name, fmt.Sprintf("%q is not a time zone", v), "use an IANA name such as UTC or Asia/Phnom_Penh")
+		} else {
+			s.TimeZone = v
+		}
+	}
+	if v, name := first("JM_QUEUE_LEASE"); v != "" {
+		d, err := ParseDuration(v)
+		if err != nil || d < time.Second {
+			bad(name, fmt.Sprintf("%q is not a duration of at least 1s", v), "write e.g. 60s")
+		} else {
+			s.QueueLease = d
+		}
+	}
 	if v, name := first("JM_COMPAT"); v != "" {
 		c, err := parseCompat(v)
 		if err != nil {
@@ -314,6 +343,8 @@ func (s *Settings) BindFlags(fs *flag.FlagSet) {
 	fs.Var(strFlag{&s.MongoDatabase}, "mongo-database", "MongoDB database (env MONGO_DATABASE)")
 	fs.Var(durFlag{&s.HeartbeatInterval}, "heartbeat", "heartbeat interval (env HEARTBEAT_INTERVAL)")
 	fs.Var(compatFlag{&s.Compat}, "compat", "default compat profile: legacy or lightning (env JM_COMPAT)")
+	fs.Var(secretFlag{&s.APIToken}, "api-token", "bearer token for the operator API under /api (env JM_API_TOKEN; empty disables it)")
+	fs.Var(strFlag{&s.TimeZone}, "time-zone", "IANA zone cron expressions are read in (env JM_TIME_ZONE; default UTC)")
 	fs.Var(intFlag{p: &s.RetentionDays, allowZero: true}, "retention-days", "cull runs older than this many days, 0 keeps (env JM_RETENTION_DAYS)")
 	fs.Var(intFlag{p: &s.RetentionMaxRuns, allowZero: true}, "retention-max-runs", "keep at most this many runs, 0 keeps all (env JM_RETENTION_MAX_RUNS)")
 	fs.Var(intFlag{p: &s.Workers, allowZero: true}, "workers", "queued runs (async work, retries) at once, default 4 (env JM_WORKERS)")
@@ -477,6 +508,11 @@ func (s Settings) Validate() []error {
 	var errs []error
 	bad := func(field, msg, fix string) {
 		errs = append(errs, ValidationError{File: "settings", Field: field, Message: msg, Fix: fix})
+	}
+	if s.TimeZone != "" {
+		if _, err := time.LoadLocation(s.TimeZone); err != nil {
+			bad("JM_TIME_ZONE/--time-zone", fmt.Sprintf("%q is not a time zone", s.TimeZone), "use an IANA name such as UTC or Asia/Phnom_Penh")
+		}
 	}
 	if s.OpenHIMURL != "" {
 		u, err := url.Parse(s.OpenHIMURL)

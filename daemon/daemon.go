@@ -54,6 +54,11 @@ type Daemon struct {
 	client   *mediator.Client      // nil when not registering
 	regr     *mediator.Registrar   // nil when not registering
 	handler  http.Handler
+
+	chanName map[string]string // workflow key → our default channel's name in core
+	chanMu   sync.Mutex
+	chanIDs  map[string]string // channel name → core _id, looked up lazily
+	chanAt   time.Time
 }
 
 // New loads and validates everything; an error means the daemon must not
@@ -227,7 +232,10 @@ func (d *Daemon) registration() mediator.Registration {
 	var workflows []string
 	for _, wf := range d.project.Workflows {
 		workflows = append(workflows, wf.Key)
-		if !wf.ServedOverHTTP() && wf.Options.Polling == "" {
+		// Scheduled workflows get a POST channel too: the transactions of
+		// their pulls are attached to it, and a console rerun of a pull is
+		// routed back through it.
+		if !wf.ServedOverHTTP() && wf.Options.Polling == "" && !hasCron(wf) {
 			continue
 		}
 		specs = append(specs, mediator.ChannelSpec{
@@ -254,7 +262,51 @@ func (d *Daemon) registration() mediator.Registration {
 		}
 	}
 	reg.Version = mediator.RegistrationVersion(version.String(), reg)
+	d.chanName = map[string]string{}
+	if len(reg.DefaultChannelConfig) == len(specs) {
+		for i, sp := range specs {
+			d.chanName[sp.Workflow] = reg.DefaultChannelConfig[i].Name
+		}
+	}
 	return reg
+}
+
+func hasCron(wf *config.Workflow) bool {
+	for _, t := range wf.Triggers {
+		if t.Enabled && t.Type == config.TriggerCron {
+			return true
+		}
+	}
+	return false
+}
+
+// channelID is the core _id of a workflow's default channel, looked up by
+// name (core assigns ids when an operator installs the channels) and cached;
+// a miss refreshes at most once a minute. "" when unknown.
+func (d *Daemon) channelID(workflow string) string {
+	name := d.chanName[workflow]
+	if name == "" || d.client == nil {
+		return ""
+	}
+	d.chanMu.Lock()
+	defer d.chanMu.Unlock()
+	if id := d.chanIDs[name]; id != "" {
+		return id
+	}
+	if time.Since(d.chanAt) < time.Minute && d.chanIDs != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ids, err := d.client.ChannelIDs(ctx)
+	d.chanAt = time.Now()
+	if err != nil {
+		d.log.WithError(err).Warn("could not look up our channels in OpenHIM; scheduled pulls are recorded without a channel")
+		d.chanIDs = map[string]string{}
+		return ""
+	}
+	d.chanIDs = ids
+	return ids[name]
 }
 
 // applyConsoleConfig maps core's config onto workflow switches and
@@ -300,6 +352,13 @@ func (d *Daemon) applyConsoleConfig(cfg map[string]any) {
 	d.credMu.Unlock()
 }
 
+// owner names this replica in leases: host and process, so a restarted
+// process never mistakes a dead predecessor's lease for its own.
+func (d *Daemon) owner() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%d", host, os.Getpid(), d.started.UnixNano()%1e6)
+}
+
 // Handler is the daemon's whole HTTP surface.
 func (d *Daemon) Handler() http.Handler { return d.handler }
 
@@ -313,6 +372,7 @@ func (d *Daemon) routes() http.Handler {
 	r.HandleFunc("/uptime", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"milliseconds": time.Since(d.started).Milliseconds()})
 	}).Methods(http.MethodGet)
+	d.http.RegisterAPI(r, d.s.APIToken)
 	d.http.Register(r)
 	return r
 }
@@ -375,7 +435,20 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	d.log.WithFields(fields).Info("jobmediator listening")
 
 	bg, stopBG := context.WithCancel(context.Background())
-	workersDone := d.http.StartWorkers(bg, channels.QueueOptions{Workers: d.s.Workers})
+	workersDone := d.http.StartWorkers(bg, channels.QueueOptions{Owner: d.owner(), Workers: d.s.Workers, Lease: d.s.QueueLease})
+	sched := channels.ScheduleOptions{Owner: d.owner(), ChannelID: d.channelID}
+	if d.s.TimeZone != "" {
+		sched.Location, _ = time.LoadLocation(d.s.TimeZone)
+	}
+	if d.client != nil {
+		sched.Transactions = d.client
+	}
+	schedDone, err := d.http.StartScheduler(bg, sched)
+	if err != nil {
+		stopBG()
+		<-workersDone
+		return err
+	}
 	cullDone := store.StartCuller(bg, d.store, store.Retention{Days: d.s.RetentionDays, MaxRuns: d.s.RetentionMaxRuns}, time.Hour, d.log)
 	var wg sync.WaitGroup
 	if d.regr != nil {
@@ -403,6 +476,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	stopBG()
 	wg.Wait()
 	<-workersDone
+	<-schedDone
 	<-cullDone
 	if err := d.store.Close(); err != nil {
 		d.log.WithError(err).Warn("closing the store")
