@@ -36,7 +36,8 @@ func waitForSignal() {
 	<-ch
 }
 
-const usage = `usage: jmsim openhim [--api ADDR] [--router ADDR] [--channels FILE] [--client ID:PASSWORD:ROLE]... [--tz ZONE] [--no-polling]`
+const usage = `usage: jmsim openhim [--api ADDR] [--router ADDR] [--channels FILE] [--client ID:PASSWORD:ROLE]... [--tz ZONE] [--no-polling]
+       jmsim records [--addr ADDR]`
 
 // clientFlags collects repeated --client values.
 type clientFlags []openhim.Client
@@ -59,6 +60,9 @@ func (c *clientFlags) Set(v string) error {
 // run parses args, starts the simulator, reports on out and serves until
 // wait returns.
 func run(args []string, out, errOut io.Writer, wait func()) error {
+	if len(args) > 0 && args[0] == "records" {
+		return runRecords(args[1:], out, errOut, wait)
+	}
 	if len(args) == 0 || args[0] != "openhim" {
 		return errors.New(usage)
 	}
