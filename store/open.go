@@ -31,7 +31,8 @@ type Config struct {
 	// MaxStateBytes caps each stored state (run input/output, step output);
 	// default 256 KiB, at most MaxStateBytesLimit.
 	MaxStateBytes int
-	Retention     Retention
+	// Retention is validated by Open; the caller hands it to StartCuller.
+	Retention Retention
 	// Redactor scrubs stored states, errors and log lines on top of the
 	// caller's own redaction; default redact.New() (sensitive key names).
 	Redactor *redact.Redactor
