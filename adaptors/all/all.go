@@ -7,4 +7,5 @@ import (
 	_ "github.com/jobmediator/jobmediator/adaptors/dhis2"
 	_ "github.com/jobmediator/jobmediator/adaptors/fhir"
 	_ "github.com/jobmediator/jobmediator/adaptors/http"
+	_ "github.com/jobmediator/jobmediator/adaptors/primero"
 )

@@ -1,0 +1,345 @@
+// language-primero for Job Mediator (design/openfn-jobs.md §5.3), written
+// from the documented behaviour of @openfn/language-primero 2.x–3.x, not from
+// OpenFn's sources. Version gates (version.major/minor):
+//   2.10  getCases adds state.metadata
+//   2.12  fnIf exported
+//   3.2   createCase/updateCase send {data: <whole params>} (= {data: {data}})
+//         and createReferrals {data: params}: OpenFn's regression, kept.
+// host.request({method, url, headers, body, timeout}) → {status, statusText,
+// headers, body, url, duration}; transport failures throw with a Node code.
+'use strict';
+
+function ge(major, minor) {
+  if (version.major !== major) return version.major > major;
+  return version.minor >= minor;
+}
+var DOUBLE_WRAP = ge(3, 2);
+
+// Only what the adaptor re-exports from language-common (§4 intro); a job
+// using anything else fails with a ReferenceError, as on OpenFn.
+var reexported = ['alterState', 'dataPath', 'dataValue', 'each', 'field', 'fields', 'fn', 'lastReferenceValue', 'merge', 'sourceValue'];
+if (ge(2, 12)) reexported.push('fnIf');
+if (ge(3, 2)) reexported.push('as');
+reexported.forEach(function (k) { exports[k] = common[k]; });
+
+var SUCCESS = [200, 201, 202, 204];
+
+function isObject(v) { return v !== null && typeof v === 'object'; }
+
+function expand(state) {
+  return common.util.expandReferences.apply(null, [state].concat(Array.prototype.slice.call(arguments, 1)));
+}
+
+// The adaptor's own composeNextState: appends the previous data to
+// references (no initialisation: a state without references is a TypeError,
+// as in OpenFn) and sets metadata when given.
+function composeNextState(state, data, meta) {
+  if (!state.references || typeof state.references[Symbol.iterator] !== 'function') {
+    throw new TypeError('state.references is not iterable');
+  }
+  var next = Object.assign({}, state, { data: data, references: state.references.concat([state.data]) });
+  if (meta) next.metadata = meta;
+  return next;
+}
+
+function configError(message) {
+  var e = new Error(message);
+  e.code = 'INVALID_CONFIGURATION';
+  return e;
+}
+
+function baseUrl(state) {
+  var conf = state.configuration;
+  if (!conf || !conf.url) throw configError('configuration.url is required by the primero adaptor (e.g. https://primero.example.org)');
+  return String(conf.url).replace(/\/+$/, '');
+}
+
+// qs.stringify with its defaults (indices arrays, nested brackets, RFC 3986
+// encoding of keys and values, empty objects/arrays and undefined omitted,
+// null as "key=").
+function qsEncode(s) {
+  return encodeURIComponent(s).replace(/[!'()*]/g, function (c) { return '%' + c.charCodeAt(0).toString(16).toUpperCase(); });
+}
+function qsPairs(prefix, v, out) {
+  if (v === undefined || typeof v === 'function') return;
+  if (v === null) { out.push(qsEncode(prefix) + '='); return; }
+  if (v instanceof Date) { out.push(qsEncode(prefix) + '=' + qsEncode(v.toISOString())); return; }
+  if (Array.isArray(v)) {
+    v.forEach(function (x, i) { qsPairs(prefix + '[' + i + ']', x, out); });
+    return;
+  }
+  if (isObject(v)) {
+    Object.keys(v).forEach(function (k) { qsPairs(prefix + '[' + k + ']', v[k], out); });
+    return;
+  }
+  out.push(qsEncode(prefix) + '=' + qsEncode(String(v)));
+}
+function stringify(query) {
+  var out = [];
+  if (!isObject(query)) return '';
+  Object.keys(query).forEach(function (k) { qsPairs(k, query[k], out); });
+  return out.join('&');
+}
+
+function withQuery(url, query) {
+  var q = stringify(query);
+  return q ? url + '?' + q : url;
+}
+
+function tryJson(text) {
+  if (text === undefined || text === '') return text;
+  try { return JSON.parse(text); } catch (e) { return { body: text }; }
+}
+
+// The error OpenFn throws for a status outside SUCCESS: the whole response
+// as JSON with the Authorization header replaced.
+function responseError(method, url, headers, res) {
+  var reqHeaders = Object.assign({}, headers);
+  if (reqHeaders.Authorization !== undefined) reqHeaders.Authorization = '--REDACTED--';
+  var described = {
+    statusCode: res.status,
+    body: tryJson(res.body),
+    headers: res.headers,
+    request: { uri: url, method: method, headers: reqHeaders }
+  };
+  var e = new Error('Server responded with:\n' + JSON.stringify(described, null, 2));
+  e.statusCode = res.status;
+  e.statusMessage = res.statusText;
+  e.url = url;
+  e.method = method;
+  e.body = described.body;
+  return e;
+}
+
+function send(state, method, url, body, extraHeaders) {
+  var headers = { 'Content-Type': 'application/json' };
+  if (state.auth && state.auth.token) headers.Authorization = state.auth.token;
+  Object.assign(headers, extraHeaders || {});
+  var payload = body === undefined ? undefined : JSON.stringify(body);
+  console.log(JSON.stringify({ method: method, url: url, json: body !== undefined }, null, 2));
+  var res = host.request({ method: method, url: url, headers: headers, body: payload });
+  if (SUCCESS.indexOf(res.status) < 0) throw responseError(method, url, headers, res);
+  console.log('Primero says: \'' + res.status + ' ' + res.statusText + '\'');
+  return tryJson(res.body);
+}
+
+// ---- auth (execute wraps every job) ----------------------------------------
+
+function generateAuthString(state) {
+  var conf = state.configuration || {};
+  var url = baseUrl(state);
+  if (conf.basicAuth) {
+    var auth = { token: 'Basic ' + common.util.encode(String(conf.user) + ':' + String(conf.password)) };
+    return Object.assign({}, state, { auth: auth });
+  }
+  if (!conf.user || !conf.password) {
+    throw configError('configuration.user and configuration.password are required to log in to Primero (or set basicAuth: true)');
+  }
+  var loginUrl = url + '/api/v2/tokens';
+  var headers = { 'Content-Type': 'application/json' };
+  var res = host.request({ method: 'POST', url: loginUrl, headers: headers,
+    body: JSON.stringify({ user: { user_name: conf.user, password: conf.password } }) });
+  if (SUCCESS.indexOf(res.status) < 0) {
+    var e = responseError('POST', loginUrl, headers, res);
+    var hint = res.status === 401 || res.status === 403 ? ': check configuration.user and configuration.password' : '';
+    e.message = 'Primero login failed (POST /api/v2/tokens answered ' + res.status + ')' + hint + '\n' + e.message;
+    throw e;
+  }
+  var body = tryJson(res.body) || {};
+  if (!body.token) {
+    var e2 = new Error('Primero login answered ' + res.status + ' without a token: is configuration.url a Primero v2 server?');
+    e2.statusCode = res.status;
+    throw e2;
+  }
+  return Object.assign({}, state, { auth: Object.assign({}, body, { token: 'Bearer ' + body.token }) });
+}
+
+function cleanupState(state) {
+  if (isObject(state)) delete state.auth;
+  return state;
+}
+
+exports.execute = function () {
+  var ops = Array.prototype.slice.call(arguments);
+  return function (state) {
+    var initial = Object.assign({ references: [], data: null }, state);
+    return common.execute.apply(null, [generateAuthString].concat(ops, [cleanupState]))(initial);
+  };
+};
+
+function done(next, callback) { return callback ? callback(next) : next; }
+
+// ---- cases ------------------------------------------------------------------
+
+function fetchCases(state, query) {
+  return send(state, 'GET', withQuery(baseUrl(state) + '/api/v2/cases', query));
+}
+
+exports.getCases = function (query, options, callback) {
+  return function (state) {
+    var args = expand(state, query, options);
+    var q = args[0], opts = args[1] || {};
+    var body = fetchCases(state, q) || {};
+    var cases = body.data;
+    if (opts.withReferrals && Array.isArray(cases)) {
+      cases.forEach(function (c) {
+        var refs = send(state, 'GET', baseUrl(state) + '/api/v2/cases/' + encodeURIComponent(c.id) + '/referrals') || {};
+        c.referrals = refs.data;
+      });
+    }
+    var next = composeNextState(state, cases, ge(2, 10) ? body.metadata : undefined);
+    return done(next, callback);
+  };
+};
+
+exports.getCase = function (id, options, callback) {
+  if (typeof options === 'function' && callback === undefined) { callback = options; options = {}; }
+  return function (state) {
+    var args = expand(state, id, options);
+    if (args[0] === undefined || args[0] === null || args[0] === '') throw new Error('getCase: a case id (record id) is required');
+    var body = send(state, 'GET', baseUrl(state) + '/api/v2/cases/' + encodeURIComponent(args[0])) || {};
+    var c = body.data;
+    if (args[1] && args[1].withReferrals && c) {
+      c.referrals = (send(state, 'GET', baseUrl(state) + '/api/v2/cases/' + encodeURIComponent(c.id) + '/referrals') || {}).data;
+    }
+    return done(composeNextState(state, c), callback);
+  };
+};
+
+// OpenFn ≤3.1 sends {data: params.data}; ≥3.2 wraps the whole params.
+function wrap(params) { return DOUBLE_WRAP ? { data: params } : { data: params && params.data }; }
+
+function create(state, params) {
+  var body = send(state, 'POST', baseUrl(state) + '/api/v2/cases', wrap(params)) || {};
+  return body.data;
+}
+function update(state, id, params) {
+  if (id === undefined || id === null || id === '') throw new Error('updateCase: a case id (record id) is required');
+  var body = send(state, 'PATCH', baseUrl(state) + '/api/v2/cases/' + encodeURIComponent(id), wrap(params)) || {};
+  return body.data;
+}
+
+exports.createCase = function (params, callback) {
+  return function (state) {
+    var p = expand(state, params)[0];
+    return done(composeNextState(state, create(state, p)), callback);
+  };
+};
+
+exports.updateCase = function (id, params, callback) {
+  return function (state) {
+    var args = expand(state, id, params);
+    return done(composeNextState(state, update(state, args[0], args[1])), callback);
+  };
+};
+
+exports.upsertCase = function (params, callback) {
+  return function (state) {
+    var p = expand(state, params)[0] || {};
+    var data = p.data;
+    var externalIds = p.externalIds;
+    if (!isObject(data)) throw new Error('upsertCase: params.data must be the case object');
+    if (!Array.isArray(externalIds) || externalIds.length === 0) {
+      throw new Error('upsertCase: params.externalIds must list the field(s) that identify the case, e.g. [\'case_id\']');
+    }
+    var query = { remote: true };
+    var used = 0;
+    externalIds.forEach(function (k) {
+      if (data[k] !== undefined && data[k] !== null && data[k] !== '') { query[k] = data[k]; used++; }
+    });
+    // Job Mediator guard (not in OpenFn): with no identifying value the
+    // lookup would match every case and the first one would be overwritten.
+    if (used === 0) {
+      var e = new Error('upsertCase: the case has no value for ' + externalIds.join(', ') + ', so it cannot be matched; refusing to upsert it');
+      e.code = 'MISSING_EXTERNAL_ID';
+      throw e;
+    }
+    delete data.record_id;
+    var found = (fetchCases(state, query) || {}).data || [];
+    var payload = Object.assign({}, p, { data: data });
+    delete payload.externalIds;
+    var result;
+    if (found.length > 0) {
+      console.log('Case exists (' + found[0].id + '); updating it.');
+      result = update(state, found[0].id, payload);
+    } else {
+      console.log('No case found for ' + JSON.stringify(query) + '; creating it.');
+      result = create(state, payload);
+    }
+    return done(composeNextState(state, result), callback);
+  };
+};
+
+// ---- referrals --------------------------------------------------------------
+
+function caseByCaseId(state, caseId) {
+  var found = (fetchCases(state, { case_id: caseId }) || {}).data || [];
+  if (found.length === 0) {
+    var e = new Error('No case found with case_id ' + JSON.stringify(caseId));
+    e.code = 'CASE_NOT_FOUND';
+    throw e;
+  }
+  if (found.length > 1) {
+    var e2 = new Error('Multiple cases found with case_id ' + JSON.stringify(caseId) + ' (' + found.length + ')');
+    e2.code = 'DUPLICATE_CASE_ID';
+    throw e2;
+  }
+  return found[0];
+}
+
+exports.getReferrals = function (params, callback) {
+  return function (state) {
+    var p = expand(state, params)[0] || {};
+    if (p.id === undefined || p.id === null || p.id === '') throw new Error('getReferrals: params.id is required');
+    var recordId = p.externalId === 'record_id' ? p.id : caseByCaseId(state, p.id).id;
+    var body = send(state, 'GET', baseUrl(state) + '/api/v2/cases/' + encodeURIComponent(recordId) + '/referrals') || {};
+    return done(composeNextState(state, body.data), callback);
+  };
+};
+
+exports.createReferrals = function (params, callback) {
+  return function (state) {
+    var p = expand(state, params)[0] || {};
+    var body = send(state, 'POST', baseUrl(state) + '/api/v2/cases/referrals', DOUBLE_WRAP ? { data: p } : { data: p.data });
+    // OpenFn reads tryJson(body).data.body from an already-parsed body, which
+    // is a TypeError after the referrals were created (§5.3). Kept, because
+    // a job written for OpenFn cannot rely on anything else.
+    var parsed = isObject(body) ? { body: body } : tryJson(body);
+    return done(composeNextState(state, parsed.data.body), callback);
+  };
+};
+
+function updateReferralOp(params, callback) {
+  return function (state) {
+    var p = expand(state, params)[0] || {};
+    if (p.id === undefined || p.id === null || p.id === '') throw new Error('updateReferral: params.id (the referral id) is required');
+    if (p.caseId === undefined || p.caseId === null || p.caseId === '') throw new Error('updateReferral: params.caseId is required');
+    var recordId = p.caseExternalId === 'record_id' ? p.caseId : caseByCaseId(state, p.caseId).id;
+    var body = send(state, 'PATCH', baseUrl(state) + '/api/v2/cases/' + encodeURIComponent(recordId) + '/referrals/' + encodeURIComponent(p.id),
+      { data: p.data });
+    // tryJson of the parsed body gives {body: json}; .data is undefined so
+    // OpenFn falls back to the wrapper (§5.3).
+    var parsed = isObject(body) ? { body: body } : tryJson(body);
+    return done(composeNextState(state, (parsed && parsed.data) || parsed), callback);
+  };
+}
+exports.updateReferral = updateReferralOp;
+exports.updateReferrals = function (params, callback) {
+  console.warn('DEPRECATION WARNING: updateReferrals is deprecated; use updateReferral.');
+  return updateReferralOp(params, callback);
+};
+
+// ---- metadata ---------------------------------------------------------------
+
+function listOp(path) {
+  return function (query, callback) {
+    return function (state) {
+      var q = expand(state, query)[0];
+      var body = send(state, 'GET', withQuery(baseUrl(state) + path, q)) || {};
+      return done(composeNextState(state, body.data), callback);
+    };
+  };
+}
+exports.getForms = listOp('/api/v2/forms');
+exports.getLookups = listOp('/api/v2/lookups');
+exports.getLocations = listOp('/api/v2/locations');
