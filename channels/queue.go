@@ -141,6 +141,13 @@ func (h *HTTP) process(ctx context.Context, o QueueOptions, m *store.Message) {
 		h.dead(ctx, o, m, "workflow "+m.Workflow+" is not in the project any more", log)
 		return
 	}
+	if h.supersededByRerun(ctx, m, q) {
+		if err := h.o.Store.Complete(ctx, m.ID, o.Owner); err != nil {
+			log.WithError(err).Warn("queue: could not mark the message done")
+		}
+		log.Info("queue: retry skipped: an OpenHIM rerun of this transaction already succeeded")
+		return
+	}
 	// Keep the lease while the run lasts, so no other replica takes it.
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
@@ -178,6 +185,17 @@ func (h *HTTP) process(ctx context.Context, o QueueOptions, m *store.Message) {
 		return
 	}
 	h.finish(ctx, q, env, log)
+}
+
+// supersededByRerun reports whether an operator already reran the failed
+// transaction from the OpenHIM console and that rerun succeeded: our own
+// retry would then deliver the same data a second time.
+func (h *HTTP) supersededByRerun(ctx context.Context, m *store.Message, q queued) bool {
+	if m.Kind != store.KindRetry || q.Tx.TransactionID == "" {
+		return false
+	}
+	runs, err := h.o.Store.ListRuns(ctx, store.RunFilter{ParentID: q.Tx.TransactionID, Status: store.RunSuccess, Limit: 1})
+	return err == nil && len(runs) > 0
 }
 
 func maxAttempts(m *store.Message) int {

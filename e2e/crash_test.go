@@ -192,8 +192,13 @@ func TestCrashMidDeliveryLosesNothing(t *testing.T) {
 }
 
 // TestTwoReplicasShareOneStore: two mediators on one MongoDB (embedded
-// FerretDB) split 1,000 messages; one is killed mid-way; the survivor
-// reclaims its expired leases: every message recorded exactly once.
+// FerretDB) split the messages; one is killed mid-way; the survivor reclaims
+// its expired leases: every message recorded exactly once.
+//
+// 200 messages, not 1,000: FerretDB v1 on SQLite cannot use an index for the
+// claim query and scans the whole collection per claim (about 50 claims/s
+// here, falling as the queue grows); on MongoDB the claim is indexed. The
+// 1,000-message crash test above runs on the embedded store.
 func TestTwoReplicasShareOneStore(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test")
@@ -203,16 +208,21 @@ func TestTwoReplicasShareOneStore(t *testing.T) {
 	dir, creds := deliveryProject(t, l.srv.URL)
 	// FerretDB (SQLite underneath) is much slower than MongoDB under
 	// concurrent claims; a 10s lease keeps live leases from expiring.
-	env := map[string]string{"JM_PROJECT": dir, "JM_CREDENTIALS": creds, "MONGO_URL": db.URI(), "JM_QUEUE_LEASE": "10s", "LOG_LEVEL": "warn"}
+	env := map[string]string{"JM_PROJECT": dir, "JM_CREDENTIALS": creds, "MONGO_URL": db.URI(), "JM_QUEUE_LEASE": "10s",
+		"JM_WORKERS": "2", "LOG_LEVEL": "warn"}
+	const n = 200
 	a := start(t, env)
 	b := start(t, env)
-	ids := enqueue(t, 1000, a, b)
-	start := time.Now()
-	waitFor(t, "deliveries before the crash", 120*time.Second, func() bool { n, _ := l.stored(); return n >= 200 })
-	t.Logf("200 deliveries took %s", time.Since(start))
+	ids := enqueue(t, n, a, b)
+	began := time.Now()
+	waitFor(t, "deliveries before the crash", 120*time.Second, func() bool { got, _ := l.stored(); return got >= n/4 })
+	t.Logf("%d deliveries took %s", n/4, time.Since(began))
 	a.kill9(t)
 	before, _ := l.stored()
-	waitFor(t, "all 1,000 messages on the surviving replica", 180*time.Second, func() bool { n, _ := l.stored(); return n == 1000 })
+	if before >= n {
+		t.Fatalf("crash came too late to prove anything: %d already delivered", before)
+	}
+	waitFor(t, "every message on the surviving replica", 180*time.Second, func() bool { got, _ := l.stored(); return got == n })
 	records, deliveries := l.stored()
 	t.Logf("delivered before crash: %d; records: %d; deliveries incl. redeliveries: %d", before, records, deliveries)
 	assertExactlyOnce(t, l, ids)
