@@ -71,6 +71,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	fs.StringVar(&workflow, "workflow", "", "workflow key or name to run from a project with several")
 	fs.StringVar(&credPath, "credentials", getenv("JM_CREDENTIALS"), "credentials file (YAML or JSON map of key → fields)")
 	timeout := fs.Duration("timeout", 300*time.Second, "deadline for the whole run")
+	nowFlag := fs.String("now", "", "fixed clock for the run (RFC 3339), for reproducible outputs: Date, cursor() and date helpers see this time")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		if err == flag.ErrHelp {
@@ -129,7 +130,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	eng := runtime.New(runtime.Options{Compat: cp})
+	opts := runtime.Options{Compat: cp}
+	if *nowFlag != "" {
+		fixed, err := time.Parse(time.RFC3339Nano, *nowFlag)
+		if err != nil {
+			fmt.Fprintf(stderr, "run: --now %q: want an RFC 3339 time such as 2025-03-04T10:20:30Z\n", *nowFlag)
+			return exitUsage
+		}
+		opts.Now = func() time.Time { return fixed }
+	}
+	eng := runtime.New(opts)
 
 	var res *runtime.Result
 	if strings.HasSuffix(strings.ToLower(path), ".js") {
