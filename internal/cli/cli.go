@@ -24,6 +24,7 @@ Usage:
   jobmediator run JOB.js [-a ADAPTOR[@VERSION]] [-s state.json] [-o out.json] [--compat legacy|lightning]
   jobmediator run workflow.json|project.yaml [--workflow NAME] [-s state.json] [-o out.json]
   jobmediator check [--project PATH]       validate settings and project, list every error
+  jobmediator trigger WORKFLOW [--cursor FILE | --state FILE]   run a workflow now in the running daemon (needs JM_API_TOKEN)
   jobmediator version                      print the version
   jobmediator healthcheck                  exit 0 when the local /readyz answers 200 (Docker HEALTHCHECK)
 
@@ -45,6 +46,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 		return run(rest, stdin, stdout, stderr, getenv)
 	case "check":
 		return check(rest, stdout, stderr, getenv)
+	case "trigger":
+		return trigger(rest, stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		return printVersion(stdout)
 	case "healthcheck":
