@@ -34,7 +34,7 @@ type upstream struct {
 	got    []string
 }
 
-func newUpstream(t *testing.T) *upstream {
+func newUpstream(t testing.TB) *upstream {
 	u := &upstream{status: 201}
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -71,7 +71,7 @@ type fixture struct {
 	up     *upstream
 }
 
-func newFixture(t *testing.T, mut func(*Options)) *fixture {
+func newFixture(t testing.TB, mut func(*Options)) *fixture {
 	t.Helper()
 	p, err := config.LoadProject("testdata/project")
 	if err != nil {
