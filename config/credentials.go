@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 
 	"github.com/jobmediator/jobmediator/internal/redact"
 )
@@ -119,33 +118,10 @@ func (c Credentials) Merge(overrides map[string]map[string]any) Credentials {
 func (c Credentials) SecretValues(extraKeys ...string) []string {
 	r := redact.New(extraKeys...)
 	seen := map[string]bool{}
-	var walk func(v any, sensitive bool)
-	walk = func(v any, sensitive bool) {
-		switch t := v.(type) {
-		case map[string]any:
-			for k, vv := range t {
-				walk(vv, sensitive || r.SensitiveKey(k))
-			}
-		case []any:
-			for _, vv := range t {
-				walk(vv, sensitive)
-			}
-		case string:
-			if sensitive && t != "" {
-				seen[t] = true
-			}
-		case int:
-			if sensitive {
-				seen[strconv.Itoa(t)] = true
-			}
-		case float64:
-			if sensitive {
-				seen[strconv.FormatFloat(t, 'f', -1, 64)] = true
-			}
-		}
-	}
 	for _, fields := range c.m {
-		walk(fields, false)
+		for _, v := range r.SecretsIn(fields) {
+			seen[v] = true
+		}
 	}
 	out := make([]string, 0, len(seen))
 	for v := range seen {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -95,9 +96,10 @@ func (r *Redactor) AddValues(values ...string) {
 	sort.Slice(r.values, func(i, j int) bool { return len(r.values[i]) > len(r.values[j]) })
 }
 
-// AddSecretsFrom registers every string value found under a sensitive key in
-// a credential (configuration) object, at any depth.
-func (r *Redactor) AddSecretsFrom(configuration map[string]any) {
+// SecretsIn lists the values (strings, and numbers as written, e.g. a
+// numeric PIN) found under a sensitive key anywhere in a JSON-like value.
+func (r *Redactor) SecretsIn(v any) []string {
+	var out []string
 	var walk func(v any, sensitive bool)
 	walk = func(v any, sensitive bool) {
 		switch t := v.(type) {
@@ -110,12 +112,27 @@ func (r *Redactor) AddSecretsFrom(configuration map[string]any) {
 				walk(vv, sensitive)
 			}
 		case string:
+			if sensitive && t != "" {
+				out = append(out, t)
+			}
+		case int:
 			if sensitive {
-				r.AddValues(t)
+				out = append(out, strconv.Itoa(t))
+			}
+		case float64:
+			if sensitive {
+				out = append(out, strconv.FormatFloat(t, 'f', -1, 64))
 			}
 		}
 	}
-	walk(configuration, false)
+	walk(v, false)
+	return out
+}
+
+// AddSecretsFrom registers every value found under a sensitive key in a
+// credential (configuration) object, at any depth.
+func (r *Redactor) AddSecretsFrom(configuration map[string]any) {
+	r.AddValues(r.SecretsIn(configuration)...)
 	// A Basic-auth header (or an upstream echoing it) carries
 	// base64(user:password), which contains neither value on its own.
 	var user, pass string
