@@ -7,7 +7,7 @@ import (
 	_ "github.com/jobmediator/jobmediator/adaptors/dhis2"
 	_ "github.com/jobmediator/jobmediator/adaptors/fhir"
 	_ "github.com/jobmediator/jobmediator/adaptors/http"
-	_ "github.com/jobmediator/jobmediator/adaptors/postgresql"
 	_ "github.com/jobmediator/jobmediator/adaptors/oscar"
+	_ "github.com/jobmediator/jobmediator/adaptors/postgresql"
 	_ "github.com/jobmediator/jobmediator/adaptors/primero"
 )
