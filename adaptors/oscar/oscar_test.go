@@ -42,6 +42,9 @@ func conf(s *sim.Server) map[string]any {
 	return map[string]any{"baseUrl": s.URL() + "/", "username": email, "password": password}
 }
 
+// engine is shared so VMs stay warm across runs, as in the daemon.
+var engine = runtime.New(runtime.Options{})
+
 type out struct {
 	res   *runtime.Result
 	state map[string]any
@@ -53,7 +56,7 @@ func run(t testing.TB, body string, c map[string]any) out {
 	red := redact.New()
 	rec := recorder.NewRecorder(red)
 	job := &config.Job{Key: "step", Adaptor: "oscar", Body: body, Credential: "cred"}
-	res := runtime.New(runtime.Options{}).RunJob(context.Background(), job, config.CompatLightning, []byte(`{}`), runtime.RunRequest{
+	res := engine.RunJob(context.Background(), job, config.CompatLightning, []byte(`{}`), runtime.RunRequest{
 		HTTP: recorder.NewClient(nil, rec), Redactor: red,
 		Credential: func(k string) (map[string]any, bool) { return c, k == "cred" },
 	})

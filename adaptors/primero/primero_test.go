@@ -40,6 +40,9 @@ func conf(s *sim.Server) map[string]any {
 	return map[string]any{"url": s.URL(), "user": user, "password": password}
 }
 
+// engine is shared so VMs stay warm across runs, as in the daemon.
+var engine = runtime.New(runtime.Options{})
+
 type out struct {
 	res   *runtime.Result
 	state map[string]any
@@ -57,7 +60,7 @@ func run(t testing.TB, body string, c map[string]any, adaptor, input string) out
 	red := redact.New()
 	rec := recorder.NewRecorder(red)
 	job := &config.Job{Key: "step", Adaptor: adaptor, Body: body, Credential: "cred"}
-	res := runtime.New(runtime.Options{}).RunJob(context.Background(), job, config.CompatLegacy, []byte(input), runtime.RunRequest{
+	res := engine.RunJob(context.Background(), job, config.CompatLegacy, []byte(input), runtime.RunRequest{
 		HTTP: recorder.NewClient(nil, rec), Redactor: red,
 		Credential: func(k string) (map[string]any, bool) { return c, k == "cred" },
 	})

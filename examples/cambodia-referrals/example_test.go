@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -55,7 +56,7 @@ type inboxPost struct {
 	Body        map[string]any
 }
 
-func newInbox(t *testing.T) *inbox {
+func newInbox(t testing.TB) *inbox {
 	ib := &inbox{}
 	ib.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -80,7 +81,7 @@ func (ib *inbox) all() []inboxPost {
 // env is one deployment: both systems, the project, credentials and the
 // cursors the scheduler keeps.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	ps      *simprimero.Server
 	os      *simoscar.Server
 	ib      *inbox
@@ -93,7 +94,7 @@ type env struct {
 	errs      []*runtime.Error
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	clock := func() time.Time { return t0 }
 	ps := simprimero.New(simprimero.Options{Now: clock, Users: []simprimero.User{{Username: primeroUser, Password: primeroPass, Agency: "agency-unicef"}}})
@@ -613,4 +614,29 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("the mappable client should still reach Primero: %d cases", len(e.ps.Cases()))
 		}
 	})
+}
+
+// BenchmarkSyncHour measures one hour of the two-way sync (6 jobs, ~90
+// requests) over 20 Primero referrals and 20 NGO clients, re-run from the
+// first cursor each time: every write is then an idempotent update.
+func BenchmarkSyncHour(b *testing.B) {
+	e := newEnv(b)
+	for i := 0; i < 20; i++ {
+		e.referToOscar(fmt.Sprintf("Child%02d", i), "family_based_care_long_term_foster_care", nil)
+		e.os.SeedClient(map[string]any{"given_name": fmt.Sprint("Ngo", i), "family_name": "Client", "gender": "female",
+			"date_of_birth": "2013-03-03", "location_current_village_code": "12010101", "organization_name": "cif", "is_referred": true,
+			"services": []any{map[string]any{"uuid": fmt.Sprint("osc-", i), "name": "Kinship care", "referral_id": 700 + i, "referral_status": "Referred"}}})
+	}
+	e.advance(time.Hour)
+	e.mustSucceed(syncWF)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		delete(e.cursors, syncWF)
+		e.exchanges, e.logs = nil, nil
+		e.mustSucceed(syncWF)
+	}
+	b.StopTimer()
+	if n := len(e.ps.Cases()); n != 40 {
+		b.Fatalf("Primero has %d cases after %d re-syncs, want 40", n, b.N+1)
+	}
 }
