@@ -393,3 +393,30 @@ func BenchmarkGetCasesWithReferrals(b *testing.B) {
 		}
 	}
 }
+
+// Under the lightning profile a failed step still yields a state (its input
+// plus errors): the login token must not be in it.
+func TestFailedStepStateHasNoAuth(t *testing.T) {
+	s := startSim(t)
+	red := redact.New()
+	rec := recorder.NewRecorder(red)
+	job := &config.Job{Key: "step", Adaptor: "primero", Body: `getCase('missing-id');`, Credential: "cred"}
+	res := engine.RunJob(context.Background(), job, config.CompatLightning, []byte(`{"data":{"x":1}}`), runtime.RunRequest{
+		HTTP: recorder.NewClient(nil, rec), Redactor: red,
+		Credential: func(k string) (map[string]any, bool) { return conf(s), k == "cred" },
+	})
+	if res.Status != runtime.StatusFailed || res.Error.StatusCode != 404 {
+		t.Fatalf("%s %+v", res.Status, res.Error)
+	}
+	if len(res.Steps) != 1 || !strings.Contains(string(res.Steps[0].Output), `"x":1`) {
+		t.Fatalf("failed step output %+v", res.Steps)
+	}
+	for _, st := range res.Steps {
+		if strings.Contains(string(st.Output), `"auth"`) || strings.Contains(string(st.Output), "Bearer") {
+			t.Errorf("failed step output carries the Primero session: %s", st.Output)
+		}
+	}
+	if strings.Contains(string(res.State), "Bearer") {
+		t.Errorf("final state carries the Primero session")
+	}
+}
