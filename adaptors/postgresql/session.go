@@ -66,7 +66,8 @@ func ParseConfig(m map[string]any) (Config, error) {
 		return c, fmt.Errorf("postgresql configuration is missing %s (want host, port, database, user, password)", strings.Join(missing, ", "))
 	}
 	if strings.ContainsAny(c.Host, "/?#@ ") && !strings.HasPrefix(c.Host, "/") {
-		return c, fmt.Errorf("postgresql configuration host %q must be a host name or address, not a URL", c.Host)
+		// not echoed: a URL here may carry a password
+		return c, fmt.Errorf("postgresql configuration host must be a host name or address, not a URL (put user, password, port and database in their own fields)")
 	}
 	c.Port = 5432
 	switch p := m["port"].(type) {
