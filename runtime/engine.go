@@ -398,6 +398,7 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 		if serr != nil {
 			serr.Step = id
 			serr.Message = r.red.String(serr.Message)
+			serr.Details = r.red.Value(serr.Details)
 			sr.Error = serr
 			sr.Status = StatusFailed
 			if serr.Severity != "fail" {
@@ -563,6 +564,9 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 				errs = vm.NewObject()
 				_ = so.Set("errors", errs)
 			}
+			// Details can hold what an adaptor sent or received (a sign-in
+			// body with a password): redact before it enters state.
+			serr.Details = r.red.Value(serr.Details)
 			_ = errs.Set(id, errorRecord(vm, c, serr, id, r.red.String(serr.Message), opIndex(vm) >= 0))
 		}
 		final = stateVal
