@@ -41,17 +41,12 @@ package dhis2
 import (
 	_ "embed"
 	"encoding/json"
-	"fmt"
-	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jobmediator/jobmediator/adaptors"
 	"github.com/jobmediator/jobmediator/adaptors/fhir/conversions"
-	"github.com/jobmediator/jobmediator/adaptors/recorder"
 )
 
 //go:embed dhis2.js
@@ -59,14 +54,6 @@ var source string
 
 // maxPollWait caps one sleep between async job polls, whatever a job asks.
 const maxPollWait = 30 * time.Second
-
-func headerMap(h http.Header) map[string]any {
-	out := map[string]any{}
-	for k, v := range h {
-		out[strings.ToLower(k)] = strings.Join(v, ", ")
-	}
-	return out
-}
 
 // importTotals accumulates a run's import counts for the transaction
 // properties; it lives in adaptors.Run.Values, which is per run.
@@ -131,56 +118,7 @@ func Host(env *adaptors.Env) map[string]any {
 		// request({method, url, headers, body, timeout, name}) performs one
 		// recorded call and returns {status, statusText, headers, body, url,
 		// duration}; transport failures throw with a Node-style code.
-		"request": func(m map[string]any) map[string]any {
-			run := env.Run()
-			method, _ := m["method"].(string)
-			method = strings.ToUpper(method)
-			if method == "" {
-				method = "GET"
-			}
-			raw, _ := m["url"].(string)
-			u, err := url.Parse(raw)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				env.Throw(fmt.Sprintf("invalid DHIS2 URL %q: configuration.hostUrl must be an absolute http(s) URL such as https://play.dhis2.org/40", raw),
-					map[string]any{"code": "EINVALIDURL"})
-			}
-			req, err := http.NewRequest(method, u.String(), nil)
-			if err != nil {
-				env.Throw("building request: "+err.Error(), map[string]any{"code": "EINVALIDURL"})
-			}
-			if h, ok := m["headers"].(map[string]any); ok {
-				for k, v := range h {
-					if v != nil {
-						req.Header.Set(k, fmt.Sprint(v))
-					}
-				}
-			}
-			var body []byte
-			if b, ok := m["body"].(string); ok {
-				body = []byte(b)
-			}
-			client := run.HTTP
-			if client == nil {
-				client = recorder.NewClient(nil, nil)
-			}
-			if t := toFloat(m["timeout"]); t > 0 {
-				c := *client
-				c.Timeout = time.Duration(t * float64(time.Millisecond))
-				client = &c
-			}
-			resp, err := client.Do(run.Ctx, "DHIS2 "+method+" "+u.EscapedPath(), req, body)
-			if err != nil {
-				props := map[string]any{}
-				if ne, ok := err.(*recorder.NetError); ok {
-					props["code"] = ne.Code
-				}
-				env.Throw(err.Error(), props)
-			}
-			return map[string]any{
-				"status": resp.Status, "statusText": resp.StatusText, "headers": headerMap(resp.Header),
-				"body": string(resp.Body), "url": resp.URL, "duration": resp.Duration.Milliseconds(),
-			}
-		},
+		"request": adaptors.HostRequest(env, "DHIS2", "configuration.hostUrl must be an absolute http(s) URL such as https://play.dhis2.org/40"),
 		// importSummary(text, record) returns the normalised summary as
 		// JSON ("" when text is not an import response); record adds it to
 		// the run's transaction properties.
@@ -226,18 +164,6 @@ func Host(env *adaptors.Env) map[string]any {
 		},
 		"now": func() int64 { return env.Run().Now().UnixMilli() },
 	})
-}
-
-func toFloat(v any) float64 {
-	switch t := v.(type) {
-	case int64:
-		return float64(t)
-	case float64:
-		return t
-	case int:
-		return float64(t)
-	}
-	return 0
 }
 
 func init() {

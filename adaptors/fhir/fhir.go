@@ -33,14 +33,10 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strings"
-	"time"
 
 	"github.com/jobmediator/jobmediator/adaptors"
 	"github.com/jobmediator/jobmediator/adaptors/fhir/conversions"
-	"github.com/jobmediator/jobmediator/adaptors/recorder"
 )
 
 //go:embed fhir.js
@@ -95,67 +91,10 @@ func OutcomeMessage(body []byte) (string, bool) {
 	return strings.Join(parts, "; "), true
 }
 
-func headerMap(h http.Header) map[string]any {
-	out := map[string]any{}
-	for k, v := range h {
-		out[strings.ToLower(k)] = strings.Join(v, ", ")
-	}
-	return out
-}
-
 // Host returns the functions fhir.js calls.
 func Host(env *adaptors.Env) map[string]any {
 	return conversions.Merge(env, map[string]any{
-		"request": func(m map[string]any) map[string]any {
-			run := env.Run()
-			method, _ := m["method"].(string)
-			method = strings.ToUpper(method)
-			if method == "" {
-				method = "GET"
-			}
-			raw, _ := m["url"].(string)
-			u, err := url.Parse(raw)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				env.Throw(fmt.Sprintf("invalid FHIR URL %q: configuration.baseUrl must be an absolute http(s) URL such as https://hapi.fhir.org", raw),
-					map[string]any{"code": "EINVALIDURL"})
-			}
-			req, err := http.NewRequest(method, u.String(), nil)
-			if err != nil {
-				env.Throw("building request: "+err.Error(), map[string]any{"code": "EINVALIDURL"})
-			}
-			if h, ok := m["headers"].(map[string]any); ok {
-				for k, v := range h {
-					if v != nil {
-						req.Header.Set(k, fmt.Sprint(v))
-					}
-				}
-			}
-			var body []byte
-			if b, ok := m["body"].(string); ok {
-				body = []byte(b)
-			}
-			client := run.HTTP
-			if client == nil {
-				client = recorder.NewClient(nil, nil)
-			}
-			if t, ok := m["timeout"].(int64); ok && t > 0 {
-				c := *client
-				c.Timeout = time.Duration(t) * time.Millisecond
-				client = &c
-			}
-			resp, err := client.Do(run.Ctx, "FHIR "+method+" "+u.EscapedPath(), req, body)
-			if err != nil {
-				props := map[string]any{}
-				if ne, ok := err.(*recorder.NetError); ok {
-					props["code"] = ne.Code
-				}
-				env.Throw(err.Error(), props)
-			}
-			return map[string]any{
-				"status": resp.Status, "statusText": resp.StatusText, "headers": headerMap(resp.Header),
-				"body": string(resp.Body), "url": resp.URL, "duration": resp.Duration.Milliseconds(),
-			}
-		},
+		"request": adaptors.HostRequest(env, "FHIR", "configuration.baseUrl must be an absolute http(s) URL such as https://hapi.fhir.org"),
 		"outcome": func(text string) string {
 			msg, _ := OutcomeMessage([]byte(text))
 			return msg

@@ -33,88 +33,19 @@ package oscar
 
 import (
 	_ "embed"
-	"fmt"
-	"net/http"
-	"net/url"
-	"sort"
-	"strings"
-	"time"
 
 	"github.com/jobmediator/jobmediator/adaptors"
-	"github.com/jobmediator/jobmediator/adaptors/recorder"
 )
 
 //go:embed oscar.js
 var source string
-
-func headerMap(h http.Header) map[string]any {
-	out := map[string]any{}
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		out[strings.ToLower(k)] = strings.Join(h[k], ", ")
-	}
-	return out
-}
 
 // Host returns the functions oscar.js calls.
 func Host(env *adaptors.Env) map[string]any {
 	return map[string]any{
 		// request({method, url, headers, body, timeout}) performs one
 		// recorded call; transport failures throw with a Node-style code.
-		"request": func(m map[string]any) map[string]any {
-			run := env.Run()
-			method, _ := m["method"].(string)
-			method = strings.ToUpper(method)
-			if method == "" {
-				method = "GET"
-			}
-			raw, _ := m["url"].(string)
-			u, err := url.Parse(raw)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				env.Throw(fmt.Sprintf("invalid OSCaR URL %q: configuration.baseUrl must be an absolute http(s) URL such as https://oscar.example.org", raw),
-					map[string]any{"code": "EINVALIDURL"})
-			}
-			req, err := http.NewRequest(method, u.String(), nil)
-			if err != nil {
-				env.Throw("building request: "+err.Error(), map[string]any{"code": "EINVALIDURL"})
-			}
-			if h, ok := m["headers"].(map[string]any); ok {
-				for k, v := range h {
-					if v != nil {
-						req.Header.Set(k, fmt.Sprint(v))
-					}
-				}
-			}
-			var body []byte
-			if b, ok := m["body"].(string); ok {
-				body = []byte(b)
-			}
-			client := run.HTTP
-			if client == nil {
-				client = recorder.NewClient(nil, nil)
-			}
-			if t := toFloat(m["timeout"]); t > 0 {
-				c := *client
-				c.Timeout = time.Duration(t * float64(time.Millisecond))
-				client = &c
-			}
-			resp, err := client.Do(run.Ctx, "OSCaR "+method+" "+u.EscapedPath(), req, body)
-			if err != nil {
-				props := map[string]any{}
-				if ne, ok := err.(*recorder.NetError); ok {
-					props["code"] = ne.Code
-				}
-				env.Throw(err.Error(), props)
-			}
-			return map[string]any{
-				"status": resp.Status, "statusText": resp.StatusText, "headers": headerMap(resp.Header),
-				"body": string(resp.Body), "url": resp.URL, "duration": resp.Duration.Milliseconds(),
-			}
-		},
+		"request": adaptors.HostRequest(env, "OSCaR", "configuration.baseUrl must be an absolute http(s) URL such as https://oscar.example.org"),
 		// session/setSession keep the devise_token_auth headers per run and
 		// per server, out of state.
 		"session": func(base string) string {
@@ -136,18 +67,6 @@ func Host(env *adaptors.Env) map[string]any {
 			v["oscar.session "+base] = js
 		},
 	}
-}
-
-func toFloat(v any) float64 {
-	switch t := v.(type) {
-	case int64:
-		return float64(t)
-	case float64:
-		return t
-	case int:
-		return float64(t)
-	}
-	return 0
 }
 
 func init() {

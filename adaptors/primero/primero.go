@@ -37,15 +37,8 @@ package primero
 
 import (
 	_ "embed"
-	"fmt"
-	"net/http"
-	"net/url"
-	"sort"
-	"strings"
-	"time"
 
 	"github.com/jobmediator/jobmediator/adaptors"
-	"github.com/jobmediator/jobmediator/adaptors/recorder"
 )
 
 //go:embed primero.js
@@ -54,88 +47,14 @@ var source string
 // Default is the version used when a job names no version.
 const Default = "2.12.4"
 
-func headerMap(h http.Header) map[string]any {
-	out := map[string]any{}
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		out[strings.ToLower(k)] = strings.Join(h[k], ", ")
-	}
-	return out
-}
-
 // Host returns the functions primero.js calls: request({method, url,
 // headers, body, timeout}) performs one recorded call and returns {status,
 // statusText, headers, body, url, duration}; transport failures throw with
 // a Node-style code (ECONNREFUSED, ETIMEDOUT, …).
 func Host(env *adaptors.Env) map[string]any {
 	return map[string]any{
-		"request": func(m map[string]any) map[string]any {
-			run := env.Run()
-			method, _ := m["method"].(string)
-			method = strings.ToUpper(method)
-			if method == "" {
-				method = "GET"
-			}
-			raw, _ := m["url"].(string)
-			u, err := url.Parse(raw)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				env.Throw(fmt.Sprintf("invalid Primero URL %q: configuration.url must be an absolute http(s) URL such as https://primero.example.org", raw),
-					map[string]any{"code": "EINVALIDURL"})
-			}
-			req, err := http.NewRequest(method, u.String(), nil)
-			if err != nil {
-				env.Throw("building request: "+err.Error(), map[string]any{"code": "EINVALIDURL"})
-			}
-			if h, ok := m["headers"].(map[string]any); ok {
-				for k, v := range h {
-					if v != nil {
-						req.Header.Set(k, fmt.Sprint(v))
-					}
-				}
-			}
-			var body []byte
-			if b, ok := m["body"].(string); ok {
-				body = []byte(b)
-			}
-			client := run.HTTP
-			if client == nil {
-				client = recorder.NewClient(nil, nil)
-			}
-			if t := toFloat(m["timeout"]); t > 0 {
-				c := *client
-				c.Timeout = time.Duration(t * float64(time.Millisecond))
-				client = &c
-			}
-			resp, err := client.Do(run.Ctx, "Primero "+method+" "+u.EscapedPath(), req, body)
-			if err != nil {
-				props := map[string]any{}
-				if ne, ok := err.(*recorder.NetError); ok {
-					props["code"] = ne.Code
-				}
-				env.Throw(err.Error(), props)
-			}
-			return map[string]any{
-				"status": resp.Status, "statusText": resp.StatusText, "headers": headerMap(resp.Header),
-				"body": string(resp.Body), "url": resp.URL, "duration": resp.Duration.Milliseconds(),
-			}
-		},
+		"request": adaptors.HostRequest(env, "Primero", "configuration.url must be an absolute http(s) URL such as https://primero.example.org"),
 	}
-}
-
-func toFloat(v any) float64 {
-	switch t := v.(type) {
-	case int64:
-		return float64(t)
-	case float64:
-		return t
-	case int:
-		return float64(t)
-	}
-	return 0
 }
 
 func init() {
