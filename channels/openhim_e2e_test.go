@@ -17,7 +17,7 @@ import (
 
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
-	"github.com/jobmediator/jobmediator/internal/sim/openhim"
+	"github.com/jobmediator/jobmediator/sim/openhim"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/runtime"
 	"github.com/jobmediator/jobmediator/store"

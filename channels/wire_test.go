@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jobmediator/jobmediator/internal/sim/openhim"
+	"github.com/jobmediator/jobmediator/sim/openhim"
 	"github.com/jobmediator/jobmediator/mediator"
 )
 

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobmediator/jobmediator/internal/sim/dhis2"
-	"github.com/jobmediator/jobmediator/internal/sim/fhir"
-	"github.com/jobmediator/jobmediator/internal/sim/openhim"
+	"github.com/jobmediator/jobmediator/sim/dhis2"
+	"github.com/jobmediator/jobmediator/sim/fhir"
+	"github.com/jobmediator/jobmediator/sim/openhim"
 )
 
 const (

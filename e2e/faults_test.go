@@ -28,7 +28,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobmediator/jobmediator/internal/sim/openhim"
+	"github.com/jobmediator/jobmediator/sim/openhim"
 )
 
 // send makes one request and returns the status and body.

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobmediator/jobmediator/internal/sim/dhis2"
-	"github.com/jobmediator/jobmediator/internal/sim/openhim"
+	"github.com/jobmediator/jobmediator/sim/dhis2"
+	"github.com/jobmediator/jobmediator/sim/openhim"
 )
 
 // TestFHIRToDHIS2ThroughOpenHIM: OpenHIM routes a bundle of FHIR

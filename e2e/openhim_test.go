@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobmediator/jobmediator/internal/sim/openhim"
+	"github.com/jobmediator/jobmediator/sim/openhim"
 )
 
 const (

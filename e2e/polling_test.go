@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobmediator/jobmediator/internal/sim/openhim"
+	"github.com/jobmediator/jobmediator/sim/openhim"
 )
 
 // syncUpstream is both ends of a polled sync: GET /source lists the records

@@ -13,7 +13,7 @@ import (
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
-	sim "github.com/jobmediator/jobmediator/internal/sim/dhis2"
+	sim "github.com/jobmediator/jobmediator/sim/dhis2"
 	"github.com/jobmediator/jobmediator/runtime"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
-	sim "github.com/jobmediator/jobmediator/internal/sim/fhir"
+	sim "github.com/jobmediator/jobmediator/sim/fhir"
 	"github.com/jobmediator/jobmediator/runtime"
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
-	sim "github.com/jobmediator/jobmediator/internal/sim/oscar"
+	sim "github.com/jobmediator/jobmediator/sim/oscar"
 	"github.com/jobmediator/jobmediator/runtime"
 )
 

@@ -15,7 +15,7 @@ import (
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
-	sim "github.com/jobmediator/jobmediator/internal/sim/primero"
+	sim "github.com/jobmediator/jobmediator/sim/primero"
 	"github.com/jobmediator/jobmediator/runtime"
 )
 

@@ -27,8 +27,8 @@ import (
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
-	simoscar "github.com/jobmediator/jobmediator/internal/sim/oscar"
-	simprimero "github.com/jobmediator/jobmediator/internal/sim/primero"
+	simoscar "github.com/jobmediator/jobmediator/sim/oscar"
+	simprimero "github.com/jobmediator/jobmediator/sim/primero"
 	"github.com/jobmediator/jobmediator/runtime"
 )
 

@@ -19,8 +19,8 @@ import (
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
-	simdhis2 "github.com/jobmediator/jobmediator/internal/sim/dhis2"
-	simfhir "github.com/jobmediator/jobmediator/internal/sim/fhir"
+	simdhis2 "github.com/jobmediator/jobmediator/sim/dhis2"
+	simfhir "github.com/jobmediator/jobmediator/sim/fhir"
 	"github.com/jobmediator/jobmediator/runtime"
 )
 

@@ -21,7 +21,7 @@ import (
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
-	simdhis2 "github.com/jobmediator/jobmediator/internal/sim/dhis2"
+	simdhis2 "github.com/jobmediator/jobmediator/sim/dhis2"
 	"github.com/jobmediator/jobmediator/runtime"
 )
 

@@ -1,7 +1,7 @@
 // Command jmsim runs a simulator by hand, for the README's five-minute tour
 // when no real system is at hand:
 //
-//	go run ./internal/sim/cmd/jmsim openhim --api 127.0.0.1:8080 --router 127.0.0.1:5001
+//	go run ./sim/cmd/jmsim openhim --api 127.0.0.1:8080 --router 127.0.0.1:5001
 //
 // The OpenHIM simulator starts with the default root user (root@openhim.org
 // and OpenHIM's well-known default password), prints its URLs and serves
@@ -20,7 +20,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/jobmediator/jobmediator/internal/sim/openhim"
+	"github.com/jobmediator/jobmediator/sim/openhim"
 )
 
 func main() {

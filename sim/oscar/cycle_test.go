@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobmediator/jobmediator/internal/sim/oscar"
-	"github.com/jobmediator/jobmediator/internal/sim/primero"
+	"github.com/jobmediator/jobmediator/sim/oscar"
+	"github.com/jobmediator/jobmediator/sim/primero"
 )
 
 // hc is a tiny HTTP client for the cycle test.
