@@ -17,9 +17,9 @@ import (
 
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
-	"github.com/jobmediator/jobmediator/sim/openhim"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/runtime"
+	"github.com/jobmediator/jobmediator/sim/openhim"
 	"github.com/jobmediator/jobmediator/store"
 )
 

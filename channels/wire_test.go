@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jobmediator/jobmediator/sim/openhim"
 	"github.com/jobmediator/jobmediator/mediator"
+	"github.com/jobmediator/jobmediator/sim/openhim"
 )
 
 // The requests core sends a mediator, from the shared test data: annotated

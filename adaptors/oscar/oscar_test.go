@@ -17,8 +17,8 @@ import (
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
-	sim "github.com/jobmediator/jobmediator/sim/oscar"
 	"github.com/jobmediator/jobmediator/runtime"
+	sim "github.com/jobmediator/jobmediator/sim/oscar"
 )
 
 const (

@@ -27,9 +27,9 @@ import (
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/runtime"
 	simoscar "github.com/jobmediator/jobmediator/sim/oscar"
 	simprimero "github.com/jobmediator/jobmediator/sim/primero"
-	"github.com/jobmediator/jobmediator/runtime"
 )
 
 const (

@@ -19,9 +19,9 @@ import (
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/runtime"
 	simdhis2 "github.com/jobmediator/jobmediator/sim/dhis2"
 	simfhir "github.com/jobmediator/jobmediator/sim/fhir"
-	"github.com/jobmediator/jobmediator/runtime"
 )
 
 const (

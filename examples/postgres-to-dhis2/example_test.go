@@ -21,8 +21,8 @@ import (
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
-	simdhis2 "github.com/jobmediator/jobmediator/sim/dhis2"
 	"github.com/jobmediator/jobmediator/runtime"
+	simdhis2 "github.com/jobmediator/jobmediator/sim/dhis2"
 )
 
 const (

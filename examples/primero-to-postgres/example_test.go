@@ -24,8 +24,8 @@ import (
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
-	simprimero "github.com/jobmediator/jobmediator/sim/primero"
 	"github.com/jobmediator/jobmediator/runtime"
+	simprimero "github.com/jobmediator/jobmediator/sim/primero"
 )
 
 const (
