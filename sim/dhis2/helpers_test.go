@@ -16,7 +16,7 @@ import (
 )
 
 // sharedDir holds the real public DHIS2 payloads (see its README.md).
-const sharedDir = "../../../testdata/shared/dhis2"
+const sharedDir = "../../testdata/shared/dhis2"
 
 var fixedNow = time.Date(2024, 6, 15, 10, 30, 0, 0, time.UTC)
 

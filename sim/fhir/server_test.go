@@ -18,7 +18,7 @@ import (
 	"github.com/jobmediator/jobmediator/fhir"
 )
 
-const sharedFHIR = "../../../testdata/shared/fhir"
+const sharedFHIR = "../../testdata/shared/fhir"
 
 // clock ticks one second per call, so lastUpdated values are distinct and
 // reproducible.

@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-const sharedTestdata = "../../../testdata/shared/openhim"
+const sharedTestdata = "../../testdata/shared/openhim"
 
 func startCore(t testing.TB, opts Options) *Core {
 	t.Helper()
