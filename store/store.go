@@ -116,6 +116,9 @@ type Store interface {
 	// number of runs deleted. Dead letters and pending work are never culled.
 	Cull(ctx context.Context, olderThan time.Time, keepMax int) (int, error)
 
+	// Accounts: console users, sessions, audit and orchestrations (accounts.go).
+	Accounts
+
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -128,6 +128,7 @@ func Run(t *testing.T, open OpenFunc, opts ...Option) {
 		{"Cull", testCull},
 		{"RestartPersistence", testRestartPersistence},
 	}
+	cases = append(cases, accountCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newEnv(t, open)) })
 	}
