@@ -74,8 +74,8 @@ type User struct {
 
 // Session is a logged-in browser. ID is the hash of the cookie value.
 type Session struct {
-	ID       string    `json:"id"`
-	Username string    `json:"username"`
+	ID       string `json:"id"`
+	Username string `json:"username"`
 	// CSRF is the token pages carry and mutating requests echo back.
 	CSRF    string    `json:"csrf"`
 	Created time.Time `json:"created"`
