@@ -3,6 +3,7 @@ package mediator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"sync"
@@ -25,8 +26,9 @@ type RegistrarOptions struct {
 	// Start is when the process started; heartbeats report the seconds
 	// since. Default: when NewRegistrar was called.
 	Start time.Time
-	// InstallChannels asks core to create the default channels after the
-	// first registration; existing ones count as installed.
+	// InstallChannels asks core to create the default channels that it
+	// does not have yet after registering, and to schedule the polling
+	// ones (see syncChannels).
 	InstallChannels bool
 	// Now is the clock for uptime and readiness; default time.Now.
 	Now func() time.Time
@@ -44,9 +46,18 @@ type RegistrarStatus struct {
 	// Failures counts consecutive failed attempts (registration or
 	// heartbeat) since the last success.
 	Failures int `json:"failures"`
-	// Channels is the default-channel install outcome: "" (not asked),
-	// "installed", "already installed" or "failed".
+	// Channels is the default-channel outcome: "" (not asked),
+	// "installed" (some were created now), "already installed", "conflict"
+	// (a channel of another mediator has one of our names) or "failed".
 	Channels string `json:"channels,omitempty"`
+	// ChannelStates has one entry per default channel once core's
+	// channels could be listed.
+	ChannelStates []ChannelState `json:"channelStates,omitempty"`
+	// Problems are what an operator must fix for every workflow to be
+	// reachable or polled: name collisions, polling channels core has not
+	// scheduled. /readyz shows them; they do not make the mediator unready,
+	// since every other workflow still works.
+	Problems []string `json:"problems,omitempty"`
 }
 
 // Registrar keeps the mediator registered and heartbeating (openhim.md §3,
@@ -147,7 +158,7 @@ func (r *Registrar) Run(ctx context.Context) {
 			install := r.opts.InstallChannels && (r.status.Channels == "" || r.status.Channels == "failed")
 			r.mu.Unlock()
 			if install {
-				r.installChannels(ctx)
+				r.syncChannels(ctx)
 			}
 		}
 
@@ -195,24 +206,6 @@ func (r *Registrar) Run(ctx context.Context) {
 			return
 		}
 	}
-}
-
-func (r *Registrar) installChannels(ctx context.Context) {
-	err := r.c.InstallChannels(ctx, r.reg.URN, nil)
-	outcome := "installed"
-	switch {
-	case err == nil:
-		r.log.WithField("channels", len(r.reg.DefaultChannelConfig)).Info("installed default channels in OpenHIM core")
-	case errors.Is(err, ErrChannelExists):
-		outcome = "already installed"
-		r.log.Info("default channels already exist in OpenHIM core; leaving them as they are")
-	default:
-		outcome = "failed"
-		r.log.WithError(err).Warn("could not install default channels in OpenHIM core; install them from the console (Mediators → Install channels)")
-	}
-	r.mu.Lock()
-	r.status.Channels = outcome
-	r.mu.Unlock()
 }
 
 // failed records a failed attempt and logs it when the condition differs
@@ -276,4 +269,239 @@ func (r *Registrar) Status() RegistrarStatus {
 	s := r.status
 	s.Ready = r.readyLocked()
 	return s
+}
+
+// ChannelState is what the registrar found or did for one default channel.
+type ChannelState struct {
+	Name string `json:"name"`
+	// State: "installed" (created now), "present" (ours, from an earlier
+	// install), "conflict" (the name is taken by a channel that does not
+	// route to this mediator) or "failed".
+	State string `json:"state"`
+	// Polling, for polling channels: "scheduled", "disabled" (switched off
+	// in the console) or "not scheduled".
+	Polling string `json:"polling,omitempty"`
+	Problem string `json:"problem,omitempty"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+// Channel states.
+const (
+	ChannelInstalled = "installed"
+	ChannelPresent   = "present"
+	ChannelConflict  = "conflict"
+	ChannelFailed    = "failed"
+)
+
+// syncChannels makes core hold every default channel and poll the polling
+// ones (openhim.md §2.5, §15):
+//
+//  1. GET /channels, and sort our default channels into present (a channel
+//     of that name routes to this mediator), taken (a channel of that name
+//     routes elsewhere: another mediator's, or hand-made) and missing.
+//  2. POST /mediators/:urn/channels with the missing names only. Core's
+//     channel names are unique, so installing all of them again answers
+//     500 E11000 and, before, left workflows added to the project after the
+//     first install without a channel.
+//  3. PUT /channels/:id unchanged for each of our enabled polling channels:
+//     core 8.5 schedules polling only for channels saved through /channels
+//     (or at its own start), never for installed ones.
+//
+// A taken name is reported with its fix and never retried: installing it
+// again cannot succeed. When the API user may not list channels, it falls
+// back to installing all of them and reading E11000 as "already there".
+func (r *Registrar) syncChannels(ctx context.Context) {
+	chans, err := r.c.ListChannels(ctx)
+	if err != nil {
+		r.installAll(ctx, err)
+		return
+	}
+	states, missing := r.classify(chans, nil)
+	if len(missing) > 0 {
+		err := r.c.InstallChannels(ctx, r.reg.URN, missing)
+		if err == nil || errors.Is(err, ErrChannelExists) {
+			// E11000 here is a race with another replica installing the
+			// same channels: the listing below tells.
+			if again, lerr := r.c.ListChannels(ctx); lerr == nil {
+				chans = again
+			}
+		}
+		installed := map[string]bool{}
+		for _, n := range missing {
+			installed[n] = true
+		}
+		states, _ = r.classify(chans, installed)
+		if err != nil && !errors.Is(err, ErrChannelExists) {
+			for i := range states {
+				if states[i].State == ChannelFailed {
+					states[i].Problem = err.Error()
+					states[i].Fix = "install it from the console (Mediators → this mediator → Install channels)"
+				}
+			}
+		}
+	}
+	byName := map[string]CoreChannel{}
+	for _, ch := range chans {
+		byName[ch.Name] = ch
+	}
+	for i, st := range states {
+		def := r.defaultChannel(st.Name)
+		if def.Type != "polling" || (st.State != ChannelInstalled && st.State != ChannelPresent) {
+			continue
+		}
+		ch := byName[st.Name]
+		if !ch.Enabled() {
+			states[i].Polling = "disabled"
+			continue
+		}
+		// Also for channels already present: an install by an earlier
+		// version of Job Mediator was never scheduled. The cost is one
+		// immediate poll per start, as core does at its own start.
+		if err := r.c.ResaveChannel(ctx, ch.ID); err != nil {
+			states[i].Polling = "not scheduled"
+			states[i].Problem = "core has not scheduled this polling channel: " + err.Error()
+			states[i].Fix = "give the OpenHIM API user admin rights (core ≤8.5) or channel-manage-all, or open the channel in the console and save it, or restart core (it schedules polling channels at start)"
+			continue
+		}
+		states[i].Polling = "scheduled"
+	}
+	r.setChannelStates(states)
+}
+
+// classify sorts our default channels by what core has. installed names
+// the channels just asked for: present ones among them count as installed.
+func (r *Registrar) classify(chans []CoreChannel, installed map[string]bool) (states []ChannelState, missing []string) {
+	byName := map[string]CoreChannel{}
+	for _, ch := range chans {
+		// Deleted channels count too: core keeps a deleted channel that
+		// has transactions, and with it its name.
+		byName[ch.Name] = ch
+	}
+	for _, def := range r.reg.DefaultChannelConfig {
+		st := ChannelState{Name: def.Name}
+		ch, ok := byName[def.Name]
+		switch {
+		case !ok && installed[def.Name]:
+			st.State = ChannelFailed
+			st.Problem = "core did not create the channel"
+			st.Fix = "install it from the console (Mediators → this mediator → Install channels)"
+		case !ok:
+			missing = append(missing, def.Name)
+			continue
+		case ch.Status == "deleted":
+			st.State = ChannelConflict
+			st.Problem = fmt.Sprintf("channel %q was deleted in the console, but core keeps it (it has transactions) and its name", def.Name)
+			st.Fix = "restore it in the console (set its status to enabled), or set MEDIATOR_NAME to a new name: default channels are named \"<MEDIATOR_NAME> – <workflow>\""
+		case !routesHere(ch, def):
+			st.State = ChannelConflict
+			st.Problem = fmt.Sprintf("channel name %q is taken by a channel that routes to %s, not to this mediator (%s)", def.Name, routeTargets(ch.Routes), routeTargets(def.Routes))
+			st.Fix = "set MEDIATOR_NAME (--mediator-name) to a name no other mediator uses: default channels are named \"<MEDIATOR_NAME> – <workflow>\"; or, if it is an older install of this mediator, point its route here or delete it in the console"
+		case installed[def.Name]:
+			st.State = ChannelInstalled
+		default:
+			st.State = ChannelPresent
+		}
+		states = append(states, st)
+	}
+	return states, missing
+}
+
+func (r *Registrar) defaultChannel(name string) Channel {
+	for _, def := range r.reg.DefaultChannelConfig {
+		if def.Name == name {
+			return def
+		}
+	}
+	return Channel{}
+}
+
+// routesHere reports whether a stored channel has a route to the host and
+// port of the default channel's routes: then it is ours, whatever an
+// operator changed since.
+func routesHere(ch CoreChannel, def Channel) bool {
+	for _, want := range def.Routes {
+		for _, got := range ch.Routes {
+			if got.Host == want.Host && got.Port == want.Port {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func routeTargets(rs []Route) string {
+	if len(rs) == 0 {
+		return "nowhere"
+	}
+	out := ""
+	for i, rt := range rs {
+		if i > 0 {
+			out += ", "
+		}
+		out += rt.Host + ":" + strconv.Itoa(rt.Port)
+	}
+	return out
+}
+
+// installAll is the fallback when core's channels cannot be listed (the
+// API user may not view them): install every default channel and read
+// E11000 as "already installed".
+func (r *Registrar) installAll(ctx context.Context, listErr error) {
+	err := r.c.InstallChannels(ctx, r.reg.URN, nil)
+	outcome := "installed"
+	switch {
+	case err == nil:
+		r.log.WithField("channels", len(r.reg.DefaultChannelConfig)).Info("installed default channels in OpenHIM core")
+	case errors.Is(err, ErrChannelExists):
+		outcome = "already installed"
+		r.log.WithError(listErr).Info("default channels (some or all) already exist in OpenHIM core; could not list channels to tell which")
+	default:
+		outcome = ChannelFailed
+		r.log.WithError(err).Warn("could not install default channels in OpenHIM core; install them from the console (Mediators → Install channels)")
+	}
+	var problems []string
+	for _, def := range r.reg.DefaultChannelConfig {
+		if def.Type == "polling" && outcome != ChannelFailed {
+			problems = append(problems, fmt.Sprintf("%s: polling channel may not be scheduled: cannot list channels (%v); fix: give the OpenHIM API user admin rights (core ≤8.5) or channel-manage-all, or save the channel once in the console", def.Name, listErr))
+		}
+	}
+	r.mu.Lock()
+	r.status.Channels = outcome
+	r.status.ChannelStates = nil
+	r.status.Problems = problems
+	r.mu.Unlock()
+}
+
+// setChannelStates records the outcome and logs each problem once.
+func (r *Registrar) setChannelStates(states []ChannelState) {
+	outcome := "already installed"
+	var problems []string
+	installed := 0
+	for _, st := range states {
+		switch st.State {
+		case ChannelInstalled:
+			installed++
+			if outcome == "already installed" {
+				outcome = "installed"
+			}
+		case ChannelFailed:
+			if outcome != ChannelConflict {
+				outcome = ChannelFailed
+			}
+		case ChannelConflict:
+			outcome = ChannelConflict
+		}
+		if st.Problem != "" {
+			problems = append(problems, st.Name+": "+st.Problem+"; fix: "+st.Fix)
+			r.log.WithFields(logrus.Fields{"channel": st.Name, "fix": st.Fix}).Warn(st.Problem)
+		}
+	}
+	if installed > 0 {
+		r.log.WithField("channels", installed).Info("installed default channels in OpenHIM core")
+	}
+	r.mu.Lock()
+	r.status.Channels = outcome
+	r.status.ChannelStates = states
+	r.status.Problems = problems
+	r.mu.Unlock()
 }

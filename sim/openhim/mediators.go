@@ -671,6 +671,7 @@ func (c *Core) loadDefaultChannels(x *apiCtx, urn string) {
 			return
 		}
 	}
+	var firstErr error
 	for _, d := range chosen {
 		ch := obj(d)
 		delete(ch, "_id")
@@ -678,14 +679,18 @@ func (c *Core) loadDefaultChannels(x *apiCtx, urn string) {
 			delete(obj(r), "_id")
 		}
 		ch["updatedBy"] = map[string]any{"id": x.user.email, "name": x.user.email}
-		// Saved one by one, as Promise.all of saves: earlier ones stay
-		// when a later one fails.
-		if _, err := c.saveChannel(ch, false); err != nil {
-			x.text(500, fmt.Sprintf("Could not load mediator default channel config (urn: %s): %v", urn, err))
-			return
+		// Core saves them all at once (Q.all of saves) and answers with
+		// the first rejection: every channel that can be saved is, even
+		// when another one's name is taken.
+		if _, err := c.saveChannel(ch, false); err != nil && firstErr == nil {
+			firstErr = err
 		}
 		// loadDefaultChannels never calls the polling triggers: an installed
 		// polling channel is only scheduled at the next core start.
+	}
+	if firstErr != nil {
+		x.text(500, fmt.Sprintf("Could not load mediator default channel config (urn: %s): %v", urn, firstErr))
+		return
 	}
 	x.status(201)
 }

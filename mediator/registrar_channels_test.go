@@ -1,0 +1,298 @@
+package mediator
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jobmediator/jobmediator/sim/openhim"
+)
+
+// These tests run the registrar against the OpenHIM simulator, which
+// behaves as core 8.5 does here: POST /mediators/:urn/channels saves
+// channels without scheduling polling ones, names are unique (500 E11000),
+// and a channel saved through PUT /channels/:id is (re)scheduled and fires
+// at once.
+
+const syncCapture = "../testdata/shared/openhim/channel-sync-requests-from-source.md"
+
+// routeServer stands in for the mediator's own port: it records what core
+// routes to it.
+type routeServer struct {
+	mu   sync.Mutex
+	reqs []*http.Request
+	srv  *httptest.Server
+}
+
+func newRouteServer(t *testing.T) *routeServer {
+	rs := &routeServer{}
+	rs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rs.mu.Lock()
+		rs.reqs = append(rs.reqs, r.Clone(context.Background()))
+		rs.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(rs.srv.Close)
+	return rs
+}
+
+func (rs *routeServer) requests(path string) []*http.Request {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	var out []*http.Request
+	for _, r := range rs.reqs {
+		if r.URL.Path == path {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (rs *routeServer) hostPort(t *testing.T) (string, int) {
+	host, port, err := net.SplitHostPort(strings.TrimPrefix(rs.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(port)
+	return host, n
+}
+
+func startSimCore(t *testing.T) *openhim.Core {
+	t.Helper()
+	core := openhim.New(openhim.Options{})
+	if err := core.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(core.Close)
+	return core
+}
+
+// syncRegistration is the registration of a project whose workflows are
+// given as name → polling schedule ("" for an HTTP channel).
+func syncRegistration(host string, port int, revision int64, workflows map[string]string) Registration {
+	var specs []ChannelSpec
+	var keys []string
+	for wf, polling := range workflows {
+		specs = append(specs, ChannelSpec{Workflow: wf, Path: "/" + wf, Methods: []string{"POST"}, Polling: polling})
+		keys = append(keys, wf)
+	}
+	sort.Strings(keys)
+	id := Identity{URN: "urn:mediator:jobmediator", Name: "Job Mediator", Version: "1.0.0", RouteHost: host, RoutePort: port}
+	reg := BuildRegistration(id, specs, nil, keys)
+	reg.Revision = revision
+	reg.Version = RegistrationVersion("1.0.0", reg)
+	return reg
+}
+
+// runRegistrar runs a registrar until its channels are synced and returns
+// it with a stop function.
+func runRegistrar(t *testing.T, core *openhim.Core, reg Registration) (*Registrar, func()) {
+	t.Helper()
+	c, err := NewClient(ClientOptions{APIURL: core.APIURL(), Username: openhim.RootEmail, Password: openhim.RootPassword, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRegistrar(c, reg, nil, RegistrarOptions{Interval: 5 * time.Millisecond, InstallChannels: true,
+		Backoff: Backoff{Initial: time.Millisecond, Max: 4 * time.Millisecond}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	stop := func() {
+		cancel()
+		<-done
+	}
+	t.Cleanup(stop)
+	waitFor(t, "the channels synced", func() bool { return r.Status().Channels != "" })
+	return r, stop
+}
+
+func channelNamed(core *openhim.Core, name string) map[string]any {
+	for _, ch := range core.Channels() {
+		if ch["name"] == name {
+			return ch
+		}
+	}
+	return nil
+}
+
+func statesByName(st RegistrarStatus) map[string]ChannelState {
+	out := map[string]ChannelState{}
+	for _, s := range st.ChannelStates {
+		out[s.Name] = s
+	}
+	return out
+}
+
+// A polling workflow installed as a default channel polls on a core that
+// was not restarted, because the registrar saves it back through
+// PUT /channels/:id.
+func TestInstalledPollingChannelPolls(t *testing.T) {
+	core := startSimCore(t)
+	rs := newRouteServer(t)
+	host, port := rs.hostPort(t)
+	r, _ := runRegistrar(t, core, syncRegistration(host, port, 1, map[string]string{"ingest": "", "pull": "1 hour"}))
+	waitFor(t, "core's first poll of the installed channel", func() bool { return len(rs.requests("/pull")) >= 1 })
+	poll := rs.requests("/pull")[0]
+	ch := channelNamed(core, "Job Mediator – pull")
+	if ch == nil || poll.Method != http.MethodGet || poll.Header.Get("channel-id") != ch["_id"] {
+		t.Fatalf("poll %s %s channel-id=%q, channel %v", poll.Method, poll.URL, poll.Header.Get("channel-id"), ch)
+	}
+	st := r.Status()
+	states := statesByName(st)
+	if st.Channels != "installed" || states["Job Mediator – pull"].Polling != "scheduled" ||
+		states["Job Mediator – ingest"].State != ChannelInstalled || len(st.Problems) != 0 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// A workflow added to the project after the first install gets its channel
+// on the next start; the channels already there are left alone, and one
+// whose name another mediator holds is reported with the fix, once.
+func TestChannelSyncAddsNewWorkflowsAndReportsCollisions(t *testing.T) {
+	core := startSimCore(t)
+	rs := newRouteServer(t)
+	host, port := rs.hostPort(t)
+	_, stop := runRegistrar(t, core, syncRegistration(host, port, 1, map[string]string{"ingest": ""}))
+	stop()
+	// Another mediator's channel holds a name this one will want.
+	otherID, err := core.AddChannel(map[string]any{"name": "Job Mediator – taken", "urlPattern": "^/taken$", "methods": []any{"POST"},
+		"allow": []any{"x"}, "routes": []any{map[string]any{"name": "other", "host": "10.9.9.9", "port": 9.0, "primary": true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(core.Requests())
+	reg2 := syncRegistration(host, port, 2, map[string]string{"ingest": "", "pull": "1 hour", "taken": ""})
+	r, _ := runRegistrar(t, core, reg2)
+	// Heartbeats go on; the collision is not retried.
+	hb := func() int {
+		n := 0
+		for _, q := range core.Requests()[before:] {
+			if strings.HasSuffix(q.Path, "/heartbeat") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "five heartbeats after the sync", func() bool { return hb() >= 5 })
+	waitFor(t, "the poll of the added channel", func() bool { return len(rs.requests("/pull")) >= 1 })
+
+	st := r.Status()
+	states := statesByName(st)
+	if st.Channels != ChannelConflict {
+		t.Errorf("channels = %q, want conflict", st.Channels)
+	}
+	if s := states["Job Mediator – ingest"]; s.State != ChannelPresent {
+		t.Errorf("ingest %+v", s)
+	}
+	if s := states["Job Mediator – pull"]; s.State != ChannelInstalled || s.Polling != "scheduled" {
+		t.Errorf("pull %+v", s)
+	}
+	taken := states["Job Mediator – taken"]
+	if taken.State != ChannelConflict || !strings.Contains(taken.Problem, "10.9.9.9:9") || !strings.Contains(taken.Fix, "MEDIATOR_NAME") {
+		t.Errorf("taken %+v", taken)
+	}
+	if len(st.Problems) != 1 || !strings.Contains(st.Problems[0], "MEDIATOR_NAME") {
+		t.Errorf("problems %q", st.Problems)
+	}
+	// The other mediator's channel is untouched and ours are there once.
+	if ch := channelNamed(core, "Job Mediator – taken"); ch["_id"] != otherID || len(core.Channels()) != 3 {
+		t.Errorf("channels in core: %v", core.Channels())
+	}
+
+	// The requests, in order, as the capture written from core's source.
+	var got []openhim.RecordedRequest
+	for _, q := range core.Requests()[before:] {
+		if strings.Contains(q.Path, "/channels") {
+			got = append(got, q)
+		}
+	}
+	want, err := openhim.ReadCaptures(syncCapture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pullID, _ := channelNamed(core, "Job Mediator – pull")["_id"].(string)
+	// One listing more than the capture: after installing, the registrar
+	// lists again to learn the new channel's id.
+	order := []int{0, 1, 0, 2, 3}
+	if len(got) != len(order) {
+		t.Fatalf("channel requests %d, want %d: %+v", len(got), len(order), got)
+	}
+	for i, wi := range order {
+		w, g := want[wi], got[i]
+		line := strings.ReplaceAll(w.Head[0], "<id>", pullID)
+		if gl := g.Method + " " + g.Path + " HTTP/1.1"; gl != line {
+			t.Errorf("request %d = %q, want %q (%s)", i, gl, line, w.Title)
+		}
+		for _, name := range w.HeaderNames() {
+			wv, _ := w.Header(name)
+			if gv := g.Header.Get(name); gv != wv {
+				t.Errorf("request %d header %s = %q, want %q", i, name, gv, wv)
+			}
+		}
+		switch {
+		case w.Body == "":
+			if g.Body != "" {
+				t.Errorf("request %d has a body %q", i, g.Body)
+			}
+		case g.Method == http.MethodPost:
+			var wb, gb any
+			_ = json.Unmarshal([]byte(w.Body), &wb)
+			if err := json.Unmarshal([]byte(g.Body), &gb); err != nil || !reflect.DeepEqual(wb, gb) {
+				t.Errorf("install body %s, want %s", g.Body, w.Body)
+			}
+		case g.Method == http.MethodPut:
+			// The document as read: same keys as the capture's example,
+			// same values as the channel core holds.
+			var wb, gb map[string]any
+			_ = json.Unmarshal([]byte(w.Body), &wb)
+			if err := json.Unmarshal([]byte(g.Body), &gb); err != nil {
+				t.Fatalf("PUT body %s", g.Body)
+			}
+			for k := range wb {
+				if _, ok := gb[k]; !ok {
+					t.Errorf("PUT body lacks %q: %s", k, g.Body)
+				}
+			}
+			if gb["_id"] != pullID || gb["type"] != "polling" || gb["pollingSchedule"] != "1 hour" || gb["name"] != "Job Mediator – pull" {
+				t.Errorf("PUT body %s", g.Body)
+			}
+		}
+	}
+}
+
+// A polling channel an operator switched off in the console stays off: it
+// is reported as disabled and not saved.
+func TestDisabledPollingChannelIsLeftOff(t *testing.T) {
+	core := startSimCore(t)
+	rs := newRouteServer(t)
+	host, port := rs.hostPort(t)
+	reg := syncRegistration(host, port, 1, map[string]string{"pull": "1 hour"})
+	def := reg.DefaultChannelConfig[0]
+	doc, _ := json.Marshal(def)
+	var ch map[string]any
+	_ = json.Unmarshal(doc, &ch)
+	ch["status"] = "disabled"
+	if _, err := core.AddChannel(ch); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := runRegistrar(t, core, reg)
+	st := r.Status()
+	if s := statesByName(st)[def.Name]; s.State != ChannelPresent || s.Polling != "disabled" || len(st.Problems) != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	for _, q := range core.Requests() {
+		if q.Method == http.MethodPut {
+			t.Fatalf("a disabled channel was saved: %s %s", q.Method, q.Path)
+		}
+	}
+}
