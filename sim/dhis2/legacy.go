@@ -185,7 +185,7 @@ func (s *Server) legacyImport(rq *request, kind string) {
 		}
 		mk := func(typ, uid, endpoint string) *legacySummary {
 			ls := &legacySummary{ResponseType: "ImportSummary", Status: "SUCCESS", Conflicts: []conflict{}, Reference: uid,
-				Href: s.baseURL + "/api/" + endpoint + "/" + uid}
+				Href: s.URL() + "/api/" + endpoint + "/" + uid}
 			if es := errs[typ+"/"+uid]; len(es) > 0 || created[typ+"/"+uid] == "" {
 				ls.Status = "ERROR"
 				ls.ImportCount.Ignored = 1

@@ -541,7 +541,7 @@ func (s *Server) pageURL(rq *request, page int) string {
 		q[k] = v
 	}
 	q.Set("page", strconv.Itoa(page))
-	return s.baseURL + rq.r.URL.Path + "?" + q.Encode()
+	return s.URL() + rq.r.URL.Path + "?" + q.Encode()
 }
 
 func pageParams(q url.Values, defSize int) (int, int, error) {

@@ -19,12 +19,10 @@ package dhis2
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -34,11 +32,14 @@ import (
 	"time"
 
 	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/sim/simkit"
 )
 
 // Options configure a Server. The zero value simulates DHIS2 2.40.0 with the
 // users admin/district.
 type Options struct {
+	// Addr is where Start listens (default 127.0.0.1:0, a free port).
+	Addr string
 	// Version is the simulated DHIS2 version, "2.36" … "2.42", optionally
 	// with a patch ("2.40.3"); a missing patch means .0. Default "2.40".
 	Version string
@@ -85,12 +86,11 @@ type Recorded struct {
 // Server is a running (or not yet started) simulator. All methods are safe
 // for concurrent use.
 type Server struct {
-	opts    Options
-	ver     version
-	red     *redact.Redactor
-	httpSrv *http.Server
-	ln      net.Listener
-	baseURL string
+	opts   Options
+	ver    version
+	red    *redact.Redactor
+	ln     *simkit.Listener
+	faults simkit.Faults
 
 	mu       sync.Mutex
 	md       *metaStore
@@ -106,10 +106,6 @@ type Server struct {
 	relOrder []string
 	jobs     map[string]*job
 	requests []Recorded
-	failN    int
-	failCode int
-	failBody string
-	latency  time.Duration
 	tokens   map[string]bool
 	users    map[string]User
 }
@@ -156,55 +152,39 @@ func New(o Options) *Server {
 	return s
 }
 
-// Start listens on 127.0.0.1 on a free port and serves plain HTTP.
+// Start listens on Options.Addr (a free port of 127.0.0.1 by default) and
+// serves plain HTTP.
 func (s *Server) Start() error {
 	if s.ver.bad != nil {
 		return s.ver.bad
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := simkit.Listen("dhis2", s.opts.Addr, s)
 	if err != nil {
-		return fmt.Errorf("dhis2 sim: listen: %w", err)
+		return err
 	}
 	s.ln = ln
-	s.baseURL = "http://" + ln.Addr().String()
-	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = s.httpSrv.Serve(ln) }()
 	return nil
 }
 
 // URL is the server root (without /api), e.g. http://127.0.0.1:41234.
-func (s *Server) URL() string { return s.baseURL }
+func (s *Server) URL() string { return s.ln.URL() }
 
 // Close stops the server and drops open connections.
-func (s *Server) Close() {
-	if s.httpSrv != nil {
-		_ = s.httpSrv.Close()
-	}
-}
+func (s *Server) Close() { s.ln.Close() }
 
 // FailNext makes the next n requests answer status without being processed.
 // 502/503/504 get an HTML body (what a reverse proxy sends); other codes a
 // DHIS2 WebMessage. 429 and 503 carry Retry-After: 1.
-func (s *Server) FailNext(n int, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failN, s.failCode, s.failBody = n, status, ""
-}
+func (s *Server) FailNext(n int, status int) { s.faults.FailNext(n, status) }
 
 // FailNextWithBody is FailNext with a literal body (e.g. malformed JSON).
 func (s *Server) FailNextWithBody(n int, status int, body string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failN, s.failCode, s.failBody = n, status, body
+	s.faults.FailNextWithBody(n, status, body)
 }
 
 // SetLatency delays every response by d (until the client gives up), to
 // exercise client timeouts.
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
+func (s *Server) SetLatency(d time.Duration) { s.faults.SetLatency(d) }
 
 // Requests returns every request received so far, oldest first.
 func (s *Server) Requests() []Recorded {
@@ -313,25 +293,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.record(r, body)
-	latency := s.latency
-	failing := s.failN > 0
-	code, fbody := s.failCode, s.failBody
-	if failing {
-		s.failN--
-	}
 	s.mu.Unlock()
-
-	if latency > 0 {
-		t := time.NewTimer(latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	fault, alive := s.faults.Next(r.Context())
+	if !alive {
+		return
 	}
-	if failing {
-		writeFault(w, code, fbody)
+	if fault.Status != 0 {
+		writeFault(w, fault.Status, fault.Body)
 		return
 	}
 	if s.ver.bad != nil {
@@ -379,40 +347,29 @@ func (s *Server) record(r *http.Request, body []byte) {
 }
 
 func (s *Server) redacted(rec Recorded) Recorded {
-	h := s.red.Header(rec.Header.Clone())
-	if auth := rec.Header.Get("Authorization"); auth != "" {
-		scheme, _, _ := strings.Cut(auth, " ")
-		h.Set("Authorization", scheme+" "+redact.Mask)
-	}
 	q, _ := url.ParseQuery(s.red.String(rec.Query.Encode()))
-	rec.Header, rec.Query = h, q
+	rec.Header, rec.Query = simkit.MaskHeader(s.red, rec.Header), q
 	rec.Body = s.red.JSON(append([]byte(nil), rec.Body...))
 	return rec
 }
 
 func writeFault(w http.ResponseWriter, code int, body string) {
-	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
+	simkit.RetryAfter(w, code)
 	if body != "" {
 		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 		w.WriteHeader(code)
 		_, _ = io.WriteString(w, body)
 		return
 	}
-	switch code {
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(code)
-		fmt.Fprintf(w, "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
-			code, http.StatusText(code), code, http.StatusText(code))
-	default:
-		msg := http.StatusText(code)
-		if code >= 500 {
-			msg = "An unexpected error occurred"
-		}
-		writeWebMessage(w, code, "ERROR", msg, nil)
+	if simkit.IsProxyStatus(code) {
+		simkit.WriteProxyPage(w, code, "nginx")
+		return
 	}
+	msg := http.StatusText(code)
+	if code >= 500 {
+		msg = "An unexpected error occurred"
+	}
+	writeWebMessage(w, code, "ERROR", msg, nil)
 }
 
 func (s *Server) authenticate(rq *request) bool {
@@ -423,18 +380,14 @@ func (s *Server) authenticate(rq *request) bool {
 	}
 	switch strings.ToLower(scheme) {
 	case "basic":
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+		user, pass, err := simkit.BasicAuth(h)
 		if err != nil {
-			return false
-		}
-		user, pass, ok := strings.Cut(string(raw), ":")
-		if !ok {
 			return false
 		}
 		s.mu.Lock()
 		u, found := s.users[user]
 		s.mu.Unlock()
-		if !found || u.Password != pass {
+		if !found || !simkit.PasswordOK(u.Password, pass) {
 			return false
 		}
 		rq.user, rq.auths = u.Username, s.opts.Authorities[u.Username]
@@ -627,7 +580,7 @@ func authList(a []string) []string {
 func (s *Server) systemInfo(rq *request) {
 	now := s.opts.Now()
 	writeJSON(rq.w, 200, map[string]any{
-		"contextPath":      s.baseURL,
+		"contextPath":      s.URL(),
 		"userAgent":        rq.r.UserAgent(),
 		"version":          s.ver.String(),
 		"revision":         "sim0000",

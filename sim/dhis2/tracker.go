@@ -315,7 +315,7 @@ func (s *Server) postTracker(rq *request) {
 		j := s.newJob("TRACKER_IMPORT_JOB", user, func() any { return s.runTrackerImport(p, b, user) })
 		writeWebMessage(rq.w, http.StatusOK, "OK", "Tracker job added", map[string]any{
 			"id":       j.id,
-			"location": s.baseURL + "/api/tracker/jobs/" + j.id,
+			"location": s.URL() + "/api/tracker/jobs/" + j.id,
 		})
 		return
 	}

@@ -32,10 +32,8 @@ package fhir
 
 import (
 	"bufio"
-	"encoding/base64"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -44,11 +42,14 @@ import (
 
 	"github.com/jobmediator/jobmediator/fhir"
 	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/sim/simkit"
 )
 
 // Options configure a Server. The zero value serves /fhir without auth,
 // 10 resources per search page.
 type Options struct {
+	// Addr is where Start listens (default 127.0.0.1:0, a free port).
+	Addr string
 	// BaseURL is the path prefix of the FHIR base, default "/fhir"; "/"
 	// serves at the root.
 	BaseURL string
@@ -96,9 +97,8 @@ type Server struct {
 	opts     Options
 	base     string // path prefix, "" for root
 	red      *redact.Redactor
-	httpSrv  *http.Server
-	ln       net.Listener
-	origin   string // http://127.0.0.1:port
+	ln       *simkit.Listener
+	faults   simkit.Faults
 	tokens   map[string]bool
 	users    map[string]string
 	authused bool
@@ -111,10 +111,6 @@ type Server struct {
 	searches map[string]*savedSearch
 	saved    []string // search ids, oldest first, for eviction
 	requests []Recorded
-	failN    int
-	failCode int
-	dropN    int
-	latency  time.Duration
 }
 
 // New returns a Server that is not listening yet; call Start.
@@ -157,55 +153,37 @@ func New(o Options) *Server {
 	return s
 }
 
-// Start listens on 127.0.0.1 on a free port and serves plain HTTP.
+// Start listens on Options.Addr (a free port of 127.0.0.1 by default) and
+// serves plain HTTP.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := simkit.Listen("fhir", s.opts.Addr, s)
 	if err != nil {
-		return fmt.Errorf("fhir sim: listen: %w", err)
+		return err
 	}
 	s.ln = ln
-	s.origin = "http://" + ln.Addr().String()
-	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = s.httpSrv.Serve(ln) }()
 	return nil
 }
 
 // URL is the FHIR base URL including the base path, e.g.
 // http://127.0.0.1:41234/fhir.
-func (s *Server) URL() string { return s.origin + s.base }
+func (s *Server) URL() string { return s.ln.URL() + s.base }
 
 // Close stops the server and drops open connections.
-func (s *Server) Close() {
-	if s.httpSrv != nil {
-		_ = s.httpSrv.Close()
-	}
-}
+func (s *Server) Close() { s.ln.Close() }
 
 // FailNext makes the next n requests answer status without being
 // processed. 502 and 504 get an HTML body (what a reverse proxy sends);
 // other codes an OperationOutcome. 429 and 503 carry Retry-After: 1.
-func (s *Server) FailNext(n int, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failN, s.failCode = n, status
-}
+func (s *Server) FailNext(n int, status int) { s.faults.FailNext(n, status) }
 
 // DropNext makes the next n requests get a 200 response whose body is cut
 // off mid-JSON and the connection closed, as when a proxy or server dies
 // while answering.
-func (s *Server) DropNext(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.dropN = n
-}
+func (s *Server) DropNext(n int) { s.faults.DropNext(n) }
 
 // SetLatency delays every response by d (or until the client gives up), to
 // exercise client timeouts.
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
+func (s *Server) SetLatency(d time.Duration) { s.faults.SetLatency(d) }
 
 // Requests returns every request received so far, oldest first.
 func (s *Server) Requests() []Recorded {
@@ -226,32 +204,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.record(r, body)
-	latency := s.latency
-	failing := s.failN > 0
-	code := s.failCode
-	if failing {
-		s.failN--
-	}
-	dropping := !failing && s.dropN > 0
-	if dropping {
-		s.dropN--
-	}
 	s.mu.Unlock()
-
-	if latency > 0 {
-		t := time.NewTimer(latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
-	}
-	if failing {
-		writeFault(w, code)
+	fault, alive := s.faults.Next(r.Context())
+	switch {
+	case !alive:
 		return
-	}
-	if dropping {
+	case fault.Status != 0:
+		writeFault(w, fault.Status)
+		return
+	case fault.Drop:
 		dropConnection(w)
 		return
 	}
@@ -259,11 +220,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) record(r *http.Request, body []byte) {
-	h := s.red.Header(r.Header.Clone())
-	if a := r.Header.Get("Authorization"); a != "" {
-		scheme, _, _ := strings.Cut(a, " ")
-		h.Set("Authorization", scheme+" "+redact.Mask)
-	}
+	h := simkit.MaskHeader(s.red, r.Header)
 	q, _ := url.ParseQuery(s.red.String(r.URL.RawQuery))
 	s.requests = append(s.requests, Recorded{
 		Method: r.Method,
@@ -276,17 +233,13 @@ func (s *Server) record(r *http.Request, body []byte) {
 }
 
 func writeFault(w http.ResponseWriter, code int) {
-	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	switch code {
-	case http.StatusBadGateway, http.StatusGatewayTimeout:
-		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(code)
-		txt := http.StatusText(code)
-		fmt.Fprintf(w, "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n", code, txt, code, txt)
+	// 503 stays an OperationOutcome ("transient"): FHIR servers answer it
+	// themselves while they start or shed load.
+	if code == http.StatusBadGateway || code == http.StatusGatewayTimeout {
+		simkit.WriteProxyPage(w, code, "nginx")
 		return
 	}
+	simkit.RetryAfter(w, code)
 	issue := codeProcessing
 	switch code {
 	case http.StatusTooManyRequests:
@@ -348,12 +301,11 @@ func (s *Server) authenticate(r *http.Request) string {
 		}
 		return "invalid bearer token"
 	case "basic":
-		raw, err := base64.StdEncoding.DecodeString(cred)
+		u, p, err := simkit.BasicAuth(a)
 		if err != nil {
 			return "malformed Basic credentials"
 		}
-		u, p, ok := strings.Cut(string(raw), ":")
-		if want, known := s.users[u]; ok && known && want == p {
+		if want, known := s.users[u]; known && simkit.PasswordOK(want, p) {
 			return ""
 		}
 		return "invalid username or password"

@@ -71,12 +71,9 @@ package oscar
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -84,11 +81,14 @@ import (
 	"time"
 
 	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/sim/simkit"
 )
 
 // Options configure a Server. The zero value has one admin user
 // openfn@oscar.org / oscar-password and the wall clock.
 type Options struct {
+	// Addr is where Start listens (default 127.0.0.1:0, a free port).
+	Addr  string
 	Users []User
 	// Now is the base clock (default time.Now); AdvanceClock adds to it.
 	Now func() time.Time
@@ -145,13 +145,13 @@ type session struct {
 // Server is an OSCaR simulator. All methods are safe for concurrent use.
 type Server struct {
 	opts     Options
+	ln       *simkit.Listener
+	faults   simkit.Faults
+	clock    *simkit.Clock
 	red      *redact.Redactor
-	httpSrv  *http.Server
-	baseURL  string
 	services map[string]bool
 
 	mu        sync.Mutex
-	offset    time.Duration
 	users     map[string]User
 	userIDs   map[string]int
 	sessions  map[string][]session // by email, oldest first
@@ -164,9 +164,6 @@ type Server struct {
 	orgs      map[string]int
 	orgOrder  []string
 	requests  []Recorded
-	failN     int
-	failCode  int
-	latency   time.Duration
 }
 
 // New returns a Server that is not listening yet; call Start.
@@ -188,6 +185,7 @@ func New(o Options) *Server {
 	}
 	s := &Server{
 		opts:      o,
+		clock:     simkit.NewClock(o.Now),
 		red:       redact.New("client"),
 		services:  map[string]bool{},
 		users:     map[string]User{},
@@ -210,59 +208,37 @@ func New(o Options) *Server {
 	return s
 }
 
-// Start listens on a free port of 127.0.0.1.
+// Start listens on Options.Addr (a free port of 127.0.0.1 by default).
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := simkit.Listen("oscar", s.opts.Addr, s)
 	if err != nil {
-		return fmt.Errorf("oscar sim: listen: %w", err)
+		return err
 	}
-	s.baseURL = "http://" + ln.Addr().String()
-	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = s.httpSrv.Serve(ln) }()
+	s.ln = ln
 	return nil
 }
 
 // URL is the server root (the jobs' baseUrl), e.g. http://127.0.0.1:41234.
-func (s *Server) URL() string { return s.baseURL }
+func (s *Server) URL() string { return s.ln.URL() }
 
 // Close stops the server and drops open connections.
-func (s *Server) Close() {
-	if s.httpSrv != nil {
-		_ = s.httpSrv.Close()
-	}
-}
+func (s *Server) Close() { s.ln.Close() }
 
 // FailNext makes the next n requests answer status without being
 // processed: 502/503/504 with nginx's HTML page (the jobs' transformResponse
 // must cope with non-JSON), other codes with a Rails JSON error.
-func (s *Server) FailNext(n int, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failN, s.failCode = n, status
-}
+func (s *Server) FailNext(n int, status int) { s.faults.FailNext(n, status) }
 
 // SetLatency delays every response by d (or until the client gives up).
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
+func (s *Server) SetLatency(d time.Duration) { s.faults.SetLatency(d) }
 
 // AdvanceClock moves the simulator clock forward.
-func (s *Server) AdvanceClock(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.offset += d
-}
+func (s *Server) AdvanceClock(d time.Duration) { s.clock.Advance(d) }
 
 // Now is the simulator clock.
-func (s *Server) Now() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.now()
-}
+func (s *Server) Now() time.Time { return s.clock.Now() }
 
-func (s *Server) now() time.Time { return s.opts.Now().Add(s.offset).UTC() }
+func (s *Server) now() time.Time { return s.clock.Now() }
 
 // Requests returns every request received so far, oldest first.
 func (s *Server) Requests() []Recorded {
@@ -292,24 +268,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.record(r, body)
-	latency := s.latency
-	failing := s.failN > 0
-	code := s.failCode
-	if failing {
-		s.failN--
-	}
 	s.mu.Unlock()
-	if latency > 0 {
-		t := time.NewTimer(latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	fault, alive := s.faults.Next(r.Context())
+	if !alive {
+		return
 	}
-	if failing {
-		writeFault(w, code)
+	if fault.Status != 0 {
+		writeFault(w, fault.Status)
 		return
 	}
 	rq := &request{w: w, r: r, path: strings.TrimRight(r.URL.Path, "/"), body: body}
@@ -333,11 +298,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) record(r *http.Request, body []byte) {
-	h := s.red.Header(r.Header.Clone())
-	if a := r.Header.Get("Authorization"); a != "" {
-		scheme, _, _ := strings.Cut(a, " ")
-		h.Set("Authorization", scheme+" "+redact.Mask)
-	}
+	h := simkit.MaskHeader(s.red, r.Header)
 	s.requests = append(s.requests, Recorded{
 		Method:   r.Method,
 		Path:     r.URL.Path,
@@ -359,18 +320,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeFault(w http.ResponseWriter, code int) {
-	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+	if simkit.IsProxyStatus(code) {
+		simkit.WriteProxyPage(w, code, "nginx/1.10.2")
+		return
 	}
-	switch code {
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(code)
-		fmt.Fprintf(w, "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n<hr><center>nginx/1.10.2</center>\r\n</body>\r\n</html>\r\n",
-			code, http.StatusText(code), code, http.StatusText(code))
-	default:
-		writeJSON(w, code, map[string]any{"status": code, "error": http.StatusText(code)})
-	}
+	simkit.RetryAfter(w, code)
+	writeJSON(w, code, map[string]any{"status": code, "error": http.StatusText(code)})
 }
 
 func serverError(w http.ResponseWriter) {
@@ -405,7 +360,7 @@ func (s *Server) signIn(rq *request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u, ok := s.users[creds.Email]
-	if !ok || creds.Password == "" || subtle.ConstantTimeCompare([]byte(u.Password), []byte(creds.Password)) != 1 {
+	if !ok || !simkit.PasswordOK(u.Password, creds.Password) {
 		writeJSON(rq.w, http.StatusUnauthorized, map[string]any{"success": false,
 			"errors": []string{"Invalid login credentials. Please try again."}})
 		return
@@ -441,7 +396,7 @@ func (s *Server) protected(rq *request, h func(*request)) {
 	if u, known := s.users[uid]; known && tok != "" && cl != "" {
 		now := s.now()
 		for _, sess := range s.sessions[uid] {
-			if sess.client == cl && subtle.ConstantTimeCompare([]byte(sess.token), []byte(tok)) == 1 && now.Before(sess.expires) {
+			if sess.client == cl && simkit.PasswordOK(sess.token, tok) && now.Before(sess.expires) {
 				ok = true
 				rq.user = u
 			}

@@ -66,20 +66,21 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/sim/simkit"
 )
 
 // Options configure a Server. The zero value has one user openfn /
 // openfn-password (agency-unicef), 20 records per page and the wall clock.
 type Options struct {
+	// Addr is where Start listens (default 127.0.0.1:0, a free port).
+	Addr  string
 	Users []User
 	// PageSize is the default "per" of GET /api/v2/cases (default 20).
 	PageSize int
@@ -112,23 +113,20 @@ type Recorded struct {
 
 // Server is a Primero v2 simulator. All methods are safe for concurrent use.
 type Server struct {
-	opts    Options
-	red     *redact.Redactor
-	key     []byte
-	httpSrv *http.Server
-	baseURL string
+	opts   Options
+	ln     *simkit.Listener
+	faults simkit.Faults
+	clock  *simkit.Clock
+	red    *redact.Redactor
+	key    []byte
 
 	mu        sync.Mutex
-	offset    time.Duration
 	users     map[string]User
 	userIDs   map[string]int
 	cases     map[string]map[string]any
 	order     []string // creation order
 	referrals map[string][]map[string]any
 	requests  []Recorded
-	failN     int
-	failCode  int
-	latency   time.Duration
 	permitted map[string]bool
 }
 
@@ -150,6 +148,7 @@ func New(o Options) *Server {
 	_, _ = rand.Read(key)
 	s := &Server{
 		opts:      o,
+		clock:     simkit.NewClock(o.Now),
 		red:       redact.New(),
 		key:       key,
 		users:     map[string]User{},
@@ -169,59 +168,37 @@ func New(o Options) *Server {
 	return s
 }
 
-// Start listens on a free port of 127.0.0.1.
+// Start listens on Options.Addr (a free port of 127.0.0.1 by default).
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := simkit.Listen("primero", s.opts.Addr, s)
 	if err != nil {
-		return fmt.Errorf("primero sim: listen: %w", err)
+		return err
 	}
-	s.baseURL = "http://" + ln.Addr().String()
-	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = s.httpSrv.Serve(ln) }()
+	s.ln = ln
 	return nil
 }
 
 // URL is the server root, e.g. http://127.0.0.1:41234 (the adaptor's "url").
-func (s *Server) URL() string { return s.baseURL }
+func (s *Server) URL() string { return s.ln.URL() }
 
 // Close stops the server and drops open connections.
-func (s *Server) Close() {
-	if s.httpSrv != nil {
-		_ = s.httpSrv.Close()
-	}
-}
+func (s *Server) Close() { s.ln.Close() }
 
 // FailNext makes the next n requests answer status without being processed:
 // 502/503/504 with the HTML an nginx proxy sends, other codes with a Primero
 // error body. 429 and 503 carry Retry-After: 1.
-func (s *Server) FailNext(n int, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failN, s.failCode = n, status
-}
+func (s *Server) FailNext(n int, status int) { s.faults.FailNext(n, status) }
 
 // SetLatency delays every response by d (or until the client gives up).
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
+func (s *Server) SetLatency(d time.Duration) { s.faults.SetLatency(d) }
 
 // AdvanceClock moves the simulator clock forward (timestamps, token expiry).
-func (s *Server) AdvanceClock(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.offset += d
-}
+func (s *Server) AdvanceClock(d time.Duration) { s.clock.Advance(d) }
 
 // Now is the simulator clock.
-func (s *Server) Now() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.now()
-}
+func (s *Server) Now() time.Time { return s.clock.Now() }
 
-func (s *Server) now() time.Time { return s.opts.Now().Add(s.offset).UTC() }
+func (s *Server) now() time.Time { return s.clock.Now() }
 
 // Requests returns every request received so far, oldest first.
 func (s *Server) Requests() []Recorded {
@@ -251,25 +228,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.record(r, body)
-	latency := s.latency
-	failing := s.failN > 0
-	code := s.failCode
-	if failing {
-		s.failN--
-	}
 	s.mu.Unlock()
-
-	if latency > 0 {
-		t := time.NewTimer(latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	fault, alive := s.faults.Next(r.Context())
+	if !alive {
+		return
 	}
-	if failing {
-		writeFault(w, code, r.URL.Path)
+	if fault.Status != 0 {
+		writeFault(w, fault.Status, r.URL.Path)
 		return
 	}
 	rq := &request{w: w, r: r, path: strings.TrimSuffix(r.URL.Path, "/"), body: body}
@@ -292,11 +257,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) record(r *http.Request, body []byte) {
-	h := s.red.Header(r.Header.Clone())
-	if a := r.Header.Get("Authorization"); a != "" {
-		scheme, _, _ := strings.Cut(a, " ")
-		h.Set("Authorization", scheme+" "+redact.Mask)
-	}
+	h := simkit.MaskHeader(s.red, r.Header)
 	s.requests = append(s.requests, Recorded{
 		Method:   r.Method,
 		Path:     r.URL.Path,
@@ -362,19 +323,12 @@ func (s *Server) notFound(rq *request) {
 }
 
 func writeFault(w http.ResponseWriter, code int, path string) {
-	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+	if simkit.IsProxyStatus(code) {
+		simkit.WriteProxyPage(w, code, "nginx")
+		return
 	}
-	switch code {
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(code)
-		fmt.Fprintf(w, "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
-			code, http.StatusText(code), code, http.StatusText(code))
-	default:
-		msg := http.StatusText(code)
-		writeErrors(w, code, apiError{Code: code, Resource: path, Message: msg})
-	}
+	simkit.RetryAfter(w, code)
+	writeErrors(w, code, apiError{Code: code, Resource: path, Message: http.StatusText(code)})
 }
 
 // decodeData reads {"data": …}; a missing or empty data is Rails'
@@ -441,7 +395,7 @@ func (s *Server) login(rq *request) {
 	id := s.userIDs[body.User.UserName]
 	now := s.now()
 	s.mu.Unlock()
-	if !ok || body.User.Password == "" || !hmac.Equal([]byte(u.Password), []byte(body.User.Password)) {
+	if !ok || !simkit.PasswordOK(u.Password, body.User.Password) {
 		writeJSON(rq.w, http.StatusUnauthorized, map[string]string{"error": "Invalid User name or password."})
 		return
 	}
@@ -519,13 +473,11 @@ func (s *Server) authenticate(rq *request) bool {
 		rq.user = u
 		return true
 	case "basic":
-		raw, err := base64.StdEncoding.DecodeString(cred)
-		if err == nil {
-			name, pass, _ := strings.Cut(string(raw), ":")
+		if name, pass, err := simkit.BasicAuth(h); err == nil {
 			s.mu.Lock()
 			u, ok := s.users[name]
 			s.mu.Unlock()
-			if ok && pass != "" && hmac.Equal([]byte(u.Password), []byte(pass)) {
+			if ok && simkit.PasswordOK(u.Password, pass) {
 				rq.user = u
 				return true
 			}
