@@ -277,6 +277,23 @@ function asData(data, state) {
 
 // ---- operations (§4.3) -----------------------------------------------------
 
+// asyncOp turns an operation into what OpenFn's `async state => …`
+// operations are: it runs now (our I/O is synchronous Go) but always hands
+// back a Promise, and a throw becomes a rejection. Jobs rely on this when
+// they call an operation directly: `post(url, body)(state).then(…)`,
+// `.catch(e => …)`. Operations that are synchronous in OpenFn (fn, each,
+// fnIf, combine of synchronous operations, …) stay synchronous, as there
+// `.then` on their result is a TypeError too.
+function asyncOp(op) {
+  return function () {
+    try {
+      return Promise.resolve(op.apply(this, arguments));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  };
+}
+
 function execute() {
   var ops = Array.prototype.slice.call(arguments);
   return function (state) {
@@ -311,7 +328,11 @@ var beta = {
     var inner = each(dataSource, operation);
     return function (state) {
       var before = state.data;
-      return Promise.resolve(inner(state)).then(function (s) { return Object.assign({}, s, { data: before }); });
+      var next = inner(state);
+      if (next && typeof next.then === 'function') {
+        return next.then(function (s) { return Object.assign({}, s, { data: before }); });
+      }
+      return Object.assign({}, next, { data: before });
     };
   }
 };
@@ -319,10 +340,13 @@ var beta = {
 function combine() {
   var ops = Array.prototype.slice.call(arguments);
   if (ge(3, 3, 2)) {
+    // synchronous while the operations are, chained once one returns a
+    // promise (3.3.4's reduce)
     return function (state) {
-      return ops.reduce(function (p, op) {
-        return p.then(function (s) { return op(Object.assign({}, s)); });
-      }, Promise.resolve(state));
+      return ops.reduce(function (st, op) {
+        if (st && typeof st.then === 'function') return st.then(function (s) { return op(Object.assign({}, s)); });
+        return op(Object.assign({}, st));
+      }, state);
     };
   }
   // Before 3.3.2 results were spread, so a Promise contributed nothing.
@@ -332,7 +356,7 @@ function combine() {
 }
 
 function map3(path, callback) {
-  return function (state) {
+  return asyncOp(function (state) {
     var items = typeof path === 'string' ? source(path)(state) : expandOne(path, state);
     if (items && !Array.isArray(items) && isObject(items)) items = Object.keys(items).map(function (k) { return items[k]; });
     items = items || [];
@@ -342,7 +366,7 @@ function map3(path, callback) {
       p = p.then(function () { return callback(item, i, state); }).then(function (r) { results.push(r); });
     });
     return p.then(function () { return Object.assign({}, state, { data: results }); });
-  };
+  });
 }
 
 function map1(path, operation, state) {
@@ -468,7 +492,7 @@ function parseCsvText(text, o) {
 }
 
 function parseCsv(csvData, parsingOptions, callback) {
-  return function (state) {
+  return asyncOp(function (state) {
     var data = expandOne(csvData, state);
     if (typeof data !== 'string') throw new TypeError('parseCsv: csvData must be a string (streams are not supported)');
     var o = Object.assign({ delimiter: ',', quote: '"', escape: '"', columns: true, bom: true, trim: true, ltrim: true,
@@ -482,7 +506,7 @@ function parseCsv(csvData, parsingOptions, callback) {
       if (size === Infinity) break;
     }
     return p;
-  };
+  });
 }
 
 // ---- validate: a documented JSON-schema subset ---------------------------------
@@ -545,16 +569,16 @@ function validate(schema, data) {
     if (x[0] === '$') return sourceValue(x)(state);
     return state[x];
   }
-  return function (state) {
+  return asyncOp(function (state) {
+    // 3.3.4 creates the list before validating, so a valid input still
+    // leaves validationErrors: [] on state
+    if (!state.validationErrors) state.validationErrors = [];
     var s = resolve(schema, state), d = resolve(data, state);
     var errs = [];
     validateSchema(s, d, '', errs);
-    if (errs.length) {
-      if (!state.validationErrors) state.validationErrors = [];
-      state.validationErrors.push({ data: state.data, errors: errs });
-    }
+    if (errs.length) state.validationErrors.push({ data: state.data, errors: errs });
     return state;
-  };
+  });
 }
 
 // ---- cursor and dates (§4.3) ----------------------------------------------------
@@ -615,14 +639,14 @@ function debug() {
 }
 
 function as(key, operation) {
-  return function (state) {
+  return asyncOp(function (state) {
     return Promise.resolve(operation(state)).then(function (res) {
       var out = Object.assign({}, state, res);
       out[key] = res ? res.data : undefined;
       out.data = state.data;
       return out;
     });
-  };
+  });
 }
 
 // ---- lodash subset (documented: get set groupBy isEmpty uniq pick omit chunk
@@ -863,3 +887,6 @@ Object.assign(exports, {
   cursor: cursor, assert: assert, log: log, debug: debug, as: as, _: _, dateFns: dateFns, util: util,
   JSONPath: JSONPath
 });
+// For the other adaptors (`common.asyncOp`), not a job global: it is not
+// enumerable, so neither the runtime nor re-exports copy it.
+Object.defineProperty(exports, 'asyncOp', { value: asyncOp, enumerable: false });

@@ -222,7 +222,7 @@ function migrate(state) {
 // ---------------------------------------------------------------- ≥ 7 -----
 
 function create7(path, data, params) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     if (path === 'tracker') throw new Error('Invalid resourceType. Use `tracker.import()` instead.');
     var a = expandRefs(state, path, data, params || {});
     var conf = state.configuration, r;
@@ -231,20 +231,20 @@ function create7(path, data, params) {
     console.log('Created ' + a[0]);
     if (r.headers && r.headers.location) console.log('Record available @ ' + r.headers.location);
     return handleResponse(state, r);
-  };
+  });
 }
 
 function get7(path, params) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var a = expandRefs(state, path, params || {});
     var r = request(state.configuration, 'GET', versionPath(state.configuration, {}, a[0]), { query: a[1] });
     console.log('Retrieved ' + a[0]);
     return handleResponse(state, r);
-  };
+  });
 }
 
 function update7(resourceType, path, data, options) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     console.log('Preparing update operation...');
     var a = expandRefs(state, resourceType, path, data, options || {});
     var conf = state.configuration, o = a[3], r;
@@ -252,7 +252,7 @@ function update7(resourceType, path, data, options) {
     else r = request(conf, 'PUT', versionPath(conf, o, a[0], a[1]), { query: o.query, headers: o.headers, parseAs: o.parseAs, body: a[2] });
     console.log('Updated ' + a[0] + ' at ' + a[1]);
     return handleResponse(state, r);
-  };
+  });
 }
 
 function selectId(resourceType) { return resourceType === 'trackedEntityInstances' ? 'trackedEntityInstance' : 'id'; }
@@ -278,18 +278,18 @@ function upsertBody(conf, rt, query, data, o, getPath, writePath) {
 }
 
 function upsert7(resourceType, query, data, options) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var a = expandRefs(state, resourceType, options || {}, data, query);
     var rt = a[0], o = a[1], conf = state.configuration, r;
     if (trackerTypes.test(rt)) r = callNewTracker('create_and_update', conf, o, rt, a[2]);
     else r = upsertBody(conf, rt, a[3], a[2], o, versionPath(conf, o, rt), function (id) { return versionPath(conf, o, rt, id); });
     console.log('Performed a "composed upsert" on ' + rt);
     return handleResponse(state, r);
-  };
+  });
 }
 
 function destroy7(resourceType, path, data, options) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     console.log('Preparing destroy operation...');
     var a = expandRefs(state, resourceType, path, data === undefined ? null : data, options || {});
     var conf = state.configuration, o = a[3], r;
@@ -297,19 +297,19 @@ function destroy7(resourceType, path, data, options) {
     else r = request(conf, 'DELETE', versionPath(conf, o, a[0], a[1]), { query: o.query, headers: o.headers, body: a[2] });
     console.log('Deleted ' + a[0] + ' at ' + a[1]);
     return handleResponse(state, r);
-  };
+  });
 }
 
 // getAll(path, params, {maxPages}) — Job Mediator extension: get() that
 // follows the pager and returns {<collection>: [every item], pager}.
 function getAll(path, params, options) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var a = expandRefs(state, path, params || {}, options || {});
     var conf = state.configuration;
     var r = fetchAll(conf, versionPath(conf, a[2], a[0]), a[1], a[2]);
     console.log('Retrieved all ' + a[0]);
     return handleResponse(state, r);
-  };
+  });
 }
 
 function pollTrackerJob(conf, options, id, o) {
@@ -339,7 +339,7 @@ var tracker = {
   // pollTimeout, ...query}) → POST /api/tracker; with async the job is polled
   // to completion and data is its ImportReport.
   'import': function (strategy, payload, options) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       console.log('Preparing tracker import operation...');
       var a = expandRefs(state, strategy, payload, options || {});
       var conf = state.configuration, o = Object.assign({}, a[2]);
@@ -361,44 +361,44 @@ var tracker = {
         }
       }
       return handleHttpResponse(state, r);
-    };
+    });
   },
   'export': function (path, query, options) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       console.log('Preparing tracker export operation...');
       var a = expandRefs(state, path, query || {}, options || {});
       var o = a[2];
       var r = request(state.configuration, 'GET', versionPath(state.configuration, o, 'tracker/' + a[0]), { query: Object.assign({}, o.query || {}, a[1]), headers: o.headers, parseAs: o.parseAs });
       return handleHttpResponse(state, r);
-    };
+    });
   }
 };
 
 var http = {
   get: function (path, options) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var a = expandRefs(state, path, options || {});
       return handleHttpResponse(state, request(state.configuration, 'GET', versionPath(state.configuration, a[1], a[0]), a[1]));
-    };
+    });
   },
   post: function (path, data, options) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var a = expandRefs(state, path, options || {}, data);
       return handleHttpResponse(state, request(state.configuration, 'POST', versionPath(state.configuration, a[1], a[0]), Object.assign({}, a[1], { body: a[2] })));
-    };
+    });
   },
   patch: function (resourceType, path, data, options) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var a = expandRefs(state, resourceType, path, data, options || {});
       return handleHttpResponse(state, request(state.configuration, 'PATCH', versionPath(state.configuration, a[3], a[0], a[1]), Object.assign({}, a[3], { body: a[2] })));
-    };
+    });
   },
   request: function (method, path, options) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var a = expandRefs(state, method, path, options || {});
       var o = a[2] || {};
       return handleHttpResponse(state, request(state.configuration, String(a[0]).toUpperCase(), versionPath(state.configuration, o, a[1]), Object.assign({}, o, { body: o.data })));
-    };
+    });
   }
 };
 
@@ -415,7 +415,7 @@ function finish(state, r, callback) {
 function useNewTracker6(rt) { return version.major === 6 && trackerTypes.test(rt); }
 
 function create6(resourceType, data, options, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     console.log('Preparing create operation...');
     var a = expandRefs(state, resourceType, data, options || {});
     var conf = state.configuration, o = a[2], r;
@@ -423,51 +423,51 @@ function create6(resourceType, data, options, callback) {
     else r = request(conf, 'POST', legacyPath(conf, o, a[0]), { query: o.params, body: nestArray(a[1], a[0]) });
     console.log('Created ' + a[0]);
     return finish(state, r, callback);
-  };
+  });
 }
 function get6(resourceType, query, options, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     console.log('Preparing get operation...');
     var a = expandRefs(state, resourceType, query || {}, options || {});
     var r = request(state.configuration, 'GET', legacyPath(state.configuration, a[2], a[0]), { query: Object.assign({}, a[1], a[2].params || {}) });
     console.log('Retrieved ' + a[0]);
     return finish(state, r, callback);
-  };
+  });
 }
 function update6(resourceType, path, data, options, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var a = expandRefs(state, resourceType, path, data, options || {});
     var conf = state.configuration, o = a[3], r;
     if (useNewTracker6(a[0])) r = callNewTracker('update', conf, { query: o.params, apiVersion: o.apiVersion }, a[0], a[2]);
     else r = request(conf, 'PUT', legacyPath(conf, o, a[0], a[1]), { query: o.params, body: a[2] });
     console.log('Updated ' + a[0] + ' at ' + a[1]);
     return finish(state, r, callback);
-  };
+  });
 }
 function patch6(resourceType, path, data, options, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var a = expandRefs(state, resourceType, path, data, options || {});
     var r = request(state.configuration, 'PATCH', legacyPath(state.configuration, a[3], a[0], a[1]), { query: a[3].params, body: a[2] });
     return finish(state, r, callback);
-  };
+  });
 }
 function upsert6(resourceType, query, data, options, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var a = expandRefs(state, resourceType, query, data, options || {});
     var rt = a[0], o = a[3], conf = state.configuration, r;
     if (useNewTracker6(rt)) r = callNewTracker('create_and_update', conf, { query: o.params, apiVersion: o.apiVersion }, rt, a[2]);
     else r = upsertBody(conf, rt, a[1], a[2], { query: o.params }, legacyPath(conf, o, rt), function (id) { return legacyPath(conf, o, rt, id); });
     return finish(state, r, callback);
-  };
+  });
 }
 function destroy6(resourceType, path, data, options, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var a = expandRefs(state, resourceType, path, data === undefined ? null : data, options || {});
     var conf = state.configuration, o = a[3], r;
     if (useNewTracker6(a[0])) r = callNewTracker('delete', conf, { query: o.params, apiVersion: o.apiVersion }, a[0], a[2]);
     else r = request(conf, 'DELETE', legacyPath(conf, o, a[0], a[1]), { query: o.params, body: a[2] });
     return finish(state, r, callback);
-  };
+  });
 }
 
 // Pre-monorepo helpers (language-dhis2 ≤ 2.x); they always use the deprecated
@@ -475,26 +475,26 @@ function destroy6(resourceType, path, data, options, callback) {
 function postTo(resource) {
   return function (data, options, callback) {
     if (typeof options === 'function') { callback = options; options = {}; }
-    return function (state) {
+    return common.asyncOp(function (state) {
       var a = expandRefs(state, data, options || {});
       var r = request(state.configuration, 'POST', legacyPath(state.configuration, a[1], resource), { query: a[1].params, body: a[0] });
       console.log('Posted to ' + resource);
       return finish(state, r, callback);
-    };
+    });
   };
 }
 function updateTEI(path, data, options, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var a = expandRefs(state, path, data, options || {});
     var r = request(state.configuration, 'PUT', legacyPath(state.configuration, a[2], 'trackedEntityInstances', a[0]), { query: a[2].params, body: a[1] });
     return finish(state, r, callback);
-  };
+  });
 }
 // upsertTEI(uniqueAttributeId, data, options, callback): look the TEI up by
 // its unique attribute in the data's org unit; 0 → POST, 1 → PUT, >1 → throw.
 function upsertTEI(uniqueAttributeId, data, options, callback) {
   if (typeof options === 'function') { callback = options; options = {}; }
-  return function (state) {
+  return common.asyncOp(function (state) {
     var a = expandRefs(state, uniqueAttributeId, data, options || {});
     var attr = a[0], body = a[1], o = a[2], conf = state.configuration;
     var match = (body.attributes || []).filter(function (x) { return x && x.attribute === attr; })[0];
@@ -509,7 +509,7 @@ function upsertTEI(uniqueAttributeId, data, options, callback) {
     if (list.length === 1) r = request(conf, 'PUT', path + '/' + list[0].trackedEntityInstance, { body: Object.assign({}, body, { trackedEntityInstance: list[0].trackedEntityInstance }) });
     else r = request(conf, 'POST', path, { body: body });
     return finish(state, r, callback);
-  };
+  });
 }
 
 // ----------------------------------------------------------------- exports ---

@@ -153,14 +153,14 @@ var special = ['id', 'lastUpdated', 'tag', 'profile', 'security', 'source', 'tex
 
 var fhir4 = {
   read: function (reference) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var ref = expandRefs(state, reference)[0];
       assertValidResourceId(ref);
       return prepareNextState(state, request(state.configuration, 'GET', ref));
-    };
+    });
   },
   search: function (resourceType, options) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var a = expandRefs(state, resourceType, options || {});
       var o = a[1], query = Object.assign({}, o.query || {});
       special.forEach(function (k) { if (o[k] !== undefined) query['_' + k] = o[k]; });
@@ -170,10 +170,10 @@ var fhir4 = {
       var resources = entriesOf(pages).map(function (e) { return e.resource; });
       console.log('Search found ' + resources.length + ' ' + a[0] + 's' + (pages.length > 1 ? ' in ' + pages.length + ' pages' : ''));
       return composeNextState(state, resources);
-    };
+    });
   },
   create: function (resource, options) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var a = expandRefs(state, resource, options || {});
       var r = a[0], o = a[1];
       if (!isObject(r) || !r.resourceType) {
@@ -185,24 +185,24 @@ var fhir4 = {
       if (resp.statusCode === 200 && o.ifNoneExist) console.log('A matching ' + r.resourceType + ' exists (' + o.ifNoneExist + '): nothing created');
       else console.log('Created ' + (resp.body && resp.body.id));
       return prepareNextState(state, resp);
-    };
+    });
   },
   update: function (reference, resource) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var a = expandRefs(state, reference, resource);
       assertValidResourceId(a[0]);
       console.log('Updating ' + a[0] + '...');
       var resp = request(state.configuration, 'PUT', a[0], { body: a[1] });
       console.log((resp.statusCode === 201 ? 'Created ' : 'Updated ') + a[0]);
       return prepareNextState(state, resp);
-    };
+    });
   },
   'delete': function (reference) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var ref = expandRefs(state, reference)[0];
       assertValidResourceId(ref);
       return prepareNextState(state, request(state.configuration, 'DELETE', ref));
-    };
+    });
   },
   createBundle: function (options, props) {
     return function (state) {
@@ -224,7 +224,7 @@ var fhir4 = {
     };
   },
   uploadBundle: function (bundle) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var b = expandRefs(state, bundle === undefined ? 'bundle' : bundle)[0];
       var data = typeof b === 'string' ? state[b] : (b || state.bundle);
       if (!isObject(data)) {
@@ -232,7 +232,7 @@ var fhir4 = {
       }
       data.entry = sortBundle(data.entry || []);
       return prepareNextState(state, request(state.configuration, 'POST', '/', { body: data }));
-    };
+    });
   }
 };
 
@@ -277,19 +277,19 @@ function sortBundle(entries) {
 
 var fhir5 = {
   request: function (method, path, options, callback) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var a = expandRefs(state, method, path, options || {});
       return prepareNextState(state, request(state.configuration, String(a[0]).toUpperCase(), a[1], a[2]), callback);
-    };
+    });
   },
   post: function (path, data, options, callback) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var a = expandRefs(state, path, data, options || {});
       return prepareNextState(state, request(state.configuration, 'POST', a[0], Object.assign({}, a[2], { body: a[1] })), callback);
-    };
+    });
   },
   get: function (path, params, options, callback) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var a = expandRefs(state, path, params || {}, options || {});
       var o = a[2];
       var r = request(state.configuration, 'GET', a[0], Object.assign({}, o, { query: a[1] }));
@@ -300,26 +300,26 @@ var fhir5 = {
         r = Object.assign({}, r, { body: merged });
       }
       return prepareNextState(state, r, callback);
-    };
+    });
   },
   create: function (resourceType, resource, params, callback) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var a = expandRefs(state, resourceType, resource, params || {});
       var opts = Object.assign({}, a[2], { body: Object.assign({}, a[1], { resourceType: a[0] }) });
       return prepareNextState(state, request(state.configuration, 'POST', a[0], opts), callback);
-    };
+    });
   },
   createTransactionBundle: function (entries, callback) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var e = expandRefs(state, entries)[0];
       return prepareNextState(state, request(state.configuration, 'POST', '/', { body: { resourceType: 'Bundle', type: 'transaction', entry: e } }), callback);
-    };
+    });
   },
   getClaim: function (claimId, params, callback) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var a = expandRefs(state, claimId, params || {});
       return prepareNextState(state, request(state.configuration, 'GET', a[0] ? 'Claim/' + a[0] : 'Claim', { query: a[1] }), callback);
-    };
+    });
   }
 };
 

@@ -121,12 +121,7 @@ function modernRequest(method, path, options, state) {
     }
     url = path;
   } else {
-    if (!baseUrl) {
-      var e2 = new Error('UNEXPECTED_RELATIVE_URL: ' + path + ' is relative but configuration.baseUrl is not set');
-      e2.code = 'UNEXPECTED_RELATIVE_URL';
-      throw e2;
-    }
-    var b = splitUrl(baseUrl), p = splitUrl(path);
+    var b = splitUrl(baseUrl), p = splitUrl(path || "");
     url = b.origin + posixJoin(b.path, p.path) + (b.query || p.query ? '?' + [b.query, p.query].filter(Boolean).join('&') : '');
   }
   url = appendQuery(url, searchParams(options.query));
@@ -166,14 +161,33 @@ function modernRequest(method, path, options, state) {
   return response;
 }
 
+// assertUrl is the part of a ≥6 request that runs before the request is
+// sent, so it throws synchronously (OpenFn's util.request: assertUrl, then
+// `return commonRequest(…).then(…)`); everything after it rejects.
+function assertUrl(path, baseUrl) {
+  if (!baseUrl && path && !isAbsolute(path)) {
+    var e = new Error('UNEXPECTED_RELATIVE_URL: ' + path + ' is relative but configuration.baseUrl is not set');
+    e.code = 'UNEXPECTED_RELATIVE_URL';
+    throw e;
+  }
+  if (!baseUrl && !path) {
+    var e2 = new Error('NO_URL: no URL was given and configuration.baseUrl is not set');
+    e2.code = 'NO_URL';
+    throw e2;
+  }
+}
+
 function modernOp(method, path, options, callback) {
   return function (state) {
     var args = expandRefs(state, path, options);
-    var r = modernRequest(method, args[0], args[1], state);
-    var body = r.body;
-    delete r.body;
-    var next = Object.assign(composeNextState(state, body), { response: r });
-    return callback ? callback(next) : next;
+    assertUrl(args[0], (state.configuration || {}).baseUrl);
+    return common.asyncOp(function () {
+      var r = modernRequest(method, args[0], args[1], state);
+      var body = r.body;
+      delete r.body;
+      var next = Object.assign(composeNextState(state, body), { response: r });
+      return callback ? callback(next) : next;
+    })();
   };
 }
 
@@ -255,14 +269,16 @@ function legacyRequest(method, path, params, state) {
   return { data: data, response: response };
 }
 
+// ≤5 operations are promise chains from the first line (axios), so any
+// failure, even a bad argument, is a rejection.
 function legacyOp(method, path, params, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var resolvedPath = common.util.expandReferences(state, path)[0];
     var resolvedParams = typeof params === 'function' ? params(state) : params;
     var r = legacyRequest(method, resolvedPath, resolvedParams, state);
     var next = Object.assign(composeNextState(state, r.data), { response: r.response });
     return callback ? callback(next) : next;
-  };
+  });
 }
 
 // ----------------------------------------------------------------- exports ---
@@ -275,11 +291,10 @@ if (version.major <= 5) {
   exports.del = function (path, params, callback) { return legacyOp('DELETE', path, params, callback); };
   // request(params) resolves to the parsed body and does not return state.
   exports.request = function (params) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var p = common.util.expandReferences(state, params)[0];
-      var r = legacyRequest(String(p.method || 'GET').toUpperCase(), p.url || p.uri, p, state);
-      return Promise.resolve(r.data);
-    };
+      return legacyRequest(String(p.method || 'GET').toUpperCase(), p.url || p.uri, p, state).data;
+    });
   };
 } else if (version.major === 6) {
   exports.get = function (path, options, callback) { return modernOp('GET', path, options, callback); };

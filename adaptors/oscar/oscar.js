@@ -140,17 +140,17 @@ function blanks(o) {
 
 // signIn(callback): a fresh devise_token_auth session; data = the user.
 exports.signIn = function (callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var body = signIn(conf(state));
     return done(composeNextState(state, body && body.data), callback);
-  };
+  });
 };
 
 // getClients({since_date, end_date, referred_external}, callback): data =
 // the clients array. since_date may be a Date (sent as UTC
 // 'YYYY-MM-DD HH:MM:SS') or a string OSCaR's Time.parse accepts.
 exports.getClients = function (params, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     // Expanded by hand, one level: common's expansion turns a Date into {}.
     var raw = typeof params === 'function' ? params(state) : params;
     var p = {};
@@ -163,13 +163,13 @@ exports.getClients = function (params, callback) {
     }
     var body = call(state, 'GET', '/api/v1/organizations/clients' + query(p)) || {};
     return done(composeNextState(state, body.data || []), callback);
-  };
+  });
 };
 
 // upsertClient({organization: {...}} | {...}, callback): one referral or
 // client update; data = OSCaR's reply {external_id, message}.
 exports.upsertClient = function (params, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var p = expand(state, params)[0];
     if (!isObject(p)) throw new Error('upsertClient: pass {organization: {...}} (the client/referral fields)');
     var org = isObject(p.organization) ? p.organization : p;
@@ -177,12 +177,12 @@ exports.upsertClient = function (params, callback) {
     if (!org.external_id && !org.global_id) throw new Error('upsertClient: organization needs external_id (Primero case_id) or global_id (OSCaR client)');
     var body = call(state, 'POST', '/api/v1/organizations/clients/upsert', { organization: blanks(org) });
     return done(composeNextState(state, body), callback);
-  };
+  });
 };
 
 function listPut(name, path) {
   return function (data, callback) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var d = expand(state, data)[0];
       if (isObject(d) && !Array.isArray(d) && Array.isArray(d.data)) d = d.data;
       if (!Array.isArray(d)) throw new Error(name + ': pass an array of items (or {data: [...]})');
@@ -192,7 +192,7 @@ function listPut(name, path) {
       }
       var body = call(state, 'PUT', path, { data: d });
       return done(composeNextState(state, body), callback);
-    };
+    });
   };
 }
 
@@ -203,10 +203,10 @@ exports.updateLinks = listPut('updateLinks', '/api/v1/organizations/clients/upda
 
 // getOrganizations(callback): data = the organizations OSCaR knows.
 exports.getOrganizations = function (callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var body = call(state, 'GET', '/api/v1/organizations');
     return done(composeNextState(state, isObject(body) && body.data ? body.data : body), callback);
-  };
+  });
 };
 
 exports.execute = function () {

@@ -83,7 +83,7 @@ exports.execute = function () {
 // sql(query, options): query is a string, {text, values} or a function of
 // state returning either; options.values binds $1… parameters.
 exports.sql = function (sqlQuery, opts, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var q = typeof sqlQuery === 'function' ? sqlQuery(state) : sqlQuery;
     q = expand(q, state);
     var o = options(opts, state);
@@ -102,7 +102,7 @@ exports.sql = function (sqlQuery, opts, callback) {
     var exec = shouldExecute(o);
     var answer = host.query(text, values === undefined ? null : values, exec);
     return complete(state, answer, o, exec, callback);
-  };
+  });
 };
 
 function logWrite(verb, answer, rows, o) {
@@ -135,19 +135,19 @@ function records(data, op) {
 }
 
 exports.insert = function (table, rec, opts, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var data = record(expand(rec, state), 'insert');
     var o = options(opts, state);
     var columns = Object.keys(data).sort();
     return write(state, 'insert', 'insert', expand(table, state), null, columns,
       [columns.map(function (c) { return data[c]; })], o, callback);
-  };
+  });
 };
 
 // The first record's keys are the column template; other records are read
 // by those names (missing keys are NULL).
 function many(op, verb, table, conflict, recs, opts, callback, skipMsg) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var data = expand(recs, state);
     var o = options(opts, state);
     if (!data || data.length === 0) {
@@ -158,7 +158,7 @@ function many(op, verb, table, conflict, recs, opts, callback, skipMsg) {
     var columns = Object.keys(data[0]);
     var rows = data.map(function (r) { return columns.map(function (c) { return r[c]; }); });
     return write(state, op, verb, expand(table, state), conflict === null ? null : expand(conflict, state), columns, rows, o, callback);
-  };
+  });
 }
 
 exports.insertMany = function (table, recs, opts, callback) {
@@ -166,17 +166,17 @@ exports.insertMany = function (table, recs, opts, callback) {
 };
 
 exports.upsert = function (table, uuid, rec, opts, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var data = record(expand(rec, state), 'upsert');
     var o = options(opts, state);
     var columns = Object.keys(data).sort();
     return write(state, 'upsert', 'upsert', expand(table, state), expand(uuid, state), columns,
       [columns.map(function (c) { return data[c]; })], o, callback);
-  };
+  });
 };
 
 exports.upsertIf = function (logical, table, uuid, rec, opts, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var cond = expand(logical, state);
     if (!cond) {
       console.log('Skipping upsert for ' + expand(uuid, state) + '.');
@@ -187,7 +187,7 @@ exports.upsertIf = function (logical, table, uuid, rec, opts, callback) {
     var columns = Object.keys(data).sort();
     return write(state, 'upsertIf', 'upsert', expand(table, state), expand(uuid, state), columns,
       [columns.map(function (c) { return data[c]; })], o, callback);
-  };
+  });
 };
 
 exports.upsertMany = function (table, uuid, recs, opts, callback) {
@@ -198,7 +198,7 @@ exports.upsertMany = function (table, uuid, recs, opts, callback) {
 // matching row (null when none). ≥5 puts it in data; older majors resolve
 // to the bare value (used as findValue(...)(state).then(v => …)).
 exports.findValue = function (filter) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var f = expand(filter, state) || {};
     var where = isObject(f.where) ? f.where : {};
     console.log('Preparing to execute sql statement');
@@ -208,23 +208,23 @@ exports.findValue = function (filter) {
     });
     if (V.major >= 5) return composeNextState(state, answer.value);
     return Promise.resolve(answer.value);
-  };
+  });
 };
 
 exports.describeTable = function (tableName, opts, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var name = expand(tableName, state);
     var o = options(opts, state);
     var exec = shouldExecute(o);
     var answer = host.describeTable(String(name), exec);
     console.log('Preparing to describe table via:', answer.sql[0]);
     return complete(state, answer, o, exec, callback);
-  };
+  });
 };
 
 function defineTable(alter, skipMsg) {
   return function (tableName, columns, opts, callback) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var name = expand(tableName, state);
       var cols = expand(columns, state);
       var o = options(opts, state);
@@ -237,7 +237,7 @@ function defineTable(alter, skipMsg) {
       var answer = host.defineTable(String(name), cols, alter, exec);
       console.log('Preparing to ' + (alter ? 'modify' : 'create') + ' table via:', answer.sql[0]);
       return complete(state, answer, o, exec, callback);
-    };
+    });
   };
 }
 

@@ -176,7 +176,7 @@ function fetchCases(state, query) {
 }
 
 exports.getCases = function (query, options, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var args = expand(state, query, options);
     var q = args[0], opts = args[1] || {};
     var body = fetchCases(state, q) || {};
@@ -189,12 +189,12 @@ exports.getCases = function (query, options, callback) {
     }
     var next = composeNextState(state, cases, ge(2, 10) ? body.metadata : undefined);
     return done(next, callback);
-  };
+  });
 };
 
 exports.getCase = function (id, options, callback) {
   if (typeof options === 'function' && callback === undefined) { callback = options; options = {}; }
-  return function (state) {
+  return common.asyncOp(function (state) {
     var args = expand(state, id, options);
     if (args[0] === undefined || args[0] === null || args[0] === '') throw new Error('getCase: a case id (record id) is required');
     var body = send(state, 'GET', baseUrl(state) + '/api/v2/cases/' + encodeURIComponent(args[0])) || {};
@@ -203,7 +203,7 @@ exports.getCase = function (id, options, callback) {
       c.referrals = (send(state, 'GET', baseUrl(state) + '/api/v2/cases/' + encodeURIComponent(c.id) + '/referrals') || {}).data;
     }
     return done(composeNextState(state, c), callback);
-  };
+  });
 };
 
 // OpenFn ≤3.1 sends {data: params.data}; ≥3.2 wraps the whole params.
@@ -220,21 +220,21 @@ function update(state, id, params) {
 }
 
 exports.createCase = function (params, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var p = expand(state, params)[0];
     return done(composeNextState(state, create(state, p)), callback);
-  };
+  });
 };
 
 exports.updateCase = function (id, params, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var args = expand(state, id, params);
     return done(composeNextState(state, update(state, args[0], args[1])), callback);
-  };
+  });
 };
 
 exports.upsertCase = function (params, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var p = expand(state, params)[0] || {};
     var data = p.data;
     var externalIds = p.externalIds;
@@ -267,7 +267,7 @@ exports.upsertCase = function (params, callback) {
       result = create(state, payload);
     }
     return done(composeNextState(state, result), callback);
-  };
+  });
 };
 
 // ---- referrals --------------------------------------------------------------
@@ -288,17 +288,17 @@ function caseByCaseId(state, caseId) {
 }
 
 exports.getReferrals = function (params, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var p = expand(state, params)[0] || {};
     if (p.id === undefined || p.id === null || p.id === '') throw new Error('getReferrals: params.id is required');
     var recordId = p.externalId === 'record_id' ? p.id : caseByCaseId(state, p.id).id;
     var body = send(state, 'GET', baseUrl(state) + '/api/v2/cases/' + encodeURIComponent(recordId) + '/referrals') || {};
     return done(composeNextState(state, body.data), callback);
-  };
+  });
 };
 
 exports.createReferrals = function (params, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var p = expand(state, params)[0] || {};
     var body = send(state, 'POST', baseUrl(state) + '/api/v2/cases/referrals', DOUBLE_WRAP ? { data: p } : { data: p.data });
     // OpenFn reads tryJson(body).data.body from an already-parsed body, which
@@ -306,11 +306,11 @@ exports.createReferrals = function (params, callback) {
     // a job written for OpenFn cannot rely on anything else.
     var parsed = isObject(body) ? { body: body } : tryJson(body);
     return done(composeNextState(state, parsed.data.body), callback);
-  };
+  });
 };
 
 function updateReferralOp(params, callback) {
-  return function (state) {
+  return common.asyncOp(function (state) {
     var p = expand(state, params)[0] || {};
     if (p.id === undefined || p.id === null || p.id === '') throw new Error('updateReferral: params.id (the referral id) is required');
     if (p.caseId === undefined || p.caseId === null || p.caseId === '') throw new Error('updateReferral: params.caseId is required');
@@ -321,7 +321,7 @@ function updateReferralOp(params, callback) {
     // OpenFn falls back to the wrapper (§5.3).
     var parsed = isObject(body) ? { body: body } : tryJson(body);
     return done(composeNextState(state, (parsed && parsed.data) || parsed), callback);
-  };
+  });
 }
 exports.updateReferral = updateReferralOp;
 exports.updateReferrals = function (params, callback) {
@@ -333,11 +333,11 @@ exports.updateReferrals = function (params, callback) {
 
 function listOp(path) {
   return function (query, callback) {
-    return function (state) {
+    return common.asyncOp(function (state) {
       var q = expand(state, query)[0];
       var body = send(state, 'GET', withQuery(baseUrl(state) + path, q)) || {};
       return done(composeNextState(state, body.data), callback);
-    };
+    });
   };
 }
 exports.getForms = listOp('/api/v2/forms');
