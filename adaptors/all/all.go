@@ -1,6 +1,8 @@
 // Package all links every adaptor into a binary; import it for its side
-// effect of registering them.
+// effect of registering them (and their credential specs, see package spec).
 package all
+
+//go:generate go test -run TestReferenceDocs -update .
 
 import (
 	_ "github.com/jobmediator/jobmediator/adaptors/common"

@@ -1,0 +1,17 @@
+package primero
+
+import "github.com/jobmediator/jobmediator/spec"
+
+// Spec is the credential this adaptor reads (state.configuration).
+var Spec = spec.Credential{
+	Adaptor: "primero",
+	Doc:     "A Primero v2 server and an API user.",
+	Fields: []spec.Field{
+		{Name: "url", Type: spec.String, Required: true, Doc: "Server URL, e.g. https://primero.example.org."},
+		{Name: "user", Type: spec.String, Required: true, Doc: "API user (logs in with POST /api/v2/tokens, or Basic with basicAuth)."},
+		{Name: "password", Type: spec.String, Required: true, Secret: true, Doc: "Password of user."},
+		{Name: "basicAuth", Type: spec.Bool, Default: "false", Doc: "Send Basic auth on every request instead of logging in for a token."},
+	},
+}
+
+func init() { spec.Register(Spec) }
