@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/jobmediator/jobmediator/internal/version.Version=$(VERSION)
 PROJECT   ?= examples/hello-upstream
 # Packages with goroutines of their own run under the race detector.
-RACE_PKGS := ./channels/... ./mediator/... ./runtime/... ./store/... ./daemon/... ./internal/... ./sim/...
+RACE_PKGS := ./channels/... ./workflow/... ./mediator/... ./runtime/... ./store/... ./daemon/... ./internal/... ./sim/...
 GOTEST    ?= $(GO) test -count=1
 
 .PHONY: build run test test-race test-rest bench lint conformance-golden clean docker
@@ -25,7 +25,7 @@ test-race:
 	$(GOTEST) -race $$($(GO) list $(RACE_PKGS) 2>/dev/null)
 
 test-rest:
-	$(GOTEST) $$($(GO) list ./... | grep -v -E '/(channels|mediator|runtime|store|daemon|internal|sim)(/|$$)')
+	$(GOTEST) $$($(GO) list ./... | grep -v -E '/(channels|workflow|mediator|runtime|store|daemon|internal|sim)(/|$$)')
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -24,7 +24,10 @@ import (
 
 	"github.com/jobmediator/jobmediator/adaptors"
 	_ "github.com/jobmediator/jobmediator/adaptors/all" // register every adaptor
-	"github.com/jobmediator/jobmediator/channels"
+	"github.com/jobmediator/jobmediator/channels/api"
+	"github.com/jobmediator/jobmediator/channels/queue"
+	"github.com/jobmediator/jobmediator/channels/schedule"
+	"github.com/jobmediator/jobmediator/channels/webhook"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/logging"
 	"github.com/jobmediator/jobmediator/internal/metrics"
@@ -33,6 +36,7 @@ import (
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/runtime"
 	"github.com/jobmediator/jobmediator/store"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 // Daemon is one running mediator.
@@ -42,7 +46,11 @@ type Daemon struct {
 	red     *redact.Redactor
 	project *config.Project
 	engine  *runtime.Engine
-	http    *channels.HTTP
+	exec    *workflow.Executor
+	queue   *queue.Queue
+	webhook *webhook.Webhook
+	sched   *schedule.Scheduler
+	api     *api.API
 	store   store.Store
 	started time.Time
 
@@ -139,24 +147,9 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 		mo.Registered = d.regr.Ready
 	}
 	d.metrics = metrics.New(mo)
-	hc, err := channels.NewHTTP(project, channels.Options{
-		URN:         s.URN,
-		Compat:      s.Compat,
-		BodyLimit:   s.BodySizeLimit,
-		Runner:      d.engine,
-		Credentials: d.credential,
-		Redactor:    red,
-		Logger:      log,
-		Enabled:     d.isEnabled,
-		Completer:   d.completer(),
-		Store:       st,
-		RouteAuth:   s.RouteAuth,
-		Observer:    d.metrics.Observer(&channels.History{Store: st, Redactor: red, Logger: log}),
-	})
-	if err != nil {
+	if err := d.buildChannels(st); err != nil {
 		return nil, err
 	}
-	d.http = hc
 	d.handler = d.routes()
 	return d, nil
 }
@@ -178,7 +171,7 @@ func validateAdaptor(spec string) error {
 
 // completer returns the OpenHIM client as the async completer, or nil (a
 // typed nil pointer inside the interface would not compare equal to nil).
-func (d *Daemon) completer() channels.Completer {
+func (d *Daemon) completer() workflow.Completer {
 	if d.client == nil {
 		return nil
 	}
@@ -381,8 +374,11 @@ func (d *Daemon) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"milliseconds": time.Since(d.started).Milliseconds()})
 	}).Methods(http.MethodGet)
 	r.Handle("/metrics", d.metrics.Handler()).Methods(http.MethodGet, http.MethodHead)
-	d.http.RegisterAPI(r, d.s.APIToken)
-	d.http.Register(r)
+	d.api.Register(r)
+	// Polling and scheduled-rerun routes first: they win over the webhook
+	// routes on a shared path.
+	d.sched.Register(r)
+	d.webhook.Register(r)
 	return d.metrics.Middleware(r)
 }
 
@@ -436,33 +432,22 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: d.handler, ReadHeaderTimeout: 10 * time.Second}
 	fields := logrus.Fields{"addr": ln.Addr().String(), "project": d.project.Path, "version": version.String()}
 	var paths []string
-	for _, wf := range d.http.Webhooks() {
+	for _, wf := range d.webhook.Webhooks() {
 		paths = append(paths, fmt.Sprintf("%v %s → %s", wf.Options.Methods, wf.Options.Path, wf.Key))
 	}
 	sort.Strings(paths)
 	fields["channels"] = paths
 	d.log.WithFields(fields).Info("jobmediator listening")
 
-	bg, stopBG := context.WithCancel(context.Background())
-	workersDone := d.http.StartWorkers(bg, channels.QueueOptions{Owner: d.owner(), Workers: d.s.Workers, Lease: d.s.QueueLease})
-	sched := channels.ScheduleOptions{Owner: d.owner(), ChannelID: d.channelID}
-	if d.s.TimeZone != "" {
-		sched.Location, _ = time.LoadLocation(d.s.TimeZone)
+	bg := context.Background()
+	svcs := d.services()
+	for i, sv := range svcs {
+		if err := sv.Start(bg); err != nil {
+			stopServices(svcs[:i], d.log)
+			return err
+		}
 	}
-	if d.client != nil {
-		sched.Transactions = d.client
-	}
-	schedDone, err := d.http.StartScheduler(bg, sched)
-	if err != nil {
-		stopBG()
-		<-workersDone
-		return err
-	}
-	cullDone := store.StartCuller(bg, d.store, store.Retention{Days: d.s.RetentionDays, MaxRuns: d.s.RetentionMaxRuns}, time.Hour, d.log)
-	var wg sync.WaitGroup
 	if d.regr != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); d.regr.Run(bg) }()
 		d.log.WithFields(logrus.Fields{"core": d.client.URL(), "urn": d.s.URN, "version": d.reg.Version}).Info("registering with OpenHIM core")
 	}
 	errc := make(chan error, 1)
@@ -479,14 +464,13 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	if err := srv.Shutdown(drain); err != nil {
 		d.log.WithError(err).Warn("in-flight requests did not finish in time")
 	}
-	if err := d.http.Wait(drain); err != nil {
+	if err := d.webhook.Wait(drain); err != nil {
 		d.log.WithError(err).Warn("asynchronous runs did not finish in time")
 	}
-	stopBG()
-	wg.Wait()
-	<-workersDone
-	<-schedDone
-	<-cullDone
+	if err := d.sched.Wait(drain); err != nil {
+		d.log.WithError(err).Warn("polls did not finish in time")
+	}
+	stopServices(svcs, d.log)
 	if err := d.store.Close(); err != nil {
 		d.log.WithError(err).Warn("closing the store")
 	}

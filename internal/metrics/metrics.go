@@ -8,9 +8,9 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/jobmediator/jobmediator/channels"
 	"github.com/jobmediator/jobmediator/internal/version"
 	"github.com/jobmediator/jobmediator/store"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 // Options are what the daemon supplies; every field is optional.
@@ -30,7 +30,7 @@ type Options struct {
 // Metrics is Job Mediator's metric set on its own Registry.
 type Metrics struct {
 	Registry *Registry
-	// Runs records finished runs; use it (or Observer) as a channels.Observer.
+	// Runs records finished runs; use it (or Observer) as a workflow.Observer.
 	Runs     *Runs
 	requests *CounterVec
 }
@@ -103,30 +103,30 @@ func StoreQueue(st store.Store) func(ctx context.Context) (map[string]int, error
 
 // Observer returns an observer that records a run and then hands it to
 // next (nil: nobody), so metrics and run history can share the one
-// channels.Options.Observer.
-func (m *Metrics) Observer(next channels.Observer) channels.Observer {
+// workflow.Options.Observer.
+func (m *Metrics) Observer(next workflow.Observer) workflow.Observer {
 	r := *m.Runs
 	r.Next = next
 	return &r
 }
 
-// Runs is a channels.Observer that counts finished runs. It never blocks.
+// Runs is a workflow.Observer that counts finished runs. It never blocks.
 type Runs struct {
 	runs             *CounterVec
 	duration         *HistogramVec
 	orchestrations   *CounterVec
 	upstreamFailures *CounterVec
 	// Next, when set, receives every record after it is counted.
-	Next channels.Observer
+	Next workflow.Observer
 }
 
-var _ channels.Observer = (*Runs)(nil)
+var _ workflow.Observer = (*Runs)(nil)
 
 // RunStatusError is the status label of a run that produced no result.
 const RunStatusError = "error"
 
-// RunFinished implements channels.Observer.
-func (r *Runs) RunFinished(ctx context.Context, rec channels.RunRecord) {
+// RunFinished implements workflow.Observer.
+func (r *Runs) RunFinished(ctx context.Context, rec workflow.RunRecord) {
 	status := RunStatusError
 	if rec.Result != nil && rec.Result.Status != "" {
 		status = string(rec.Result.Status)

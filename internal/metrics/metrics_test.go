@@ -23,8 +23,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
-	"github.com/jobmediator/jobmediator/channels"
 	"github.com/jobmediator/jobmediator/runtime"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -32,8 +32,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // t0 is a fixed start time so durations are exact.
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
-func record(wf, trigger string, status runtime.Status, d time.Duration, exchanges ...recorder.Exchange) channels.RunRecord {
-	rec := channels.RunRecord{RunID: "r", Workflow: wf, Trigger: trigger, Started: t0, Finished: t0.Add(d), Exchanges: exchanges}
+func record(wf, trigger string, status runtime.Status, d time.Duration, exchanges ...recorder.Exchange) workflow.RunRecord {
+	rec := workflow.RunRecord{RunID: "r", Workflow: wf, Trigger: trigger, Started: t0, Finished: t0.Add(d), Exchanges: exchanges}
 	if status != "" {
 		rec.Result = &runtime.Result{Status: status}
 	}
@@ -471,16 +471,16 @@ func TestMiddlewareKeepsFlusher(t *testing.T) {
 }
 
 // recordingObserver is a Next observer.
-type recordingObserver struct{ got []channels.RunRecord }
+type recordingObserver struct{ got []workflow.RunRecord }
 
-func (o *recordingObserver) RunFinished(_ context.Context, rec channels.RunRecord) {
+func (o *recordingObserver) RunFinished(_ context.Context, rec workflow.RunRecord) {
 	o.got = append(o.got, rec)
 }
 
 func TestRunsObserver(t *testing.T) {
 	cases := []struct {
 		name string
-		rec  channels.RunRecord
+		rec  workflow.RunRecord
 		want map[string]float64
 	}{
 		{"success, one call", record("hello", "webhook", runtime.StatusSuccess, 40*time.Millisecond, ok(201)), map[string]float64{
@@ -516,7 +516,7 @@ func TestRunsObserver(t *testing.T) {
 			`jobmediator_run_duration_seconds_bucket{workflow="pull",le="0.005"}`:     1,
 			`jobmediator_runs_total{status="success",trigger="cron",workflow="pull"}`: 1,
 		}},
-		{"no times: no duration observed", channels.RunRecord{Workflow: "pull", Trigger: "cron", Result: &runtime.Result{Status: runtime.StatusSuccess}}, map[string]float64{
+		{"no times: no duration observed", workflow.RunRecord{Workflow: "pull", Trigger: "cron", Result: &runtime.Result{Status: runtime.StatusSuccess}}, map[string]float64{
 			`jobmediator_run_duration_seconds_count{workflow="pull"}`:                 -1, // absent
 			`jobmediator_runs_total{status="success",trigger="cron",workflow="pull"}`: 1,
 		}},
@@ -525,7 +525,7 @@ func TestRunsObserver(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := New(Options{Version: "test"})
 			next := &recordingObserver{}
-			var obs channels.Observer = m.Observer(next)
+			var obs workflow.Observer = m.Observer(next)
 			obs.RunFinished(context.Background(), c.rec)
 			if len(next.got) != 1 || next.got[0].Workflow != c.rec.Workflow {
 				t.Fatalf("next observer got %d records", len(next.got))
@@ -557,7 +557,7 @@ func TestRunsObserver(t *testing.T) {
 	}
 	// m.Runs used directly (no Next) is an Observer too.
 	m := New(Options{Version: "test"})
-	var obs channels.Observer = m.Runs
+	var obs workflow.Observer = m.Runs
 	obs.RunFinished(context.Background(), record("w", "t", runtime.StatusSuccess, time.Second))
 	if got := m.Runs.runs.Value("w", "t", "success"); got != 1 {
 		t.Fatalf("m.Runs counted %d", got)

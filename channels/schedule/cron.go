@@ -1,4 +1,4 @@
-package channels
+package schedule
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/store"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 // DefaultPollReplyWithin is how long a polling trigger waits for its run
@@ -20,8 +22,17 @@ import (
 // (60 s), so core never times the route out.
 const DefaultPollReplyWithin = 50 * time.Second
 
-// ScheduleOptions configure StartScheduler.
-type ScheduleOptions struct {
+// Options configure the scheduler.
+type Options struct {
+	// Store keeps cursors, tick claims and run leases; cron needs it.
+	Store store.Store
+	// Completer finishes polling transactions that outlive their answer;
+	// nil makes a polling trigger wait for its run.
+	Completer workflow.Completer
+	// BodyLimit bounds the body of a rerun request; default 10 MiB.
+	BodyLimit int64
+	// RouteAuth, when set, is who may call the polling and rerun routes.
+	RouteAuth []config.RouteUser
 	// Owner names this replica in leases and tick claims; default random.
 	Owner string
 	// Location is the default zone cron expressions are read in (a
@@ -166,34 +177,21 @@ type scheduledEntry struct {
 	loc      *time.Location
 }
 
-// StartScheduler fires the cron trigger of every workflow that has one
-// (and no polling option: those are scheduled by OpenHIM core) until ctx
-// ends; the returned channel closes when the tick loops and every run they
-// started have finished. Per tick: one replica claims it (store
-// compare-and-set), the overlap policy decides between skipping and
-// queueing behind a run still going (in process and, through a store
-// lease, across replicas), the input is built from the cursor, the run is
-// recorded in OpenHIM when Transactions is set, and the cursor moves only
-// after a success.
-func (h *HTTP) StartScheduler(ctx context.Context, o ScheduleOptions) (<-chan struct{}, error) {
-	if h.o.Store == nil {
-		return nil, errors.New("channels: the scheduler needs a store (cursors, tick claims and leases live there)")
-	}
-	if o.Owner == "" {
-		o.Owner = "jm-" + h.o.NewID()
-	}
-	if o.Location == nil {
-		o.Location = time.UTC
-	}
-	if o.Clock == nil {
-		o.Clock = RealClock{}
-	}
-	if o.PollReplyWithin <= 0 {
-		o.PollReplyWithin = DefaultPollReplyWithin
+// Start fires the cron trigger of every workflow that has one (and no
+// polling option: those are scheduled by OpenHIM core) until Stop is called
+// or ctx ends. Per tick: one replica claims it (store compare-and-set), the
+// overlap policy decides between skipping and queueing behind a run still
+// going (in process and, through a store lease, across replicas), the input
+// is built from the cursor, the run is recorded in OpenHIM when
+// Transactions is set, and the cursor moves only after a success.
+func (h *Scheduler) Start(ctx context.Context) error {
+	o := h.options()
+	if o.Store == nil {
+		return errors.New("channels: the scheduler needs a store (cursors, tick claims and leases live there)")
 	}
 	var entries []scheduledEntry
-	for _, wf := range h.project.Workflows {
-		tr := cronTrigger(wf)
+	for _, wf := range h.x.Project().Workflows {
+		tr := workflow.CronTrigger(wf)
 		if tr == nil || wf.Options.Polling != "" {
 			continue
 		}
@@ -201,47 +199,49 @@ func (h *HTTP) StartScheduler(ctx context.Context, o ScheduleOptions) (<-chan st
 		if wf.Options.TimeZone != "" {
 			l, err := time.LoadLocation(wf.Options.TimeZone)
 			if err != nil {
-				return nil, fmt.Errorf("channels: workflow %s: time zone %q: %v", wf.Key, wf.Options.TimeZone, err)
+				return fmt.Errorf("channels: workflow %s: time zone %q: %v", wf.Key, wf.Options.TimeZone, err)
 			}
 			loc = l
 		}
 		s, err := ParseSchedule(tr.CronExpression, loc)
 		if err != nil {
-			return nil, fmt.Errorf("channels: workflow %s trigger %s: %v", wf.Key, tr.Key, err)
+			return fmt.Errorf("channels: workflow %s trigger %s: %v", wf.Key, tr.Key, err)
 		}
 		entries = append(entries, scheduledEntry{wf: wf, schedule: s, loc: loc})
 	}
-	st := h.schedule
-	st.mu.Lock()
-	st.opts = o
-	st.mu.Unlock()
 
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, e := range entries {
-		e := e
-		h.o.Logger.WithFields(logrus.Fields{"workflow": e.wf.Key, "cron": cronTrigger(e.wf).CronExpression,
-			"zone": e.loc.String(), "next": e.schedule.Next(o.Clock.Now()).UTC().Format(time.RFC3339)}).Info("scheduled")
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			h.tickLoop(ctx, e, o, &wg)
-		}()
-	}
-	go func() { wg.Wait(); close(done) }()
-	return done, nil
+	h.loop.Go(ctx, func(ctx context.Context) {
+		var wg sync.WaitGroup
+		for _, e := range entries {
+			e := e
+			h.x.Logger().WithFields(logrus.Fields{"workflow": e.wf.Key, "cron": workflow.CronTrigger(e.wf).CronExpression,
+				"zone": e.loc.String(), "next": e.schedule.Next(o.Clock.Now()).UTC().Format(time.RFC3339)}).Info("scheduled")
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				h.tickLoop(ctx, e, o, &wg)
+			}()
+		}
+		wg.Wait()
+	})
+	return nil
 }
+
+// Stop ends the tick loops and waits for the runs they started (a run
+// finishes even when stopped: abandoning it half-way would leave an
+// OpenHIM transaction Processing), or until ctx ends.
+func (h *Scheduler) Stop(ctx context.Context) error { return h.loop.Stop(ctx) }
 
 // tickLoop waits for each next tick and hands it to its own goroutine, so
 // a long run never delays the clock. Ticks missed while the process was
 // down (or the clock jumped) are not caught up: the next run's window
 // starts at the cursor's watermark anyway, so no data is skipped.
-func (h *HTTP) tickLoop(ctx context.Context, e scheduledEntry, o ScheduleOptions, wg *sync.WaitGroup) {
+func (h *Scheduler) tickLoop(ctx context.Context, e scheduledEntry, o Options, wg *sync.WaitGroup) {
 	for {
 		now := o.Clock.Now()
 		next := e.schedule.Next(now)
 		if next.IsZero() {
-			h.o.Logger.WithField("workflow", e.wf.Key).Warn("cron expression never fires again")
+			h.x.Logger().WithField("workflow", e.wf.Key).Warn("cron expression never fires again")
 			return
 		}
 		select {
@@ -264,10 +264,10 @@ func (h *HTTP) tickLoop(ctx context.Context, e scheduledEntry, o ScheduleOptions
 }
 
 // runTick runs one tick on this replica, if it should.
-func (h *HTTP) runTick(ctx context.Context, wf *config.Workflow, tick time.Time, o ScheduleOptions) TickReport {
+func (h *Scheduler) runTick(ctx context.Context, wf *config.Workflow, tick time.Time, o Options) TickReport {
 	rep := TickReport{Workflow: wf.Key, Tick: tick}
-	log := h.o.Logger.WithFields(logrus.Fields{"workflow": wf.Key, "trigger": "cron", "tick": tick.UTC().Format(time.RFC3339)})
-	if !h.enabled(wf) {
+	log := h.x.Logger().WithFields(logrus.Fields{"workflow": wf.Key, "trigger": "cron", "tick": tick.UTC().Format(time.RFC3339)})
+	if !h.x.Enabled(wf) {
 		rep.Outcome = TickDisabled
 		log.Debug("tick skipped: workflow disabled")
 		return rep
@@ -286,7 +286,7 @@ func (h *HTTP) runTick(ctx context.Context, wf *config.Workflow, tick time.Time,
 	release, err := h.acquire(ctx, wf, wf.Options.Overlap == config.OverlapQueue)
 	if err != nil {
 		rep.Outcome = TickBusy
-		if !errors.Is(err, ErrBusy) {
+		if !errors.Is(err, workflow.ErrBusy) {
 			rep.Outcome, rep.Err = TickError, err
 		}
 		log.WithError(err).Warn("tick skipped: the previous run of this workflow is still going")

@@ -1,20 +1,12 @@
-package channels
+package schedule
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
-)
 
-// benchUpstream is a loopback upstream that accepts everything.
-func benchUpstream(b *testing.B) *upstream {
-	u := &upstream{status: 201}
-	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(201) }))
-	b.Cleanup(u.srv.Close)
-	return u
-}
+	"github.com/jobmediator/jobmediator/channels/internal/chantest"
+)
 
 // BenchmarkScheduledRun measures one scheduled run end to end on the
 // embedded store: cursor read, input assembly, the job (language-common,
@@ -22,8 +14,8 @@ func benchUpstream(b *testing.B) *upstream {
 func BenchmarkScheduledRun(b *testing.B) {
 	st := openStore(b, b.TempDir())
 	defer st.Close()
-	f := newSched(b, st, benchUpstream(b), NewFakeClock(t0), nil)
-	wf := f.h.project.Workflow("legacy-pull")
+	f := newSched(b, st, chantest.NewAcceptAll(b), NewFakeClock(t0), nil)
+	wf := f.x.Project().Workflow("legacy-pull")
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -39,7 +31,7 @@ func BenchmarkScheduledRun(b *testing.B) {
 func BenchmarkClaimTick(b *testing.B) {
 	st := openStore(b, b.TempDir())
 	defer st.Close()
-	f := newSched(b, st, benchUpstream(b), NewFakeClock(t0), nil)
+	f := newSched(b, st, chantest.NewAcceptAll(b), NewFakeClock(t0), nil)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()

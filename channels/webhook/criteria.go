@@ -1,4 +1,4 @@
-package channels
+package webhook
 
 import (
 	"encoding/json"

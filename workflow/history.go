@@ -1,15 +1,40 @@
-package channels
+package workflow
 
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/runtime"
 	"github.com/jobmediator/jobmediator/store"
 )
+
+// Observer is told about every run (run history, metrics); it must not
+// block for long. Nil observers are skipped.
+type Observer interface {
+	RunFinished(ctx context.Context, rec RunRecord)
+}
+
+// RunRecord is what an Observer receives.
+type RunRecord struct {
+	RunID     string
+	Workflow  string
+	Trigger   string
+	Tx        mediator.TxContext
+	Input     json.RawMessage // redacted
+	Result    *runtime.Result // State redacted by the observer
+	Exchanges []recorder.Exchange
+	Started   time.Time
+	Finished  time.Time
+	Envelope  *mediator.Response
+	// Redactor knows this run's credential values; use it before storing.
+	Redactor *redact.Redactor
+}
 
 // History records every run in the store: the run history operators query
 // (workflow, trigger, OpenHIM transaction ids, redacted input and output,
@@ -43,13 +68,13 @@ func (h *History) RunFinished(ctx context.Context, rec RunRecord) {
 		case runtime.StatusCrashed:
 			run.Status = store.RunCrashed
 		}
-		run.Output = cleanState(res.State, red)
+		run.Output = CleanState(res.State, red)
 		if res.Error != nil {
 			run.Error = red.String(res.Error.Message)
 		}
 		for _, s := range res.Steps {
 			sr := store.StepRecord{ID: s.ID, Job: s.Job, Name: s.Name, Status: store.RunStatus(s.Status),
-				Started: s.Started.UTC(), Finished: s.Finished.UTC(), Output: cleanState(s.Output, red)}
+				Started: s.Started.UTC(), Finished: s.Finished.UTC(), Output: CleanState(s.Output, red)}
 			switch s.Status {
 			case runtime.StatusFailed:
 				sr.Status = store.RunFailed
@@ -85,9 +110,9 @@ func (h *History) log() logrus.FieldLogger {
 	return logrus.StandardLogger()
 }
 
-// cleanState drops configuration (the legacy profile keeps it in final
+// CleanState drops configuration (the legacy profile keeps it in final
 // state) and redacts what is left, before anything is stored.
-func cleanState(state json.RawMessage, red *redact.Redactor) json.RawMessage {
+func CleanState(state json.RawMessage, red *redact.Redactor) json.RawMessage {
 	if len(state) == 0 {
 		return nil
 	}

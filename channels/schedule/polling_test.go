@@ -1,4 +1,4 @@
-package channels
+package schedule
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobmediator/jobmediator/channels/internal/chantest"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/store"
 )
@@ -41,7 +42,7 @@ type recCompleter struct{ fakeRecorder }
 func TestPollingTrigger(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	up := newUpstream(t)
+	up := chantest.NewUpstream(t)
 	f := newSched(t, st, up, NewFakeClock(t0), nil)
 	srv := httptest.NewServer(f.router)
 	defer srv.Close()
@@ -69,7 +70,7 @@ func TestPollingTrigger(t *testing.T) {
 	if code != 200 || env.Status != mediator.StatusSuccessful {
 		t.Fatalf("poll 2: %d %s", code, body)
 	}
-	posts := up.posts(t, "polled")
+	posts := up.Posts(t, "polled")
 	if len(posts) != 2 || posts[0]["since"] != nil || posts[0]["until"] != "2024-12-05T09:58:24Z" ||
 		posts[1]["since"] != "2024-12-05T09:58:24Z" || posts[1]["until"] != "2024-12-05T10:03:24Z" {
 		t.Fatalf("windows = %v", posts)
@@ -79,7 +80,7 @@ func TestPollingTrigger(t *testing.T) {
 	}
 
 	// A failed poll leaves the watermark where it was.
-	up.set(500, 0)
+	up.Set(500, 0)
 	_, v2 := cursorOf(t, st, PollingCursorKey("polled"))
 	code, env, _ = pollGET(t, srv.URL+"/poll", map[string]string{
 		"channel-id": "5f0000000000000000000009", "x-openhim-lastrunat": "Thu Dec 05 2024 10:08:24 GMT+0000", "X-OpenHIM-TransactionID": mediator.NewObjectID(),
@@ -91,7 +92,7 @@ func TestPollingTrigger(t *testing.T) {
 	if v3 != v2 || !cv3.Watermark.Equal(want1.Add(5*time.Minute)) || v2 <= v1 {
 		t.Errorf("watermark moved on failure: v%d → v%d %v", v2, v3, cv3.Watermark)
 	}
-	up.set(201, 0)
+	up.Set(201, 0)
 
 	// A rerun of poll 1 (core replays the GET with its stored headers)
 	// re-runs poll 1's window, not a new one.
@@ -102,7 +103,7 @@ func TestPollingTrigger(t *testing.T) {
 	if code != 200 || env.Properties["rerun_of"] != tx1 {
 		t.Fatalf("poll rerun: %d %s", code, body)
 	}
-	posts = up.posts(t, "polled")
+	posts = up.Posts(t, "polled")
 	last := posts[len(posts)-1]
 	if last["since"] != nil || last["until"] != "2024-12-05T09:58:24Z" || last["key"] != tx1 {
 		t.Errorf("rerun window = %v, want poll 1's with key %s", last, tx1)
@@ -127,15 +128,15 @@ func TestPollingTrigger(t *testing.T) {
 func TestPollingLongRunGoesAsync(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	up := newUpstream(t)
+	up := chantest.NewUpstream(t)
 	f := newSched(t, st, up, NewFakeClock(t0), nil)
 	comp := &recCompleter{}
 	f.h.o.Completer = comp
-	f.start(t, "a", func(o *ScheduleOptions) { o.PollReplyWithin = 20 * time.Millisecond })
+	f.start(t, "a", func(o *Options) { o.PollReplyWithin = 20 * time.Millisecond })
 	srv := httptest.NewServer(f.router)
 	defer srv.Close()
 
-	up.set(201, 400*time.Millisecond)
+	up.Set(201, 400*time.Millisecond)
 	tx := mediator.NewObjectID()
 	code, env, body := pollGET(t, srv.URL+"/poll", map[string]string{
 		"channel-id": "5f0000000000000000000009", "x-openhim-lastrunat": "Thu Dec 05 2024 09:58:24 GMT+0000", "X-OpenHIM-TransactionID": tx,
@@ -170,7 +171,7 @@ func TestPollingLongRunGoesAsync(t *testing.T) {
 func TestSchedulerSkipsPollingWorkflows(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	f := newSched(t, st, newUpstream(t), NewFakeClock(t0), nil)
+	f := newSched(t, st, chantest.NewUpstream(t), NewFakeClock(t0), nil)
 	f.start(t, "a", nil)
 	if !f.clock.BlockUntil(2, 5*time.Second) {
 		t.Fatal("loops not waiting")

@@ -1,8 +1,7 @@
-package channels
+package schedule
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
@@ -13,11 +12,16 @@ import (
 
 	"github.com/gorilla/mux"
 
+	_ "github.com/jobmediator/jobmediator/adaptors/all"
+	"github.com/jobmediator/jobmediator/channels/internal/chantest"
+	"github.com/jobmediator/jobmediator/channels/queue"
+	"github.com/jobmediator/jobmediator/channels/webhook"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/runtime"
 	"github.com/jobmediator/jobmediator/store"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 // t0 is half an hour before the first hourly tick.
@@ -25,24 +29,23 @@ var t0 = time.Date(2026, 3, 1, 0, 30, 0, 0, time.UTC)
 
 // schedFixture is one mediator instance (a replica) over a shared store.
 type schedFixture struct {
-	h      *HTTP
+	x      *workflow.Executor
+	h      *Scheduler
 	router *mux.Router
 	store  store.Store
 	clock  *FakeClock
-	up     *upstream
+	up     *chantest.Upstream
 	ticks  chan TickReport
 	txs    *fakeRecorder
 	stop   func()
 }
 
-func openStore(t testing.TB, dir string) store.Store {
-	t.Helper()
-	s, err := store.Open(context.Background(), store.Config{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+const secret = chantest.Secret
+
+var (
+	openStore = chantest.OpenStore
+	noSecrets = chantest.NoSecrets
+)
 
 func loadSchedProject(t testing.TB) *config.Project {
 	t.Helper()
@@ -55,45 +58,47 @@ func loadSchedProject(t testing.TB) *config.Project {
 
 // newSched builds an HTTP over st (shared between replicas) with the real
 // runtime and run history.
-func newSched(t testing.TB, st store.Store, up *upstream, clock *FakeClock, p *config.Project) *schedFixture {
+func newSched(t testing.TB, st store.Store, up *chantest.Upstream, clock *FakeClock, p *config.Project) *schedFixture {
 	t.Helper()
 	if p == nil {
 		p = loadSchedProject(t)
 	}
 	creds := config.NewCredentials(map[string]map[string]any{
-		"upstream": {"baseUrl": up.srv.URL, "username": "demo", "password": secret},
+		"upstream": {"baseUrl": up.Srv.URL, "username": "demo", "password": secret},
 	})
 	red := redact.New()
 	red.AddValues(creds.SecretValues()...)
-	h, err := NewHTTP(p, Options{
+	x, err := workflow.New(p, workflow.Options{
 		URN: "urn:mediator:test", Runner: runtime.New(runtime.Options{}), Credentials: creds.Get,
-		Redactor: red, Store: st, Observer: &History{Store: st, Redactor: red}, Now: clock.Now,
+		Redactor: red, Observer: &workflow.History{Store: st, Redactor: red}, Now: clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := New(x, Options{Store: st})
 	r := mux.NewRouter()
 	h.Register(r)
-	return &schedFixture{h: h, router: r, store: st, clock: clock, up: up, ticks: make(chan TickReport, 64), txs: &fakeRecorder{}}
+	webhook.New(x, queue.New(x, queue.Options{Store: st}), webhook.Options{}).Register(r)
+	return &schedFixture{x: x, h: h, router: r, store: st, clock: clock, up: up, ticks: make(chan TickReport, 64), txs: &fakeRecorder{}}
 }
 
-func (f *schedFixture) start(t *testing.T, owner string, mut func(*ScheduleOptions)) {
+func (f *schedFixture) start(t *testing.T, owner string, mut func(*Options)) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	o := ScheduleOptions{Owner: owner, Clock: f.clock, OnTick: func(r TickReport) { f.ticks <- r },
+	cur := f.h.options()
+	o := Options{Store: cur.Store, Completer: cur.Completer, BodyLimit: cur.BodyLimit, RouteAuth: cur.RouteAuth,
+		Owner: owner, Clock: f.clock, OnTick: func(r TickReport) { f.ticks <- r },
 		Transactions: f.txs, ChannelID: func(string) string { return "5f0000000000000000000001" }}
 	if mut != nil {
 		mut(&o)
 	}
-	done, err := f.h.StartScheduler(ctx, o)
-	if err != nil {
+	f.h.setOptions(o)
+	if err := f.h.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	f.stop = func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := f.h.Stop(ctx); err != nil {
 			t.Error("scheduler did not stop")
 		}
 	}
@@ -125,21 +130,6 @@ func advance(t *testing.T, c *FakeClock, loops int, d time.Duration) {
 	c.Advance(d)
 }
 
-// posts returns what the upstream received for a workflow, decoded.
-func (u *upstream) posts(t *testing.T, workflow string) []map[string]any {
-	t.Helper()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	var out []map[string]any
-	for _, g := range u.got {
-		var m map[string]any
-		if json.Unmarshal([]byte(g), &m) == nil && m["workflow"] == workflow {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 func cursorOf(t *testing.T, st store.Store, key string) (CursorValue, int64) {
 	t.Helper()
 	c, err := st.GetCursor(context.Background(), key)
@@ -163,15 +153,6 @@ func stateOf(t *testing.T, cv CursorValue) map[string]any {
 		t.Fatalf("cursor state %s: %v", cv.State, err)
 	}
 	return m
-}
-
-// noSecrets fails when the upstream password (or its Basic form) is in b.
-func noSecrets(t *testing.T, what string, b []byte) {
-	t.Helper()
-	basic := base64.StdEncoding.EncodeToString([]byte("demo:" + secret))
-	if strings.Contains(string(b), secret) || strings.Contains(string(b), basic) {
-		t.Errorf("%s leaks the credential: %s", what, b)
-	}
 }
 
 // fakeRecorder is an OpenHIM core that records POST/PUT /transactions.
@@ -278,7 +259,7 @@ func TestNormaliseDOW(t *testing.T) {
 func TestSchedulerHourlyCursor(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	up := newUpstream(t)
+	up := chantest.NewUpstream(t)
 	f := newSched(t, st, up, NewFakeClock(t0), nil)
 	f.start(t, "replica-a", nil)
 	const loops = 2 // pull (hourly) and legacy-pull (@every 30m); polled is core's
@@ -296,7 +277,7 @@ func TestSchedulerHourlyCursor(t *testing.T) {
 	noSecrets(t, "cursor", mustJSON(cv))
 
 	// 02:00 — upstream fails: the run fails, the cursor stays.
-	up.set(503, 0)
+	up.Set(503, 0)
 	advance(t, f.clock, loops, time.Hour)
 	if r := f.tick(t, "pull"); r.Outcome != TickRan || r.Status == "success" || r.Advanced {
 		t.Fatalf("tick 2 = %+v", r)
@@ -306,12 +287,12 @@ func TestSchedulerHourlyCursor(t *testing.T) {
 	}
 
 	// 03:00 — recovered: the window covers 01:00–03:00, count continues.
-	up.set(201, 0)
+	up.Set(201, 0)
 	advance(t, f.clock, loops, time.Hour)
 	if r := f.tick(t, "pull"); r.Outcome != TickRan || r.Status != "success" {
 		t.Fatalf("tick 3 = %+v", r)
 	}
-	posts := up.posts(t, "pull")
+	posts := up.Posts(t, "pull")
 	if len(posts) != 3 {
 		t.Fatalf("upstream got %d posts, want 3", len(posts))
 	}
@@ -377,7 +358,7 @@ func TestSchedulerHourlyCursor(t *testing.T) {
 func TestSchedulerLegacyLastRunDateTime(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	f := newSched(t, st, newUpstream(t), NewFakeClock(t0), nil)
+	f := newSched(t, st, chantest.NewUpstream(t), NewFakeClock(t0), nil)
 	f.start(t, "a", nil)
 	advance(t, f.clock, 2, 30*time.Minute)
 	if r := f.tick(t, "legacy-pull"); r.Status != "success" {
@@ -399,7 +380,7 @@ func TestSchedulerLegacyLastRunDateTime(t *testing.T) {
 
 func TestCursorSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	up := newUpstream(t)
+	up := chantest.NewUpstream(t)
 	clock := NewFakeClock(t0)
 	st := openStore(t, dir)
 	a := newSched(t, st, up, clock, nil)
@@ -424,7 +405,7 @@ func TestCursorSurvivesRestart(t *testing.T) {
 	if r := b.tick(t, "pull"); !r.Advanced {
 		t.Fatalf("tick after restart = %+v", r)
 	}
-	posts := up.posts(t, "pull")
+	posts := up.Posts(t, "pull")
 	if len(posts) != 2 || posts[1]["since"] != "2026-03-01T01:00:00Z" || posts[1]["count"] != 2.0 {
 		t.Errorf("after restart the window/state did not continue: %v", posts)
 	}
@@ -434,13 +415,13 @@ func TestCursorSurvivesRestart(t *testing.T) {
 func TestTwoReplicasOneRunPerTick(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	up := newUpstream(t)
+	up := chantest.NewUpstream(t)
 	clock := NewFakeClock(t0)
 	a := newSched(t, st, up, clock, nil)
 	b := newSched(t, st, up, clock, nil)
 	reports := make(chan TickReport, 64)
-	a.start(t, "replica-a", func(o *ScheduleOptions) { o.OnTick = func(r TickReport) { reports <- r } })
-	b.start(t, "replica-b", func(o *ScheduleOptions) { o.OnTick = func(r TickReport) { reports <- r } })
+	a.start(t, "replica-a", func(o *Options) { o.OnTick = func(r TickReport) { reports <- r } })
+	b.start(t, "replica-b", func(o *Options) { o.OnTick = func(r TickReport) { reports <- r } })
 	for i := 0; i < 3; i++ {
 		d := time.Hour
 		if i == 0 {
@@ -463,7 +444,7 @@ func TestTwoReplicasOneRunPerTick(t *testing.T) {
 			t.Errorf("tick %d outcomes = %v, want one ran and one claimed", i, outcomes)
 		}
 	}
-	if n := len(up.posts(t, "pull")); n != 3 {
+	if n := len(up.Posts(t, "pull")); n != 3 {
 		t.Errorf("upstream got %d pulls for 3 ticks", n)
 	}
 	if cv, _ := cursorOf(t, st, StateCursorKey("pull")); stateOf(t, cv)["count"] != 3.0 {
@@ -474,10 +455,10 @@ func TestTwoReplicasOneRunPerTick(t *testing.T) {
 func TestOverlap(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	f := newSched(t, st, newUpstream(t), NewFakeClock(t0), nil)
+	f := newSched(t, st, chantest.NewUpstream(t), NewFakeClock(t0), nil)
 	ctx := context.Background()
-	wf := f.h.project.Workflow("pull")
-	o := f.h.schedule.options()
+	wf := f.x.Project().Workflow("pull")
+	o := f.h.options()
 
 	t.Run("skip while running here", func(t *testing.T) {
 		release, err := f.h.acquire(ctx, wf, false)
@@ -514,7 +495,7 @@ func TestOverlap(t *testing.T) {
 		// Wait until the tick is queued, then a further one coalesces.
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			st := f.h.schedule
+			st := f.h
 			st.mu.Lock()
 			q := st.locks["pull"].queued
 			st.mu.Unlock()
@@ -545,11 +526,11 @@ func TestOverlap(t *testing.T) {
 
 func TestStartSchedulerErrors(t *testing.T) {
 	p := loadSchedProject(t)
-	h, err := NewHTTP(p, Options{Runner: runtime.New(runtime.Options{})})
+	x, err := workflow.New(p, workflow.Options{Runner: runtime.New(runtime.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.StartScheduler(context.Background(), ScheduleOptions{}); err == nil || !strings.Contains(err.Error(), "needs a store") {
+	if err := New(x, Options{}).Start(context.Background()); err == nil || !strings.Contains(err.Error(), "needs a store") {
 		t.Errorf("no store: %v", err)
 	}
 	st := openStore(t, t.TempDir())
@@ -560,8 +541,8 @@ func TestStartSchedulerErrors(t *testing.T) {
 	} {
 		p := loadSchedProject(t)
 		mut(p)
-		h, _ := NewHTTP(p, Options{Runner: runtime.New(runtime.Options{}), Store: st})
-		if _, err := h.StartScheduler(context.Background(), ScheduleOptions{}); err == nil || !strings.Contains(err.Error(), "workflow pull") {
+		x, _ := workflow.New(p, workflow.Options{Runner: runtime.New(runtime.Options{})})
+		if err := New(x, Options{Store: st}).Start(context.Background()); err == nil || !strings.Contains(err.Error(), "workflow pull") {
 			t.Errorf("%s: error = %v, want one naming workflow pull", name, err)
 		}
 	}
@@ -573,7 +554,7 @@ func TestStartSchedulerErrors(t *testing.T) {
 func TestRerunOfScheduledTransaction(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	up := newUpstream(t)
+	up := chantest.NewUpstream(t)
 	f := newSched(t, st, up, NewFakeClock(t0), nil)
 	f.start(t, "a", nil)
 	advance(t, f.clock, 2, 30*time.Minute)
@@ -612,7 +593,7 @@ func TestRerunOfScheduledTransaction(t *testing.T) {
 	if env.Status != mediator.StatusSuccessful || env.Properties["rerun_of"] != parent {
 		t.Errorf("envelope = %+v", env)
 	}
-	posts := up.posts(t, "pull")
+	posts := up.Posts(t, "pull")
 	if len(posts) != 3 {
 		t.Fatalf("%d posts", len(posts))
 	}
@@ -640,4 +621,12 @@ func TestRerunOfScheduledTransaction(t *testing.T) {
 			t.Errorf("%s: %d %s", name, rec.Code, rec.Body)
 		}
 	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte("null")
+	}
+	return b
 }

@@ -1,4 +1,4 @@
-package channels
+package webhook
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 // The requests core sends a mediator, from the shared test data: annotated
 // examples (request-to-mediator-*.txt) and raw captures from a running core
 // 8.5 (captured-requests-core-8.5.md).
-const wireDir = "../testdata/shared/openhim/"
+const wireDir = "../../testdata/shared/openhim/"
 
 // wireRequest is a capture as our router gets it, sent to path instead of
 // the capture's own route path (the query string is kept). extra are header

@@ -1,4 +1,4 @@
-package channels
+package schedule
 
 import (
 	"encoding/json"

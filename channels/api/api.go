@@ -1,4 +1,9 @@
-package channels
+// Package api is the operator API under /api: start a manual run, read run
+// history, cursors and dead letters, requeue a dead letter. Every route
+// needs a bearer token; the console builds on these routes. The API runs
+// nothing itself: manual runs are the scheduler's (given as RunManual),
+// history and dead letters are read from the store.
+package api
 
 import (
 	"bytes"
@@ -13,86 +18,55 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-	"github.com/sirupsen/logrus"
 
+	"github.com/jobmediator/jobmediator/channels/auth"
 	"github.com/jobmediator/jobmediator/config"
-	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/runtime"
 	"github.com/jobmediator/jobmediator/store"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
-// ManualRun is a run started by a person (CLI or API).
-type ManualRun struct {
-	// Cursor replaces the stored cursor state as the input; a success then
-	// advances the cursor from it (backfill from a chosen point).
-	Cursor json.RawMessage
-	// State is the whole initial state, used as given (the seed's
-	// "initialState" pattern); the cursor is neither read nor moved.
-	State json.RawMessage
-}
-
-// ManualResult is what a manual run produced.
+// ManualResult is what a manual run produced, as the API reports it.
 type ManualResult struct {
 	RunID         string
 	TransactionID string // OpenHIM transaction, when recording is on
-	Window        Window
-	Advanced      bool // the cursor moved
-	Envelope      *mediator.Response
+	Window        any    // the slice of time the run covered
+	Advanced      bool   // the cursor moved
 	Result        *runtime.Result
-	output        json.RawMessage // cleaned, redacted final state
+	Output        json.RawMessage // cleaned, redacted final state
 }
 
-// RunNow runs a workflow once, now, as its schedule would (cursor
-// semantics, OpenHIM recording when the scheduler has a recorder, no
-// overlap with a scheduled run: ErrBusy). cursorOverride, when not empty,
-// replaces the stored cursor state (see ManualRun.Cursor).
-func (h *HTTP) RunNow(ctx context.Context, workflowKey string, cursorOverride json.RawMessage) (*mediator.Response, *runtime.Result, error) {
-	m := ManualRun{}
-	if len(bytes.TrimSpace(cursorOverride)) > 0 {
-		m.Cursor = cursorOverride
-	}
-	res, err := h.RunManual(ctx, workflowKey, m)
-	if err != nil {
-		return nil, nil, err
-	}
-	return res.Envelope, res.Result, nil
+// Options configure the API.
+type Options struct {
+	// Token is the bearer token, or several separated by commas while one
+	// is rotated; empty disables the API (every /api route answers 404).
+	Token     string
+	Store     store.Store // run history, cursors, dead letters; nil answers 503
+	BodyLimit int64       // bytes; 0 means 10 MiB
+	// RunManual starts a manual run of a workflow from an explicit cursor
+	// or initial state (at most one of them); errors are workflow.Err*.
+	RunManual func(ctx context.Context, workflow string, cursor, state json.RawMessage) (*ManualResult, error)
+	// CursorKeys names the store keys of a workflow's cursors, by the name
+	// the API shows them under.
+	CursorKeys func(workflow string) map[string]string
 }
 
-// RunManual is RunNow with the choice between an explicit cursor and an
-// explicit initial state.
-func (h *HTTP) RunManual(ctx context.Context, workflowKey string, m ManualRun) (*ManualResult, error) {
-	wf := h.project.Workflow(workflowKey)
-	if wf == nil {
-		return nil, fmt.Errorf("%w: %q is not a workflow of this project", ErrUnknownWorkflow, workflowKey)
-	}
-	if m.Cursor != nil && m.State != nil {
-		return nil, fmt.Errorf("%w: give either a cursor or a state, not both", ErrBadInput)
-	}
-	if !h.enabled(wf) {
-		return nil, fmt.Errorf("%w: workflow %s is disabled", ErrBadInput, wf.Key)
-	}
-	release, err := h.acquire(ctx, wf, false)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	log := h.o.Logger.WithFields(logrus.Fields{"workflow": wf.Key, "trigger": "manual"})
-	out, err := h.runScheduled(ctx, runSpec{wf: wf, trigger: "manual", until: h.o.Now(), record: true,
-		cursor: m.Cursor, state: m.State, log: log})
-	if err != nil {
-		return nil, err
-	}
-	r := &ManualResult{RunID: out.RunID, TransactionID: out.TransactionID, Window: out.Window, Advanced: out.Advanced,
-		Envelope: out.Env, Result: out.Result}
-	if out.Result != nil {
-		r.output = cleanState(out.Result.State, out.Redactor)
-	}
-	return r, nil
+// API serves /api.
+type API struct {
+	x      *workflow.Executor
+	o      Options
+	tokens []string // several while one is rotated
 }
 
-// RegisterAPI adds the operator API under /api. Every route needs
-// `Authorization: Bearer <token>`; with an empty token the API is disabled
-// and every /api route answers 404.
+// New prepares the API.
+func New(x *workflow.Executor, o Options) *API {
+	if o.BodyLimit <= 0 {
+		o.BodyLimit = 10 << 20
+	}
+	return &API{x: x, o: o, tokens: config.SplitTokens(o.Token)}
+}
+
+// Register adds the operator API under /api.
 //
 //	POST /api/workflows/{key}/run   body optional: {"cursor": {...}} or {"state": {...}}
 //	GET  /api/runs?workflow=&status=&limit=&before=&transaction=
@@ -100,8 +74,7 @@ func (h *HTTP) RunManual(ctx context.Context, workflowKey string, m ManualRun) (
 //	GET  /api/cursors/{workflow}    the workflow's cursors
 //	GET  /api/dead?limit=           dead letters (without their payloads)
 //	POST /api/dead/{id}/requeue     send a dead letter back to the queue
-func (h *HTTP) RegisterAPI(r *mux.Router, token string) {
-	a := &api{h: h, tokens: config.SplitTokens(token)}
+func (a *API) Register(r *mux.Router) {
 	r.Handle("/api/dead", a.guard(a.dead)).Methods(http.MethodGet)
 	r.Handle("/api/dead/{id}/requeue", a.guard(a.requeue)).Methods(http.MethodPost)
 	r.Handle("/api/workflows/{key}/run", a.guard(a.run)).Methods(http.MethodPost)
@@ -111,11 +84,6 @@ func (h *HTTP) RegisterAPI(r *mux.Router, token string) {
 	r.PathPrefix("/api").Handler(a.guard(func(w http.ResponseWriter, req *http.Request) {
 		apiError(w, http.StatusNotFound, "no API route "+req.Method+" "+req.URL.Path)
 	}))
-}
-
-type api struct {
-	h      *HTTP
-	tokens []string // several while one is rotated
 }
 
 func apiJSON(w http.ResponseWriter, status int, v any) {
@@ -134,14 +102,14 @@ func apiError(w http.ResponseWriter, status int, msg string) {
 }
 
 // guard checks the bearer token in constant time.
-func (a *api) guard(next http.HandlerFunc) http.Handler {
+func (a *API) guard(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(a.tokens) == 0 {
 			apiError(w, http.StatusNotFound, "the API is disabled: set an API token to enable it")
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !anyEqual(strings.TrimSpace(got), a.tokens) {
+		if !ok || !auth.AnyEqual(strings.TrimSpace(got), a.tokens) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="jobmediator"`)
 			apiError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
@@ -150,14 +118,14 @@ func (a *api) guard(next http.HandlerFunc) http.Handler {
 	})
 }
 
-func (a *api) run(w http.ResponseWriter, r *http.Request) {
+func (a *API) run(w http.ResponseWriter, r *http.Request) {
 	key := mux.Vars(r)["key"]
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.h.o.BodyLimit))
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.o.BodyLimit))
 	if err != nil {
-		apiError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", a.h.o.BodyLimit))
+		apiError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", a.o.BodyLimit))
 		return
 	}
-	var m ManualRun
+	var cursor, state json.RawMessage
 	if len(bytes.TrimSpace(raw)) > 0 {
 		var req map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &req); err != nil {
@@ -170,17 +138,21 @@ func (a *api) run(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		m.Cursor, m.State = req["cursor"], req["state"]
+		cursor, state = req["cursor"], req["state"]
 	}
-	res, err := a.h.RunManual(r.Context(), key, m)
+	if a.o.RunManual == nil {
+		apiError(w, http.StatusServiceUnavailable, "manual runs are off")
+		return
+	}
+	res, err := a.o.RunManual(r.Context(), key, cursor, state)
 	switch {
-	case errors.Is(err, ErrUnknownWorkflow):
+	case errors.Is(err, workflow.ErrUnknownWorkflow):
 		apiError(w, http.StatusNotFound, err.Error())
 		return
-	case errors.Is(err, ErrBadInput):
+	case errors.Is(err, workflow.ErrBadInput):
 		apiError(w, http.StatusBadRequest, err.Error())
 		return
-	case errors.Is(err, ErrBusy):
+	case errors.Is(err, workflow.ErrBusy):
 		apiError(w, http.StatusConflict, err.Error())
 		return
 	case err != nil:
@@ -197,23 +169,23 @@ func (a *api) run(w http.ResponseWriter, r *http.Request) {
 			out["error"] = res.Result.Error // redacted by the outcome mapping
 		}
 	}
-	if len(res.output) > 0 {
-		out["output"] = res.output
+	if len(res.Output) > 0 {
+		out["output"] = res.Output
 	}
 	apiJSON(w, http.StatusOK, out)
 }
 
 var runStatuses = map[store.RunStatus]bool{store.RunPending: true, store.RunRunning: true, store.RunSuccess: true, store.RunFailed: true, store.RunCrashed: true}
 
-func (a *api) storeOK(w http.ResponseWriter) bool {
-	if a.h.o.Store == nil {
+func (a *API) storeOK(w http.ResponseWriter) bool {
+	if a.o.Store == nil {
 		apiError(w, http.StatusServiceUnavailable, "run history is off (no store)")
 		return false
 	}
 	return true
 }
 
-func (a *api) runs(w http.ResponseWriter, r *http.Request) {
+func (a *API) runs(w http.ResponseWriter, r *http.Request) {
 	if !a.storeOK(w) {
 		return
 	}
@@ -232,7 +204,7 @@ func (a *api) runs(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
-	runs, err := a.h.o.Store.ListRuns(r.Context(), f)
+	runs, err := a.o.Store.ListRuns(r.Context(), f)
 	if errors.Is(err, store.ErrNotFound) {
 		apiError(w, http.StatusBadRequest, "before names no run")
 		return
@@ -253,8 +225,8 @@ func (a *api) runs(w http.ResponseWriter, r *http.Request) {
 // scrub applies the daemon's redactor once more on the way out: stored
 // runs are already redacted, and this keeps it so if a record predates a
 // newly configured sensitive key.
-func (a *api) scrub(run *store.Run) {
-	red := a.h.o.Redactor
+func (a *API) scrub(run *store.Run) {
+	red := a.x.Redactor()
 	run.Input, run.Output = red.JSON(run.Input), red.JSON(run.Output)
 	run.Error = red.String(run.Error)
 	for i := range run.Steps {
@@ -263,12 +235,12 @@ func (a *api) scrub(run *store.Run) {
 	}
 }
 
-func (a *api) getRun(w http.ResponseWriter, r *http.Request) {
+func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 	if !a.storeOK(w) {
 		return
 	}
 	id := mux.Vars(r)["id"]
-	run, err := a.h.o.Store.GetRun(r.Context(), id)
+	run, err := a.o.Store.GetRun(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		apiError(w, http.StatusNotFound, "no run "+id)
 		return
@@ -278,13 +250,13 @@ func (a *api) getRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.scrub(run)
-	logs, err := a.h.o.Store.Logs(r.Context(), id)
+	logs, err := a.o.Store.Logs(r.Context(), id)
 	if err != nil {
 		apiError(w, http.StatusServiceUnavailable, "reading run logs: "+err.Error())
 		return
 	}
 	for i := range logs {
-		logs[i].Message = a.h.o.Redactor.String(logs[i].Message)
+		logs[i].Message = a.x.Redactor().String(logs[i].Message)
 	}
 	if logs == nil {
 		logs = []store.LogLine{}
@@ -300,18 +272,22 @@ type cursorView struct {
 	Value   json.RawMessage `json:"value"`
 }
 
-func (a *api) cursors(w http.ResponseWriter, r *http.Request) {
+func (a *API) cursors(w http.ResponseWriter, r *http.Request) {
 	if !a.storeOK(w) {
 		return
 	}
-	wf := a.h.project.Workflow(mux.Vars(r)["workflow"])
+	wf := a.x.Project().Workflow(mux.Vars(r)["workflow"])
 	if wf == nil {
 		apiError(w, http.StatusNotFound, "no workflow "+mux.Vars(r)["workflow"])
 		return
 	}
 	out := map[string]cursorView{}
-	for name, key := range map[string]string{"state": StateCursorKey(wf.Key), "polling": PollingCursorKey(wf.Key), "tick": tickCursorKey(wf.Key)} {
-		c, err := a.h.o.Store.GetCursor(r.Context(), key)
+	keys := map[string]string{}
+	if a.o.CursorKeys != nil {
+		keys = a.o.CursorKeys(wf.Key)
+	}
+	for name, key := range keys {
+		c, err := a.o.Store.GetCursor(r.Context(), key)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
@@ -319,7 +295,7 @@ func (a *api) cursors(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusServiceUnavailable, "reading cursor "+key+": "+err.Error())
 			return
 		}
-		out[name] = cursorView{Key: c.Key, Version: c.Version, Updated: c.Updated, Value: a.h.o.Redactor.JSON(c.Value)}
+		out[name] = cursorView{Key: c.Key, Version: c.Version, Updated: c.Updated, Value: a.x.Redactor().JSON(c.Value)}
 	}
 	apiJSON(w, http.StatusOK, map[string]any{"workflow": wf.Key, "cursors": out})
 }
@@ -338,7 +314,7 @@ type deadView struct {
 	Died        time.Time `json:"died"`
 }
 
-func (a *api) dead(w http.ResponseWriter, r *http.Request) {
+func (a *API) dead(w http.ResponseWriter, r *http.Request) {
 	if !a.storeOK(w) {
 		return
 	}
@@ -351,7 +327,7 @@ func (a *api) dead(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	msgs, err := a.h.o.Store.ListDead(r.Context(), limit)
+	msgs, err := a.o.Store.ListDead(r.Context(), limit)
 	if err != nil {
 		apiError(w, http.StatusServiceUnavailable, "reading dead letters: "+err.Error())
 		return
@@ -359,17 +335,17 @@ func (a *api) dead(w http.ResponseWriter, r *http.Request) {
 	out := []deadView{}
 	for _, m := range msgs {
 		out = append(out, deadView{ID: m.ID, Workflow: m.Workflow, Kind: string(m.Kind), Attempts: m.Attempts,
-			MaxAttempts: m.MaxAttempts, LastError: a.h.o.Redactor.String(m.LastError), Created: m.Created, Died: m.Updated})
+			MaxAttempts: m.MaxAttempts, LastError: a.x.Redactor().String(m.LastError), Created: m.Created, Died: m.Updated})
 	}
 	apiJSON(w, http.StatusOK, map[string]any{"dead": out})
 }
 
-func (a *api) requeue(w http.ResponseWriter, r *http.Request) {
+func (a *API) requeue(w http.ResponseWriter, r *http.Request) {
 	if !a.storeOK(w) {
 		return
 	}
 	id := mux.Vars(r)["id"]
-	err := a.h.o.Store.Requeue(r.Context(), id)
+	err := a.o.Store.Requeue(r.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		apiError(w, http.StatusNotFound, "no message "+id)
@@ -378,7 +354,7 @@ func (a *api) requeue(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		apiError(w, http.StatusServiceUnavailable, "requeueing: "+err.Error())
 	default:
-		a.h.o.Logger.WithField("message", id).Info("dead letter requeued by an operator")
+		a.x.Logger().WithField("message", id).Info("dead letter requeued by an operator")
 		apiJSON(w, http.StatusOK, map[string]any{"requeued": id})
 	}
 }

@@ -1,4 +1,4 @@
-package channels
+package webhook
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,89 +17,69 @@ import (
 	"github.com/gorilla/mux"
 
 	_ "github.com/jobmediator/jobmediator/adaptors/all"
+	"github.com/jobmediator/jobmediator/channels/internal/chantest"
+	"github.com/jobmediator/jobmediator/channels/queue"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/runtime"
+	"github.com/jobmediator/jobmediator/store"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
-const secret = "s3cret-upstream-pw"
+const secret = chantest.Secret
 
-// upstream is a loopback records API whose answer the test controls.
-type upstream struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	status int
-	delay  time.Duration
-	got    []string
+// testOptions is what a fixture may change: the executor's options, the
+// endpoints' and the queue's store.
+type testOptions struct {
+	execOptions
+	Options
+	Store store.Store
 }
 
-func newUpstream(t testing.TB) *upstream {
-	u := &upstream{status: 201}
-	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		u.mu.Lock()
-		u.got = append(u.got, string(b))
-		status, delay := u.status, u.delay
-		u.mu.Unlock()
-		if delay > 0 {
-			select {
-			case <-time.After(delay):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		// Echo the Authorization header back, as some upstreams do, to
-		// prove redaction catches it in recorded bodies too.
-		fmt.Fprintf(w, `{"received":%s,"auth":%q}`, b, r.Header.Get("Authorization"))
-	}))
-	t.Cleanup(u.srv.Close)
-	return u
-}
-
-func (u *upstream) set(status int, delay time.Duration) {
-	u.mu.Lock()
-	u.status, u.delay = status, delay
-	u.mu.Unlock()
-}
+type execOptions = workflow.Options
 
 type fixture struct {
-	h      *HTTP
+	x      *workflow.Executor
+	h      *Webhook
+	q      *queue.Queue
 	router *mux.Router
-	up     *upstream
+	up     *chantest.Upstream
 }
 
-func newFixture(t testing.TB, mut func(*Options)) *fixture {
+func newFixture(t testing.TB, mut func(*testOptions)) *fixture {
 	t.Helper()
 	p, err := config.LoadProject("testdata/project")
 	if err != nil {
 		t.Fatal(err)
 	}
-	up := newUpstream(t)
+	up := chantest.NewUpstream(t)
 	creds := config.NewCredentials(map[string]map[string]any{
-		"upstream": {"baseUrl": up.srv.URL, "username": "demo", "password": secret},
+		"upstream": {"baseUrl": up.Srv.URL, "username": "demo", "password": secret},
 	})
 	red := redact.New()
 	red.AddValues(creds.SecretValues()...)
-	o := Options{
-		URN:         "urn:mediator:test",
-		Runner:      runtime.New(runtime.Options{}),
-		Credentials: creds.Get,
-		Redactor:    red,
-		BodyLimit:   1024,
+	o := testOptions{
+		execOptions: workflow.Options{
+			URN:         "urn:mediator:test",
+			Runner:      runtime.New(runtime.Options{}),
+			Credentials: creds.Get,
+			Redactor:    red,
+		},
+		Options: Options{BodyLimit: 1024},
 	}
 	if mut != nil {
 		mut(&o)
 	}
-	h, err := NewHTTP(p, o)
+	x, err := workflow.New(p, o.execOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
+	q := queue.New(x, queue.Options{Store: o.Store, Completer: o.Completer})
+	h := New(x, q, o.Options)
 	r := mux.NewRouter()
 	h.Register(r)
-	return &fixture{h: h, router: r, up: up}
+	return &fixture{x: x, h: h, q: q, router: r, up: up}
 }
 
 type call struct {
@@ -173,8 +152,8 @@ func TestRoutedSuccessRecordsRedactedOrchestration(t *testing.T) {
 		t.Fatalf("authorization header not masked: %v", o.Request.Headers)
 	}
 	// The upstream really got the data and the credential.
-	if len(f.up.got) != 1 || !strings.Contains(f.up.got[0], `"age":7`) {
-		t.Fatalf("upstream got %v", f.up.got)
+	if len(f.up.Got()) != 1 || !strings.Contains(f.up.Got()[0], `"age":7`) {
+		t.Fatalf("upstream got %v", f.up.Got())
 	}
 }
 
@@ -251,8 +230,8 @@ func TestBadInput(t *testing.T) {
 			})
 		}
 	}
-	if len(f.up.got) != 0 {
-		t.Fatalf("rejected requests must not reach the upstream: %v", f.up.got)
+	if len(f.up.Got()) != 0 {
+		t.Fatalf("rejected requests must not reach the upstream: %v", f.up.Got())
 	}
 }
 
@@ -293,7 +272,7 @@ func TestFailureStatusMapping(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var f *fixture
-			f = newFixture(t, func(o *Options) {
+			f = newFixture(t, func(o *testOptions) {
 				if tc.upDelay > 0 {
 					o.HTTPClient = &http.Client{Timeout: 200 * time.Millisecond}
 				}
@@ -303,7 +282,7 @@ func TestFailureStatusMapping(t *testing.T) {
 					o.Credentials = creds.Get
 				}
 			})
-			f.up.set(tc.upStatus, tc.upDelay)
+			f.up.Set(tc.upStatus, tc.upDelay)
 			w := f.do(call{path: tc.path, contentType: "application/json", body: `{"id":1}`, tx: "5f0000000000000000000003"})
 			env := envelopeOf(t, w)
 			if w.Code != tc.httpStatus || env.Response.Status != tc.httpStatus || env.Status != tc.envStatus || (env.Error != nil) != tc.errorField {
@@ -325,7 +304,7 @@ func TestFailureStatusMapping(t *testing.T) {
 }
 
 func TestDisabledWorkflow(t *testing.T) {
-	f := newFixture(t, func(o *Options) { o.Enabled = func(wf string) bool { return wf != "echo" } })
+	f := newFixture(t, func(o *testOptions) { o.Enabled = func(wf string) bool { return wf != "echo" } })
 	w := f.do(call{path: "/echo", contentType: "application/json", body: "{}"})
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "disabled") {
 		t.Fatalf("got %d %s", w.Code, w.Body)
@@ -349,8 +328,8 @@ func (c *completer) UpdateTransaction(_ context.Context, id string, u map[string
 
 func TestAsyncCompletesTransaction(t *testing.T) {
 	comp := &completer{updates: map[string]map[string]any{}, done: make(chan struct{})}
-	f := newFixture(t, func(o *Options) { o.Completer = comp })
-	for _, wf := range f.h.project.Workflows {
+	f := newFixture(t, func(o *testOptions) { o.Completer = comp })
+	for _, wf := range f.x.Project().Workflows {
 		if wf.Key == "echo" {
 			wf.Options.Async = true
 		}
@@ -401,7 +380,7 @@ func TestCriteria(t *testing.T) {
 // TestRouteAuth: with JM_ROUTE_AUTH every workflow endpoint needs Basic
 // auth of one of its users; rotation keeps the old one valid.
 func TestRouteAuth(t *testing.T) {
-	f := newFixture(t, func(o *Options) {
+	f := newFixture(t, func(o *testOptions) {
 		o.RouteAuth = []config.RouteUser{{Username: "openhim", Password: "route-pw-new"}, {Username: "openhim", Password: "route-pw-old"}}
 	})
 	basic := func(u, p string) map[string]string {

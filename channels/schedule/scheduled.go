@@ -1,4 +1,4 @@
-package channels
+package schedule
 
 import (
 	"context"
@@ -12,22 +12,14 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/jobmediator/jobmediator/channels/auth"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/internal/service"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/runtime"
 	"github.com/jobmediator/jobmediator/store"
-)
-
-// Errors of scheduled and manual runs; test with errors.Is.
-var (
-	// ErrBusy: a run of the workflow is already in progress (here or on
-	// another replica) and the overlap policy says skip.
-	ErrBusy = errors.New("channels: a run of this workflow is already in progress")
-	// ErrUnknownWorkflow: no workflow with that key or name.
-	ErrUnknownWorkflow = errors.New("channels: no such workflow")
-	// ErrBadInput: an explicit cursor, state or replayed window is unusable.
-	ErrBadInput = errors.New("channels: bad input")
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 // TriggerHeader marks the transactions Job Mediator records for its own
@@ -42,12 +34,51 @@ type TransactionRecorder interface {
 	UpdateTransaction(ctx context.Context, id string, update map[string]any) error
 }
 
-// schedState is the scheduling state of one *HTTP: its options (set by
-// StartScheduler) and a lock per workflow against overlapping runs.
-type schedState struct {
+// Scheduler runs the scheduled ways in: cron ticks (Start/Stop), OpenHIM
+// polling triggers and reruns of recorded scheduled transactions (its
+// routes), and manual runs. Every run goes through the workflow.Executor
+// with cursor semantics: the input comes from the workflow's cursor and
+// the cursor moves only after a success.
+type Scheduler struct {
+	x     *workflow.Executor
+	guard func(http.HandlerFunc) http.Handler
+	wg    sync.WaitGroup // polls running after their answer
+
+	loop service.Loop // the tick loops
+
 	mu    sync.Mutex
-	opts  ScheduleOptions
+	o     Options
 	locks map[string]*wfLock
+}
+
+// New prepares a scheduler; cron ticks start with Start.
+func New(x *workflow.Executor, o Options) *Scheduler {
+	h := &Scheduler{x: x, locks: map[string]*wfLock{}}
+	h.setOptions(o)
+	h.guard = auth.Basic(h.o.RouteAuth, x.Reject)
+	return h
+}
+
+// setOptions applies defaults and replaces the options.
+func (h *Scheduler) setOptions(o Options) {
+	if o.Owner == "" {
+		o.Owner = "jm-" + h.x.NewID()
+	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	if o.Clock == nil {
+		o.Clock = RealClock{}
+	}
+	if o.PollReplyWithin <= 0 {
+		o.PollReplyWithin = DefaultPollReplyWithin
+	}
+	if o.BodyLimit <= 0 {
+		o.BodyLimit = 10 << 20
+	}
+	h.mu.Lock()
+	h.o = o
+	h.mu.Unlock()
 }
 
 type wfLock struct {
@@ -55,13 +86,13 @@ type wfLock struct {
 	queued int           // ticks waiting (overlap: queue keeps at most one)
 }
 
-func (st *schedState) options() ScheduleOptions {
+func (st *Scheduler) options() Options {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.opts
+	return st.o
 }
 
-func (st *schedState) lock(wf string) *wfLock {
+func (st *Scheduler) lock(wf string) *wfLock {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	l := st.locks[wf]
@@ -79,20 +110,20 @@ func runLeaseName(wf string) string { return "run:" + wf }
 // acquire takes the workflow's run slot: in this process (a one-slot
 // semaphore) and across replicas (a store lease). With queue, it waits for
 // a running run to end; only one caller waits, later ones are coalesced
-// into it (ErrBusy). The returned release must be called.
-func (h *HTTP) acquire(ctx context.Context, wf *config.Workflow, queue bool) (func(), error) {
-	st := h.schedule
+// into it (workflow.ErrBusy). The returned release must be called.
+func (h *Scheduler) acquire(ctx context.Context, wf *config.Workflow, queue bool) (func(), error) {
+	st := h
 	l := st.lock(wf.Key)
 	select {
 	case l.sem <- struct{}{}:
 	default:
 		if !queue {
-			return nil, ErrBusy
+			return nil, workflow.ErrBusy
 		}
 		st.mu.Lock()
 		if l.queued > 0 {
 			st.mu.Unlock()
-			return nil, ErrBusy
+			return nil, workflow.ErrBusy
 		}
 		l.queued++
 		st.mu.Unlock()
@@ -120,7 +151,7 @@ func (h *HTTP) acquire(ctx context.Context, wf *config.Workflow, queue bool) (fu
 	ttl += time.Minute // the run is bounded by its timeout; the margin covers recording it
 	name := runLeaseName(wf.Key)
 	for {
-		ok, err := h.o.Store.AcquireLease(ctx, name, o.Owner, ttl, h.o.Now())
+		ok, err := h.o.Store.AcquireLease(ctx, name, o.Owner, ttl, h.x.Now())
 		if err != nil {
 			local()
 			return nil, fmt.Errorf("taking the run lease of %s: %w", wf.Key, err)
@@ -130,7 +161,7 @@ func (h *HTTP) acquire(ctx context.Context, wf *config.Workflow, queue bool) (fu
 		}
 		if !queue {
 			local()
-			return nil, ErrBusy
+			return nil, workflow.ErrBusy
 		}
 		// Another replica is running it; its lease is released when it ends.
 		select {
@@ -142,7 +173,7 @@ func (h *HTTP) acquire(ctx context.Context, wf *config.Workflow, queue bool) (fu
 	}
 	return func() {
 		if err := h.o.Store.ReleaseLease(context.Background(), name, o.Owner); err != nil {
-			h.o.Logger.WithError(err).WithField("workflow", wf.Key).Warn("could not release the run lease (it expires by itself)")
+			h.x.Logger().WithError(err).WithField("workflow", wf.Key).Warn("could not release the run lease (it expires by itself)")
 		}
 		local()
 	}, nil
@@ -179,7 +210,7 @@ type scheduledBody struct {
 type runOutcome struct {
 	RunID         string
 	TransactionID string
-	Reply         reply
+	Reply         workflow.Reply
 	Env           *mediator.Response
 	Result        *runtime.Result
 	Window        Window
@@ -190,54 +221,14 @@ type runOutcome struct {
 	Redactor  *redact.Redactor
 }
 
-// runRedactor knows every credential value the workflow can use, as the
-// run's own redactor will.
-func (h *HTTP) runRedactor(wf *config.Workflow) *redact.Redactor {
-	red := h.o.Redactor.Clone()
-	for _, j := range wf.Jobs {
-		if j.Credential == "" {
-			continue
-		}
-		if c, ok := h.o.Credentials(j.Credential); ok {
-			red.AddSecretsFrom(c)
-		}
-	}
-	return red
-}
-
-// scheduledCopy is the workflow as a scheduled run executes it, cached per
-// workflow: it starts at the scheduling trigger and runs in the scheduled
-// lane (execute starts at the webhook trigger of a workflow that also has
-// one).
-func (h *HTTP) scheduledCopy(wf *config.Workflow) *config.Workflow {
-	if v, ok := h.scheduled.Load(wf); ok {
-		return v.(*config.Workflow)
-	}
-	cp := *wf
-	if tr := cronTrigger(wf); tr != nil {
-		cp.Triggers = []*config.Trigger{tr}
-	} else if len(wf.Triggers) > 0 {
-		// Polling or manual runs of a workflow without cron start where a
-		// request would.
-		if tr := httpTrigger(wf); tr != nil {
-			cp.Triggers = []*config.Trigger{tr}
-		}
-	}
-	if cp.Options.Lane == "" || cp.Options.Lane == config.LaneRouted {
-		cp.Options.Lane = config.LaneScheduled
-	}
-	v, _ := h.scheduled.LoadOrStore(wf, &cp)
-	return v.(*config.Workflow)
-}
-
 // runScheduled builds the input by cursor semantics, records the
 // transaction in OpenHIM when asked, runs, and advances the cursor on
 // success only.
-func (h *HTTP) runScheduled(ctx context.Context, sp runSpec) (*runOutcome, error) {
+func (h *Scheduler) runScheduled(ctx context.Context, sp runSpec) (*runOutcome, error) {
 	wf := sp.wf
 	log := sp.log
 	if log == nil {
-		log = h.o.Logger.WithFields(logrus.Fields{"workflow": wf.Key, "trigger": sp.trigger})
+		log = h.x.Logger().WithFields(logrus.Fields{"workflow": wf.Key, "trigger": sp.trigger})
 	}
 	key := cursorKey(wf)
 	withCursor := scheduledWorkflow(wf) && h.o.Store != nil
@@ -280,11 +271,11 @@ func (h *HTTP) runScheduled(ctx context.Context, sp runSpec) (*runOutcome, error
 		body.Window = Window{Since: cv.Watermark, Until: sp.until.UTC()}
 		body.State, _ = json.Marshal(start)
 	}
-	red := h.runRedactor(wf)
-	runID := h.o.NewID()
+	red := h.x.RunRedactor(wf)
+	runID := h.x.NewID()
 	tx := sp.tx
-	o := h.schedule.options()
-	started := h.o.Now()
+	o := h.options()
+	started := h.x.Now()
 	if sp.record && o.Transactions != nil && !tx.Routed() {
 		id := mediator.NewObjectID()
 		if err := o.Transactions.CreateTransaction(ctx, h.transactionDoc(id, wf, sp.trigger, body, started, red, o)); err != nil {
@@ -296,7 +287,7 @@ func (h *HTTP) runScheduled(ctx context.Context, sp runSpec) (*runOutcome, error
 			}
 		}
 	}
-	oh := openhimState(tx, runID)
+	oh := workflow.OpenHIMState(tx, runID)
 	oh["trigger"] = body.Trigger
 	oh["window"] = body.Window
 	if !tx.Routed() && !tx.Rerun() {
@@ -307,13 +298,17 @@ func (h *HTTP) runScheduled(ctx context.Context, sp runSpec) (*runOutcome, error
 	start["openhim"] = oh
 	input, err := json.Marshal(start)
 	if err != nil {
-		return nil, fmt.Errorf("%w: encoding the input state: %v", ErrBadInput, err)
+		return nil, fmt.Errorf("%w: encoding the input state: %v", workflow.ErrBadInput, err)
 	}
-	rp, env, res := h.execute(ctx, h.scheduledCopy(wf), sp.trigger, tx, runID, input, log)
+	run, err := h.x.Run(ctx, workflow.Scheduled(wf, sp.trigger), workflow.Input{State: input, Tx: tx, RunID: runID, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	rp, env, res := run.Reply, run.Envelope, run.Result
 	// Error replies can carry an upstream's echo of our credentials in the
 	// error details; scheduled runs answer nobody but OpenHIM and operators,
 	// so their replies are scrubbed of known secret values.
-	rp.body = []byte(red.String(string(rp.body)))
+	rp.Body = []byte(red.String(string(rp.Body)))
 	if env != nil {
 		env.Response.Body = red.String(env.Response.Body)
 		// The completing PUT replaces the properties the POST recorded;
@@ -325,7 +320,7 @@ func (h *HTTP) runScheduled(ctx context.Context, sp runSpec) (*runOutcome, error
 	}
 	out := &runOutcome{RunID: runID, TransactionID: tx.TransactionID, Reply: rp, Env: env, Result: res, Window: body.Window, Redactor: red}
 	if sp.record && o.Transactions != nil && tx.Routed() && sp.tx.TransactionID == "" {
-		if err := o.Transactions.UpdateTransaction(context.WithoutCancel(ctx), tx.TransactionID, redactUpdate(CompletionUpdate(env), red)); err != nil {
+		if err := o.Transactions.UpdateTransaction(context.WithoutCancel(ctx), tx.TransactionID, redactUpdate(workflow.CompletionUpdate(env), red)); err != nil {
 			log.WithError(err).Warn("could not complete the scheduled run's OpenHIM transaction")
 		}
 	}
@@ -337,7 +332,7 @@ func (h *HTTP) runScheduled(ctx context.Context, sp runSpec) (*runOutcome, error
 	}
 	until := body.Window.Until
 	next := CursorValue{
-		State:           nextCursorState(wf, h.project.EffectiveCompat(wf, nil, h.o.Compat), res, cv.State, red),
+		State:           nextCursorState(wf, h.x.Project().EffectiveCompat(wf, nil, h.x.Compat()), res, cv.State, red),
 		Watermark:       &until,
 		LastRunDateTime: started.UTC().Format("2006-01-02T15:04:05.000Z"),
 		RunID:           runID,
@@ -359,7 +354,7 @@ func (h *HTTP) runScheduled(ctx context.Context, sp runSpec) (*runOutcome, error
 // transactionDoc is the POST /transactions body for a scheduled run. Its
 // request body is the window and start state (no configuration, redacted),
 // which is exactly what a rerun replays.
-func (h *HTTP) transactionDoc(id string, wf *config.Workflow, trigger string, body scheduledBody, started time.Time, red *redact.Redactor, o ScheduleOptions) map[string]any {
+func (h *Scheduler) transactionDoc(id string, wf *config.Workflow, trigger string, body scheduledBody, started time.Time, red *redact.Redactor, o Options) map[string]any {
 	b, _ := json.Marshal(body)
 	doc := map[string]any{
 		"_id":    id,
@@ -390,25 +385,25 @@ func (h *HTTP) transactionDoc(id string, wf *config.Workflow, trigger string, bo
 // serveScheduledRerun handles a rerun (or any replay) of a recorded
 // scheduled transaction: the body is the window and start state it ran
 // with; the same window runs again and the live cursor does not move.
-func (h *HTTP) serveScheduledRerun(w http.ResponseWriter, r *http.Request, wf *config.Workflow) {
+func (h *Scheduler) serveScheduledRerun(w http.ResponseWriter, r *http.Request, wf *config.Workflow) {
 	tx := mediator.TxFromRequest(r)
-	log := h.o.Logger.WithFields(logrus.Fields{"workflow": wf.Key, "transaction": tx.TransactionID, "parent": tx.ParentID, "task": tx.TaskID})
-	if !h.enabled(wf) {
-		h.reject(w, r, http.StatusServiceUnavailable, "workflow "+wf.Key+" is disabled")
+	log := h.x.Logger().WithFields(logrus.Fields{"workflow": wf.Key, "transaction": tx.TransactionID, "parent": tx.ParentID, "task": tx.TaskID})
+	if !h.x.Enabled(wf) {
+		h.x.Reject(w, r, http.StatusServiceUnavailable, "workflow "+wf.Key+" is disabled")
 		return
 	}
 	raw, err := readLimited(w, r, h.o.BodyLimit)
 	if err != nil {
-		h.reject(w, r, http.StatusRequestEntityTooLarge, err.Error())
+		h.x.Reject(w, r, http.StatusRequestEntityTooLarge, err.Error())
 		return
 	}
 	var body scheduledBody
 	if err := json.Unmarshal(raw, &body); err != nil || body.Window.Until.IsZero() {
-		h.reject(w, r, http.StatusBadRequest, "a replayed scheduled run needs its recorded body {workflow, trigger, window: {since, until}, state}")
+		h.x.Reject(w, r, http.StatusBadRequest, "a replayed scheduled run needs its recorded body {workflow, trigger, window: {since, until}, state}")
 		return
 	}
 	if body.Workflow != wf.Key {
-		h.reject(w, r, http.StatusBadRequest, fmt.Sprintf("the replayed window belongs to workflow %q, not %q", body.Workflow, wf.Key))
+		h.x.Reject(w, r, http.StatusBadRequest, fmt.Sprintf("the replayed window belongs to workflow %q, not %q", body.Workflow, wf.Key))
 		return
 	}
 	if body.Trigger == "" {
@@ -417,10 +412,10 @@ func (h *HTTP) serveScheduledRerun(w http.ResponseWriter, r *http.Request, wf *c
 	log.WithField("until", body.Window.Until.Format(time.RFC3339)).Info("rerun of a scheduled window")
 	out, err := h.runScheduled(r.Context(), runSpec{wf: wf, trigger: body.Trigger, tx: tx, replay: &body, log: log})
 	if err != nil {
-		h.reject(w, r, http.StatusBadRequest, err.Error())
+		h.x.Reject(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	h.write(w, tx, out.Reply, out.Env, nil)
+	h.x.Write(w, tx, out.Reply, out.Env, nil)
 }
 
 func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {

@@ -1,4 +1,4 @@
-package channels
+package webhook
 
 import (
 	"context"
@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobmediator/jobmediator/channels/queue"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/store"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 func boltStore(t *testing.T) store.Store {
@@ -25,12 +27,12 @@ func boltStore(t *testing.T) store.Store {
 func fixtureWithStore(t *testing.T) (*fixture, store.Store, *completer) {
 	st := boltStore(t)
 	comp := &completer{updates: map[string]map[string]any{}, done: make(chan struct{})}
-	f := newFixture(t, func(o *Options) {
+	f := newFixture(t, func(o *testOptions) {
 		o.Store = st
 		o.Completer = comp
-		o.Observer = &History{Store: st}
+		o.Observer = &workflow.History{Store: st}
 	})
-	for _, wf := range f.h.project.Workflows {
+	for _, wf := range f.x.Project().Workflows {
 		wf.Options.Retry.MaxAttempts = 3
 		wf.Options.Retry.InitialBackoff = time.Millisecond
 		wf.Options.Retry.MaxBackoff = time.Millisecond
@@ -40,27 +42,31 @@ func fixtureWithStore(t *testing.T) (*fixture, store.Store, *completer) {
 
 func TestTransientFailureIsRetriedAndTransactionCompleted(t *testing.T) {
 	f, st, comp := fixtureWithStore(t)
-	f.up.set(503, 0)
+	f.up.Set(503, 0)
 	w := f.do(call{path: "/echo", contentType: "application/json", body: `{"id":1}`, tx: "5f00000000000000000000c1"})
 	if env := envelopeOf(t, w); env.Status != mediator.StatusFailed || env.Error == nil {
 		t.Fatalf("first attempt: %+v", env)
 	}
-	f.up.set(201, 0) // the upstream recovers
+	f.up.Set(201, 0) // the upstream recovers
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := f.h.StartWorkers(ctx, QueueOptions{Workers: 1, Poll: 5 * time.Millisecond, Lease: 5 * time.Second})
+	workers := queue.New(f.x, queue.Options{Store: st, Completer: comp, Workers: 1, Poll: 5 * time.Millisecond, Lease: 5 * time.Second})
+	if err := workers.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case <-comp.done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the retry never completed the OpenHIM transaction")
 	}
-	cancel()
-	<-done
+	if err := workers.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if u := comp.updates["5f00000000000000000000c1"]; u["status"] != mediator.StatusSuccessful {
 		t.Fatalf("completion: %v", u)
 	}
-	if len(f.up.got) != 2 {
-		t.Fatalf("want the failed attempt and one retry upstream, got %d", len(f.up.got))
+	if len(f.up.Got()) != 2 {
+		t.Fatalf("want the failed attempt and one retry upstream, got %d", len(f.up.Got()))
 	}
 	runs, _ := st.ListRuns(context.Background(), store.RunFilter{TransactionID: "5f00000000000000000000c1"})
 	if len(runs) != 2 || runs[0].Status != store.RunSuccess || runs[1].Status != store.RunFailed {
@@ -75,9 +81,9 @@ func TestTransientFailureIsRetriedAndTransactionCompleted(t *testing.T) {
 
 func TestRetryStandsDownAfterSuccessfulRerun(t *testing.T) {
 	f, st, comp := fixtureWithStore(t)
-	f.up.set(503, 0)
+	f.up.Set(503, 0)
 	f.do(call{path: "/echo", contentType: "application/json", body: `{"id":2}`, tx: "5f00000000000000000000c2"})
-	f.up.set(201, 0)
+	f.up.Set(201, 0)
 	// The operator reruns the transaction from the console before our retry
 	// is due: core sends a new transaction id with parentid.
 	w := f.do(call{path: "/echo", contentType: "application/json", body: `{"id":2}`, tx: "5f00000000000000000000c3",
@@ -91,12 +97,12 @@ func TestRetryStandsDownAfterSuccessfulRerun(t *testing.T) {
 	if err != nil || m.Kind != store.KindRetry {
 		t.Fatalf("the transient failure must have queued a retry: %v %+v", err, m)
 	}
-	f.h.process(ctx, QueueOptions{Owner: "test-owner", Lease: 5 * time.Second}, m)
+	queue.New(f.x, queue.Options{Store: st, Completer: comp, Owner: "test-owner", Lease: 5 * time.Second}).Process(ctx, m)
 	if got, _ := st.GetMessage(ctx, m.ID); got.Status != store.MsgDone {
 		t.Fatalf("superseded retry must be done, is %s", got.Status)
 	}
-	if len(f.up.got) != 2 {
-		t.Fatalf("upstream must see the failed attempt and the rerun only, got %d deliveries", len(f.up.got))
+	if len(f.up.Got()) != 2 {
+		t.Fatalf("upstream must see the failed attempt and the rerun only, got %d deliveries", len(f.up.Got()))
 	}
 	if len(comp.updates) != 0 {
 		t.Fatalf("a superseded retry must not touch the transaction: %v", comp.updates)

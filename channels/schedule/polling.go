@@ -1,4 +1,4 @@
-package channels
+package schedule
 
 import (
 	"context"
@@ -12,8 +12,10 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/service"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/store"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 // OpenHIM polling channels (openhim.md §4.6): core's scheduler sends
@@ -22,12 +24,12 @@ import (
 // is no watermark, so we keep our own: the window is (watermark, lastrunat]
 // and the watermark moves to lastrunat only after a successful run.
 
-// registerScheduled adds, ahead of the webhook routes, the routes that
-// scheduling needs: GET on each polling workflow's path, and on each
-// scheduled workflow's path a POST carrying our trigger header (the rerun
-// of a recorded scheduled transaction).
-func (h *HTTP) registerScheduled(r *mux.Router) {
-	for _, wf := range h.project.Workflows {
+// Register adds the routes that scheduling needs: GET on each polling
+// workflow's path, and on each scheduled workflow's path a POST carrying
+// our trigger header (the rerun of a recorded scheduled transaction).
+// Register them before the webhook routes, so they win on shared paths.
+func (h *Scheduler) Register(r *mux.Router) {
+	for _, wf := range h.x.Project().Workflows {
 		wf := wf
 		if !scheduledWorkflow(wf) {
 			continue
@@ -43,13 +45,19 @@ func (h *HTTP) registerScheduled(r *mux.Router) {
 	}
 }
 
+// Wait blocks until polls still running after their answer (202) have
+// finished and completed their transactions, or ctx ends.
+func (h *Scheduler) Wait(ctx context.Context) error {
+	return service.WaitGroup(ctx, &h.wg)
+}
+
 // PollingWorkflows lists the workflows that ask OpenHIM core to schedule
 // them (option polling), for the channel registration: each becomes a
 // channel of type polling with pollingSchedule = the option and a route to
 // the workflow's path (method GET).
-func (h *HTTP) PollingWorkflows() []*config.Workflow {
+func (h *Scheduler) PollingWorkflows() []*config.Workflow {
 	var out []*config.Workflow
-	for _, wf := range h.project.Workflows {
+	for _, wf := range h.x.Project().Workflows {
 		if wf.Options.Polling != "" {
 			out = append(out, wf)
 		}
@@ -59,21 +67,21 @@ func (h *HTTP) PollingWorkflows() []*config.Workflow {
 
 // servePoll handles one polling trigger (or a direct GET, which polls up to
 // now).
-func (h *HTTP) servePoll(w http.ResponseWriter, r *http.Request, wf *config.Workflow) {
+func (h *Scheduler) servePoll(w http.ResponseWriter, r *http.Request, wf *config.Workflow) {
 	tx := mediator.TxFromRequest(r)
-	log := h.o.Logger.WithFields(logrus.Fields{"workflow": wf.Key, "trigger": "polling", "transaction": tx.TransactionID, "channel": tx.ChannelID})
-	if !h.enabled(wf) {
-		h.reject(w, r, http.StatusServiceUnavailable, "workflow "+wf.Key+" is disabled")
+	log := h.x.Logger().WithFields(logrus.Fields{"workflow": wf.Key, "trigger": "polling", "transaction": tx.TransactionID, "channel": tx.ChannelID})
+	if !h.x.Enabled(wf) {
+		h.x.Reject(w, r, http.StatusServiceUnavailable, "workflow "+wf.Key+" is disabled")
 		return
 	}
 	if tx.Rerun() {
 		h.servePollRerun(w, r, wf, tx, log)
 		return
 	}
-	until := h.o.Now().UTC()
+	until := h.x.Now().UTC()
 	if tx.LastRunAt != "" {
 		if tx.LastRunAtTime == nil {
-			h.reject(w, r, http.StatusBadRequest, "x-openhim-lastrunat "+tx.LastRunAt+" is not a date (want JS Date.toString(), RFC 3339 or epoch milliseconds)")
+			h.x.Reject(w, r, http.StatusBadRequest, "x-openhim-lastrunat "+tx.LastRunAt+" is not a date (want JS Date.toString(), RFC 3339 or epoch milliseconds)")
 			return
 		}
 		until = *tx.LastRunAtTime
@@ -82,14 +90,14 @@ func (h *HTTP) servePoll(w http.ResponseWriter, r *http.Request, wf *config.Work
 	if err != nil {
 		status := http.StatusServiceUnavailable
 		msg := "could not start the poll: " + err.Error()
-		if errors.Is(err, ErrBusy) {
+		if errors.Is(err, workflow.ErrBusy) {
 			// Non-2xx marks core's polling job failed in its log, which is
 			// honest: this poll did nothing. The watermark did not move, so
 			// the next poll covers this window too.
 			status, msg = http.StatusConflict, "the previous poll of "+wf.Key+" is still running; this one is skipped and the next poll covers its window"
 		}
 		log.WithError(err).Warn("poll skipped")
-		h.reject(w, r, status, msg)
+		h.x.Reject(w, r, status, msg)
 		return
 	}
 	h.pollRun(w, r, wf, tx, runSpec{wf: wf, trigger: "polling", until: until, tx: tx, log: log}, release, log)
@@ -97,28 +105,28 @@ func (h *HTTP) servePoll(w http.ResponseWriter, r *http.Request, wf *config.Work
 
 // servePollRerun re-runs the window of the original polling transaction,
 // read back from run history (core replays only the GET and its headers).
-func (h *HTTP) servePollRerun(w http.ResponseWriter, r *http.Request, wf *config.Workflow, tx mediator.TxContext, log *logrus.Entry) {
+func (h *Scheduler) servePollRerun(w http.ResponseWriter, r *http.Request, wf *config.Workflow, tx mediator.TxContext, log *logrus.Entry) {
 	if h.o.Store == nil {
-		h.reject(w, r, http.StatusServiceUnavailable, "a poll rerun needs run history (a store) to find the original window")
+		h.x.Reject(w, r, http.StatusServiceUnavailable, "a poll rerun needs run history (a store) to find the original window")
 		return
 	}
 	orig, err := h.o.Store.FindRunByTransaction(r.Context(), tx.ParentID)
 	if errors.Is(err, store.ErrNotFound) {
-		h.reject(w, r, http.StatusUnprocessableEntity, "no run of transaction "+tx.ParentID+" is in run history (culled?), so its window is unknown; trigger the channel instead")
+		h.x.Reject(w, r, http.StatusUnprocessableEntity, "no run of transaction "+tx.ParentID+" is in run history (culled?), so its window is unknown; trigger the channel instead")
 		return
 	}
 	if err != nil {
-		h.reject(w, r, http.StatusServiceUnavailable, "reading run history: "+err.Error())
+		h.x.Reject(w, r, http.StatusServiceUnavailable, "reading run history: "+err.Error())
 		return
 	}
 	body, err := replayFromRun(wf, orig)
 	if err != nil {
-		h.reject(w, r, http.StatusUnprocessableEntity, err.Error())
+		h.x.Reject(w, r, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
 	release, err := h.acquire(r.Context(), wf, true)
 	if err != nil {
-		h.reject(w, r, http.StatusConflict, "could not start the rerun: "+err.Error())
+		h.x.Reject(w, r, http.StatusConflict, "could not start the rerun: "+err.Error())
 		return
 	}
 	log.WithField("until", body.Window.Until.Format(time.RFC3339)).Info("rerun of a polling window")
@@ -147,12 +155,9 @@ func replayFromRun(wf *config.Workflow, run *store.Run) (*scheduledBody, error) 
 // finishes in time is answered with its envelope; a longer one (or an
 // async workflow) gets 202 Processing and is completed with PUT
 // /transactions/:id when it ends. Without a Completer the answer waits.
-func (h *HTTP) pollRun(w http.ResponseWriter, r *http.Request, wf *config.Workflow, tx mediator.TxContext, sp runSpec, release func(), log *logrus.Entry) {
+func (h *Scheduler) pollRun(w http.ResponseWriter, r *http.Request, wf *config.Workflow, tx mediator.TxContext, sp runSpec, release func(), log *logrus.Entry) {
 	canDetach := h.o.Completer != nil && tx.Routed()
-	budget := h.schedule.options().PollReplyWithin
-	if budget <= 0 {
-		budget = DefaultPollReplyWithin
-	}
+	budget := h.options().PollReplyWithin
 	type result struct {
 		out *runOutcome
 		err error
@@ -180,26 +185,26 @@ func (h *HTTP) pollRun(w http.ResponseWriter, r *http.Request, wf *config.Workfl
 		mu.Unlock()
 		var env *mediator.Response
 		if err != nil {
-			rp := reply{status: http.StatusBadRequest, contentType: "application/json", envStatus: mediator.StatusCompleted}
-			rp.body, _ = json.Marshal(map[string]any{"error": map[string]any{"message": err.Error(), "status": rp.status}})
-			env = h.envelope(rp, wf, "", nil, nil, tx)
+			rp := workflow.Reply{Status: http.StatusBadRequest, ContentType: "application/json", EnvStatus: mediator.StatusCompleted}
+			rp.Body, _ = json.Marshal(map[string]any{"error": map[string]any{"message": err.Error(), "status": rp.Status}})
+			env = h.x.Envelope(rp, wf, "", nil, nil, tx)
 		} else {
 			env = out.Env
 		}
-		if cerr := h.o.Completer.UpdateTransaction(ctx, tx.TransactionID, redactUpdate(CompletionUpdate(env), h.runRedactor(wf))); cerr != nil {
+		if cerr := h.o.Completer.UpdateTransaction(ctx, tx.TransactionID, redactUpdate(workflow.CompletionUpdate(env), h.x.RunRedactor(wf))); cerr != nil {
 			log.WithError(cerr).Error("could not complete the polling transaction")
 		}
 	}()
 	answer := func(res result) {
 		if res.err != nil {
 			status := http.StatusServiceUnavailable
-			if errors.Is(res.err, ErrBadInput) {
+			if errors.Is(res.err, workflow.ErrBadInput) {
 				status = http.StatusUnprocessableEntity
 			}
-			h.reject(w, r, status, res.err.Error())
+			h.x.Reject(w, r, status, res.err.Error())
 			return
 		}
-		h.write(w, tx, res.out.Reply, res.out.Env, nil)
+		h.x.Write(w, tx, res.out.Reply, res.out.Env, nil)
 	}
 	async := wf.Options.Async || wf.Options.Response == config.ResponseWorkOrder
 	var wait <-chan time.Time
@@ -229,6 +234,6 @@ func (h *HTTP) pollRun(w http.ResponseWriter, r *http.Request, wf *config.Workfl
 	mu.Unlock()
 	log.Info("poll continues in the background; its transaction is completed when it ends")
 	body, _ := json.Marshal(map[string]string{"workflow": wf.Key, "status": "processing"})
-	h.write(w, tx, reply{status: http.StatusAccepted, body: body, contentType: "application/json", envStatus: mediator.StatusProcessing},
+	h.x.Write(w, tx, workflow.Reply{Status: http.StatusAccepted, Body: body, ContentType: "application/json", EnvStatus: mediator.StatusProcessing},
 		nil, map[string]string{"workflow": wf.Key, "mode": "async"})
 }

@@ -1,4 +1,4 @@
-package channels
+package schedule
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/runtime"
 	"github.com/jobmediator/jobmediator/store"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 // Cursors carried between scheduled runs (docs/scheduling.md).
@@ -63,6 +64,12 @@ func PollingCursorKey(workflow string) string { return "workflow:" + workflow + 
 // tickCursorKey records the last cron tick a replica claimed.
 func tickCursorKey(workflow string) string { return "workflow:" + workflow + ":tick" }
 
+// CursorKeys are the store keys of a workflow's cursors, by the name the
+// operator API shows them under.
+func CursorKeys(workflow string) map[string]string {
+	return map[string]string{"state": StateCursorKey(workflow), "polling": PollingCursorKey(workflow), "tick": tickCursorKey(workflow)}
+}
+
 func cursorKey(wf *config.Workflow) string {
 	if wf.Options.Polling != "" {
 		return PollingCursorKey(wf.Key)
@@ -73,21 +80,11 @@ func cursorKey(wf *config.Workflow) string {
 // scheduledWorkflow reports whether wf carries a cursor at all: manual runs
 // of webhook-only workflows never create one.
 func scheduledWorkflow(wf *config.Workflow) bool {
-	return wf.Options.Polling != "" || cronTrigger(wf) != nil
-}
-
-// cronTrigger is wf's first enabled cron trigger, or nil.
-func cronTrigger(wf *config.Workflow) *config.Trigger {
-	for _, tr := range wf.Triggers {
-		if tr.Enabled && tr.Type == config.TriggerCron {
-			return tr
-		}
-	}
-	return nil
+	return wf.Options.Polling != "" || workflow.CronTrigger(wf) != nil
 }
 
 // loadCursor reads a cursor; a missing one is the zero value at version 0.
-func (h *HTTP) loadCursor(ctx context.Context, key string) (CursorValue, int64, error) {
+func (h *Scheduler) loadCursor(ctx context.Context, key string) (CursorValue, int64, error) {
 	var cv CursorValue
 	if h.o.Store == nil {
 		return cv, 0, nil
@@ -109,14 +106,14 @@ func (h *HTTP) loadCursor(ctx context.Context, key string) (CursorValue, int64, 
 
 // startState is the input a scheduled run begins from (without
 // state.openhim), by the rules above.
-func (h *HTTP) startState(wf *config.Workflow, cv CursorValue) (map[string]any, error) {
+func (h *Scheduler) startState(wf *config.Workflow, cv CursorValue) (map[string]any, error) {
 	st := map[string]any{}
 	if len(cv.State) > 0 && string(cv.State) != "null" {
 		if err := json.Unmarshal(cv.State, &st); err != nil || st == nil {
 			return nil, fmt.Errorf("the stored cursor state of workflow %s is not a JSON object", wf.Key)
 		}
 	}
-	if h.project.EffectiveCompat(wf, nil, h.o.Compat) == config.CompatLegacy && cv.LastRunDateTime != "" {
+	if h.x.Project().EffectiveCompat(wf, nil, h.x.Compat()) == config.CompatLegacy && cv.LastRunDateTime != "" {
 		if _, has := st["lastRunDateTime"]; !has {
 			st["lastRunDateTime"] = cv.LastRunDateTime
 		}
@@ -128,7 +125,7 @@ func (h *HTTP) startState(wf *config.Workflow, cv CursorValue) (map[string]any, 
 func decodeObject(what string, raw json.RawMessage) (map[string]any, error) {
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		return nil, fmt.Errorf("%w: %s must be a JSON object", ErrBadInput, what)
+		return nil, fmt.Errorf("%w: %s must be a JSON object", workflow.ErrBadInput, what)
 	}
 	return m, nil
 }
@@ -139,7 +136,7 @@ func decodeObject(what string, raw json.RawMessage) (map[string]any, error) {
 func nextCursorState(wf *config.Workflow, compat config.Compat, res *runtime.Result, prev json.RawMessage, red *redact.Redactor) json.RawMessage {
 	job := ""
 	explicit := false
-	if tr := cronTrigger(wf); tr != nil && tr.CronCursorJob != "" {
+	if tr := workflow.CronTrigger(wf); tr != nil && tr.CronCursorJob != "" {
 		job, explicit = tr.CronCursorJob, true
 	} else if compat == config.CompatLegacy {
 		job = targetJob(wf)
@@ -161,7 +158,7 @@ func nextCursorState(wf *config.Workflow, compat config.Compat, res *runtime.Res
 // targetJob is the single job the scheduling trigger's enabled edges reach,
 // "" when there are several (then the final state is carried).
 func targetJob(wf *config.Workflow) string {
-	tr := cronTrigger(wf)
+	tr := workflow.CronTrigger(wf)
 	if tr == nil && len(wf.Triggers) > 0 {
 		tr = wf.Triggers[0]
 	}
@@ -203,7 +200,7 @@ func cursorClean(state json.RawMessage, red *redact.Redactor) json.RawMessage {
 // advanceCursor writes the cursor after a successful run, with CAS on the
 // version read before it. A conflict (someone else advanced it meanwhile)
 // is returned as store.ErrConflict and leaves the stored value alone.
-func (h *HTTP) advanceCursor(ctx context.Context, key string, version int64, cv CursorValue) error {
+func (h *Scheduler) advanceCursor(ctx context.Context, key string, version int64, cv CursorValue) error {
 	b, err := json.Marshal(cv)
 	if err != nil {
 		return err
@@ -222,7 +219,7 @@ type tickClaim struct {
 // that finds the tick (or a later one) already claimed stays out. One small
 // record per workflow does what a lease per tick would, without leaving a
 // lease behind for every tick ever fired.
-func (h *HTTP) claimTick(ctx context.Context, wf string, tick time.Time, owner string) (bool, error) {
+func (h *Scheduler) claimTick(ctx context.Context, wf string, tick time.Time, owner string) (bool, error) {
 	key := tickCursorKey(wf)
 	tick = tick.UTC().Truncate(time.Millisecond) // the store keeps milliseconds
 	for attempt := 0; attempt < 5; attempt++ {

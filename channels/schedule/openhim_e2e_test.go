@@ -1,4 +1,4 @@
-package channels
+package schedule
 
 import (
 	"bytes"
@@ -15,12 +15,15 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/jobmediator/jobmediator/channels/queue"
+	"github.com/jobmediator/jobmediator/channels/webhook"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/runtime"
 	"github.com/jobmediator/jobmediator/sim/openhim"
 	"github.com/jobmediator/jobmediator/store"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 // recordsAPI is an upstream that upserts records by idempotency key. In
@@ -82,7 +85,7 @@ func hostPort(t *testing.T, url string) (string, int) {
 // e2e is a mediator behind the OpenHIM core simulator.
 type e2e struct {
 	core *openhim.Core
-	h    *HTTP
+	h    *Scheduler
 	api  *recordsAPI
 	st   interface{ Close() error }
 	chs  map[string]string // workflow → channel id
@@ -109,13 +112,16 @@ func newE2E(t *testing.T, clock *FakeClock) (*e2e, *schedFixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHTTP(p, Options{URN: "urn:mediator:test", Runner: runtime.New(runtime.Options{}), Credentials: creds.Get,
-		Redactor: red, Store: st, Observer: &History{Store: st, Redactor: red}, Now: clock.Now, Completer: client})
+	x, err := workflow.New(p, workflow.Options{URN: "urn:mediator:test", Runner: runtime.New(runtime.Options{}), Credentials: creds.Get,
+		Redactor: red, Observer: &workflow.History{Store: st, Redactor: red}, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := New(x, Options{Store: st, Completer: client})
+	q := queue.New(x, queue.Options{Store: st, Completer: client})
 	r := mux.NewRouter()
 	h.Register(r)
+	webhook.New(x, q, webhook.Options{Completer: client}).Register(r)
 	med := httptest.NewServer(r)
 	t.Cleanup(med.Close)
 	host, port := hostPort(t, med.URL)
@@ -130,7 +136,7 @@ func newE2E(t *testing.T, clock *FakeClock) (*e2e, *schedFixture) {
 		}
 		e.chs[wf] = id
 	}
-	f := &schedFixture{h: h, router: r, store: st, clock: clock, ticks: make(chan TickReport, 64)}
+	f := &schedFixture{x: x, h: h, router: r, store: st, clock: clock, ticks: make(chan TickReport, 64)}
 	return e, f
 }
 
@@ -186,7 +192,7 @@ func TestOpenHIMRerunOfScheduledPull(t *testing.T) {
 	clock := NewFakeClock(t0)
 	e, f := newE2E(t, clock)
 	client, _ := mediator.NewClient(mediator.ClientOptions{APIURL: e.core.APIURL(), Username: openhim.RootEmail, Password: openhim.RootPassword})
-	f.start(t, "a", func(o *ScheduleOptions) {
+	f.start(t, "a", func(o *Options) {
 		o.Transactions = client
 		o.ChannelID = func(wf string) string { return e.chs[wf] }
 	})

@@ -1,97 +1,88 @@
-package channels
+package api
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/mux"
 
+	_ "github.com/jobmediator/jobmediator/adaptors/all"
+	"github.com/jobmediator/jobmediator/channels/internal/chantest"
+	"github.com/jobmediator/jobmediator/channels/queue"
+	"github.com/jobmediator/jobmediator/channels/schedule"
+	"github.com/jobmediator/jobmediator/channels/webhook"
+	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/runtime"
 	"github.com/jobmediator/jobmediator/store"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
-func TestRunNowWithCursorOverride(t *testing.T) {
-	st := openStore(t, t.TempDir())
-	defer st.Close()
-	up := newUpstream(t)
-	f := newSched(t, st, up, NewFakeClock(t0), nil)
-	ctx := context.Background()
+// t0 is half an hour before the first hourly tick.
+var t0 = time.Date(2026, 3, 1, 0, 30, 0, 0, time.UTC)
 
-	// No override: the stored cursor (none yet) is used and advanced.
-	env, res, err := f.h.RunNow(ctx, "pull", nil)
-	if err != nil || res.Status != "success" || env.Properties["run_id"] == "" {
-		t.Fatalf("RunNow = %v %+v %v", env, res, err)
-	}
-	// An explicit cursor replaces the stored state and moves the cursor on.
-	if _, _, err := f.h.RunNow(ctx, "pull", json.RawMessage(`{"count": 41}`)); err != nil {
+var noSecrets = chantest.NoSecrets
+
+// apiFixture is the operator API over a real scheduler (manual runs) and
+// the embedded store, with the workflow routes behind it.
+type apiFixture struct {
+	x     *workflow.Executor
+	sched *schedule.Scheduler
+	web   *webhook.Webhook
+	st    store.Store
+}
+
+func newAPIFixture(t *testing.T, st store.Store) *apiFixture {
+	t.Helper()
+	p, err := config.LoadProject("../schedule/testdata/schedule")
+	if err != nil {
 		t.Fatal(err)
 	}
-	cv, v := cursorOf(t, st, StateCursorKey("pull"))
-	if stateOf(t, cv)["count"] != 42.0 || cv.Trigger != "manual" {
-		t.Errorf("cursor after override = %s %+v", cv.State, cv)
+	up := chantest.NewUpstream(t)
+	creds := config.NewCredentials(map[string]map[string]any{
+		"upstream": {"baseUrl": up.Srv.URL, "username": "demo", "password": chantest.Secret},
+	})
+	red := redact.New()
+	red.AddValues(creds.SecretValues()...)
+	clock := schedule.NewFakeClock(t0)
+	x, err := workflow.New(p, workflow.Options{URN: "urn:mediator:test", Runner: runtime.New(runtime.Options{}),
+		Credentials: creds.Get, Redactor: red, Observer: &workflow.History{Store: st, Redactor: red}, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
 	}
-	// An explicit initial state (the seed's initialState) runs once and
-	// leaves the cursor alone.
-	r, err := f.h.RunManual(ctx, "pull", ManualRun{State: json.RawMessage(`{"count": 100}`)})
-	if err != nil || r.Advanced {
-		t.Fatalf("state run = %+v %v", r, err)
-	}
-	if cv2, v2 := cursorOf(t, st, StateCursorKey("pull")); v2 != v || stateOf(t, cv2)["count"] != 42.0 {
-		t.Errorf("a state run moved the cursor: %s", cv2.State)
-	}
-	posts := up.posts(t, "pull")
-	if len(posts) != 3 || posts[0]["count"] != 1.0 || posts[1]["count"] != 42.0 || posts[2]["count"] != 101.0 {
-		t.Errorf("upstream saw %v", posts)
-	}
+	return &apiFixture{x: x, sched: schedule.New(x, schedule.Options{Store: st}),
+		web: webhook.New(x, queue.New(x, queue.Options{Store: st}), webhook.Options{}), st: st}
+}
 
-	// Manual runs are recorded in OpenHIM when the scheduler has a recorder.
-	f.start(t, "a", nil)
-	r, err = f.h.RunManual(ctx, "pull", ManualRun{})
-	if err != nil || r.TransactionID == "" {
-		t.Fatalf("recorded manual run = %+v %v", r, err)
-	}
-	created, updates := f.txs.snapshot()
-	last := created[len(created)-1]
-	if last["_id"] != r.TransactionID || last["request"].(map[string]any)["headers"].(map[string]string)["x-jobmediator-trigger"] != "manual" ||
-		len(updates[r.TransactionID]) != 1 {
-		t.Errorf("manual transaction = %v / %v", last, updates[r.TransactionID])
-	}
-
-	for name, tc := range map[string]struct {
-		key  string
-		m    ManualRun
-		want error
-	}{
-		"unknown workflow":  {"nope", ManualRun{}, ErrUnknownWorkflow},
-		"cursor not object": {"pull", ManualRun{Cursor: json.RawMessage(`[1]`)}, ErrBadInput},
-		"state not json":    {"pull", ManualRun{State: json.RawMessage(`{`)}, ErrBadInput},
-		"both":              {"pull", ManualRun{State: json.RawMessage(`{}`), Cursor: json.RawMessage(`{}`)}, ErrBadInput},
-	} {
-		if _, err := f.h.RunManual(ctx, tc.key, tc.m); !errors.Is(err, tc.want) {
-			t.Errorf("%s: error = %v, want %v", name, err, tc.want)
-		}
-	}
-	// Busy: no manual run on top of a scheduled one.
-	release, _ := f.h.acquire(ctx, f.h.project.Workflow("pull"), false)
-	if _, _, err := f.h.RunNow(ctx, "pull", nil); !errors.Is(err, ErrBusy) {
-		t.Errorf("run during a run: %v", err)
-	}
-	release()
+// register adds the API with token, then the scheduler's and the workflow
+// routes, as the daemon does.
+func (f *apiFixture) register(r *mux.Router, token string) {
+	New(f.x, Options{Token: token, Store: f.st, CursorKeys: schedule.CursorKeys,
+		RunManual: func(ctx context.Context, wf string, cursor, state json.RawMessage) (*ManualResult, error) {
+			res, err := f.sched.RunManual(ctx, wf, schedule.ManualRun{Cursor: cursor, State: state})
+			if err != nil {
+				return nil, err
+			}
+			return &ManualResult{RunID: res.RunID, TransactionID: res.TransactionID, Window: res.Window,
+				Advanced: res.Advanced, Result: res.Result, Output: res.Output}, nil
+		}}).Register(r)
+	f.sched.Register(r)
+	f.web.Register(r)
 }
 
 func TestAPI(t *testing.T) {
-	st := openStore(t, t.TempDir())
+	st := chantest.OpenStore(t, t.TempDir())
 	defer st.Close()
-	f := newSched(t, st, newUpstream(t), NewFakeClock(t0), nil)
+	f := newAPIFixture(t, st)
 	// Two tokens, as while one is rotated: both work.
 	const token, oldToken = "api-token-123", "api-token-old"
 	r := mux.NewRouter()
-	f.h.RegisterAPI(r, token+", "+oldToken)
-	f.h.Register(r)
+	f.register(r, token+", "+oldToken)
 	call := func(method, path, auth, body string) (int, map[string]any, string) {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		if auth != "" {
@@ -170,7 +161,7 @@ func TestAPI(t *testing.T) {
 
 	// No token: the API is off.
 	off := mux.NewRouter()
-	f.h.RegisterAPI(off, "")
+	f.register(off, "")
 	for _, p := range []string{"/api/runs", "/api/cursors/pull"} {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", p, nil)

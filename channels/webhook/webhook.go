@@ -1,0 +1,262 @@
+// Package webhook serves the workflows started by a request: routed by
+// OpenHIM core (answered with the application/json+openhim envelope, one
+// orchestration per outbound call) or called directly (answered plainly).
+// It decodes the request into the input state, checks route auth and
+// criteria, and either runs the workflow now through the workflow.Executor
+// or, for async workflows, stores the work in channels/queue and answers
+// 202. A transient failure of a synchronous run is queued for a retry.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/gorilla/mux"
+	"github.com/sirupsen/logrus"
+
+	"github.com/jobmediator/jobmediator/channels/auth"
+	"github.com/jobmediator/jobmediator/channels/queue"
+	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/service"
+	"github.com/jobmediator/jobmediator/mediator"
+	"github.com/jobmediator/jobmediator/store"
+	"github.com/jobmediator/jobmediator/workflow"
+)
+
+// Options configure the webhook endpoints.
+type Options struct {
+	BodyLimit int64 // bytes; 0 means 10 MiB
+	// Completer finishes async routed transactions run in memory (no
+	// store); nil answers async requests synchronously.
+	Completer workflow.Completer
+	// RouteAuth, when set, is who may call the workflow endpoints (Basic
+	// auth); OpenHIM sends the route's username/password.
+	RouteAuth []config.RouteUser
+}
+
+// Webhook serves every webhook-triggered workflow of a project on its path.
+type Webhook struct {
+	x     *workflow.Executor
+	q     *queue.Queue
+	o     Options
+	guard func(http.HandlerFunc) http.Handler
+	wg    sync.WaitGroup // async runs in flight (in memory, without a store)
+}
+
+// New prepares the endpoints; q stores async work and retries.
+func New(x *workflow.Executor, q *queue.Queue, o Options) *Webhook {
+	if o.BodyLimit <= 0 {
+		o.BodyLimit = 10 << 20
+	}
+	return &Webhook{x: x, q: q, o: o, guard: auth.Basic(o.RouteAuth, x.Reject)}
+}
+
+// Webhooks lists the workflows served over HTTP, in project order.
+func (h *Webhook) Webhooks() []*config.Workflow {
+	var out []*config.Workflow
+	for _, wf := range h.x.Project().Workflows {
+		if wf.ServedOverHTTP() {
+			out = append(out, wf)
+		}
+	}
+	return out
+}
+
+// Register adds one route per webhook workflow, plus JSON (or envelope)
+// answers for unknown paths and wrong methods. Routes registered before
+// (the schedule's polling and rerun routes) win over these.
+func (h *Webhook) Register(r *mux.Router) {
+	for _, wf := range h.Webhooks() {
+		wf := wf
+		methods := wf.Options.Methods
+		if len(methods) == 0 {
+			methods = []string{http.MethodPost}
+		}
+		r.Handle(wf.Options.Path, h.guard(func(w http.ResponseWriter, req *http.Request) {
+			h.serve(w, req, wf)
+		})).Methods(methods...)
+	}
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		h.x.Reject(w, req, http.StatusNotFound, "no workflow is served at "+req.URL.Path)
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		h.x.Reject(w, req, http.StatusMethodNotAllowed, "method "+req.Method+" is not allowed on "+req.URL.Path)
+	})
+}
+
+// Wait blocks until asynchronous runs finish or ctx ends.
+func (h *Webhook) Wait(ctx context.Context) error {
+	return service.WaitGroup(ctx, &h.wg)
+}
+
+// serve handles one request for wf.
+func (h *Webhook) serve(w http.ResponseWriter, r *http.Request, wf *config.Workflow) {
+	tx := mediator.TxFromRequest(r)
+	log := h.x.Logger().WithFields(logrus.Fields{"workflow": wf.Key, "transaction": tx.TransactionID})
+	if tx.Rerun() {
+		log = log.WithFields(logrus.Fields{"parent": tx.ParentID, "task": tx.TaskID})
+		log.Info("rerun from OpenHIM")
+	}
+	if !h.x.Enabled(wf) {
+		h.x.Reject(w, r, http.StatusServiceUnavailable, "workflow "+wf.Key+" is disabled")
+		return
+	}
+	runID := h.x.NewID()
+	input, status, err := h.inputState(w, r, tx, runID)
+	if err != nil {
+		log.WithError(err).Warn("request rejected")
+		h.x.Reject(w, r, status, err.Error())
+		return
+	}
+	if tr := workflow.HTTPTrigger(wf); tr != nil && tr.Type == config.TriggerCriteria {
+		if ok, err := matchesCriteria(tr.Criteria, input); err != nil || !ok {
+			msg := "message does not match the criteria of trigger " + tr.Key
+			if err != nil {
+				msg = err.Error()
+			}
+			h.x.Reject(w, r, http.StatusUnprocessableEntity, msg)
+			return
+		}
+	}
+	async := (wf.Options.Async || wf.Options.Response == config.ResponseWorkOrder)
+	if async && (h.o.Completer != nil || !tx.Routed()) {
+		h.serveAsync(w, r, wf, tx, runID, input, log)
+		return
+	}
+	out, err := h.x.Run(r.Context(), workflow.Webhook(wf), workflow.Input{State: input, Tx: tx, RunID: runID, Log: log})
+	if err != nil {
+		h.x.Reject(w, r, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if out.Transient() {
+		h.q.RetryLater(context.WithoutCancel(r.Context()), wf, tx, input, log)
+	}
+	h.x.Write(w, tx, out.Reply, out.Envelope, nil)
+}
+
+// serveAsync answers at once and finishes in the background; routed
+// transactions are completed with PUT /transactions/:id.
+func (h *Webhook) serveAsync(w http.ResponseWriter, r *http.Request, wf *config.Workflow, tx mediator.TxContext, runID string, input json.RawMessage, log *logrus.Entry) {
+	body, _ := json.Marshal(map[string]string{"work_order_id": runID, "run_id": runID})
+	accepted := workflow.Reply{Status: http.StatusAccepted, Body: body, ContentType: "application/json", EnvStatus: mediator.StatusProcessing}
+	props := map[string]string{"workflow": wf.Key, "run_id": runID, "mode": "async"}
+	if h.q.Durable() {
+		// Durable: the work is in the store before we say "accepted", so a
+		// restart finishes it instead of leaving the transaction Processing.
+		err := h.q.Enqueue(r.Context(), store.KindAsync, runID, wf,
+			queue.Item{Trigger: workflow.Webhook(wf).Kind, Input: input, Tx: tx, Complete: true}, h.x.Now(), tx.TransactionID)
+		if err != nil && !errors.Is(err, store.ErrDuplicate) {
+			log.WithError(err).Error("could not queue async work")
+			h.x.Reject(w, r, http.StatusServiceUnavailable, "could not accept the request: the store is unavailable")
+			return
+		}
+		h.x.Write(w, tx, accepted, nil, props)
+		return
+	}
+	h.x.Write(w, tx, accepted, nil, props)
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		// The caller's context ends with the 202; the run gets its own.
+		ctx := context.Background()
+		out, err := h.x.Run(ctx, workflow.Webhook(wf), workflow.Input{State: input, Tx: tx, RunID: runID, Log: log})
+		if err != nil || !tx.Routed() || h.o.Completer == nil {
+			return
+		}
+		if err := h.o.Completer.UpdateTransaction(ctx, tx.TransactionID, workflow.CompletionUpdate(out.Envelope)); err != nil {
+			log.WithError(err).Error("could not complete the OpenHIM transaction")
+		}
+	}()
+}
+
+// inputState builds {data, request, openhim} from the request. It returns
+// the HTTP status to answer with when the request is unacceptable.
+func (h *Webhook) inputState(w http.ResponseWriter, r *http.Request, tx mediator.TxContext, runID string) (json.RawMessage, int, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.BodyLimit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, http.StatusRequestEntityTooLarge,
+				fmt.Errorf("request body is larger than the limit of %d bytes (BODY_SIZE_LIMIT)", h.o.BodyLimit)
+		}
+		return nil, http.StatusBadRequest, fmt.Errorf("reading request body: %v", err)
+	}
+	data, status, err := decodeBody(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		return nil, status, err
+	}
+	query := map[string]any{}
+	for k, vs := range r.URL.Query() {
+		if len(vs) == 1 {
+			query[k] = vs[0]
+		} else {
+			query[k] = vs
+		}
+	}
+	headers := map[string]string{}
+	for k, vs := range r.Header {
+		lk := strings.ToLower(k)
+		// Credentials of the caller never enter state: state is stored in
+		// run history and visible to every job.
+		if h.x.Redactor().SensitiveKey(lk) {
+			continue
+		}
+		headers[lk] = strings.Join(vs, ", ")
+	}
+	state := map[string]any{
+		"data": data,
+		"request": map[string]any{
+			"method": r.Method, "path": r.URL.Path, "query": query, "headers": headers,
+		},
+		"openhim": workflow.OpenHIMState(tx, runID),
+	}
+	out, err := json.Marshal(state)
+	if err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("encoding input state: %v", err)
+	}
+	return out, 0, nil
+}
+
+// decodeBody turns the body into state.data: parsed JSON for JSON media
+// types, the raw string for text-like ones, {} when empty.
+func decodeBody(contentType string, body []byte) (any, int, error) {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return map[string]any{}, 0, nil
+	}
+	mt := "application/octet-stream"
+	if contentType != "" {
+		parsed, params, err := mime.ParseMediaType(contentType)
+		if err != nil {
+			return nil, http.StatusUnsupportedMediaType, fmt.Errorf("invalid Content-Type %q: %v", contentType, err)
+		}
+		mt = parsed
+		if cs := strings.ToLower(params["charset"]); cs != "" && cs != "utf-8" && cs != "us-ascii" {
+			return nil, http.StatusUnsupportedMediaType, fmt.Errorf("charset %q is not supported: send UTF-8", cs)
+		}
+	}
+	switch {
+	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+		var v any
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("request body is not valid JSON: %v", err)
+		}
+		if dec.More() {
+			return nil, http.StatusBadRequest, errors.New("request body is not valid JSON: more than one value")
+		}
+		return v, 0, nil
+	case strings.HasPrefix(mt, "text/"), mt == "application/xml", strings.HasSuffix(mt, "+xml"),
+		mt == "application/x-www-form-urlencoded", mt == "application/hl7-v2":
+		return string(body), 0, nil
+	}
+	return nil, http.StatusUnsupportedMediaType,
+		fmt.Errorf("Content-Type %q is not supported: send JSON (application/json, application/fhir+json) or text", mt)
+}

@@ -1,0 +1,70 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/jobmediator/jobmediator/mediator"
+)
+
+// Errors of runs started by a person or a schedule; test with errors.Is.
+var (
+	// ErrBusy: a run of the workflow is already in progress (here or on
+	// another replica) and the overlap policy says skip.
+	ErrBusy = errors.New("channels: a run of this workflow is already in progress")
+	// ErrUnknownWorkflow: no workflow with that key or name.
+	ErrUnknownWorkflow = errors.New("channels: no such workflow")
+	// ErrBadInput: an explicit cursor, state or replayed window is unusable.
+	ErrBadInput = errors.New("channels: bad input")
+)
+
+// Completer finishes an asynchronous transaction in OpenHIM
+// (PUT /transactions/:id); *mediator.Client satisfies it.
+type Completer interface {
+	UpdateTransaction(ctx context.Context, id string, update map[string]any) error
+}
+
+// CompletionUpdate is the PUT /transactions/:id body that finishes an async
+// transaction: final status and response, the orchestrations appended.
+func CompletionUpdate(env *mediator.Response) map[string]any {
+	u := map[string]any{
+		"status":   env.Status,
+		"response": env.Response,
+	}
+	if len(env.Orchestrations) > 0 {
+		u["$push"] = map[string]any{"orchestrations": map[string]any{"$each": env.Orchestrations}}
+	}
+	if len(env.Properties) > 0 {
+		u["properties"] = env.Properties
+	}
+	if env.Error != nil {
+		u["error"] = env.Error
+	}
+	return u
+}
+
+// OpenHIMState is state.openhim: the transaction context plus the
+// idempotency key jobs should send upstream.
+func OpenHIMState(tx mediator.TxContext, runID string) map[string]any {
+	var m map[string]any
+	b, _ := json.Marshal(tx)
+	_ = json.Unmarshal(b, &m)
+	m["idempotencyKey"] = IdempotencyKey(tx, runID)
+	m["rerun"] = tx.Rerun()
+	return m
+}
+
+// IdempotencyKey is the key jobs should send upstream so that redeliveries
+// (our retries, async redelivery after a crash, OpenHIM reruns of the
+// original) do not create duplicates: the original transaction's id when
+// OpenHIM reruns it, the transaction id when routed, else the run id.
+func IdempotencyKey(tx mediator.TxContext, runID string) string {
+	switch {
+	case tx.ParentID != "":
+		return tx.ParentID
+	case tx.TransactionID != "":
+		return tx.TransactionID
+	}
+	return runID
+}
