@@ -77,7 +77,42 @@ func Check(s Settings, envErrs []error, validateAdaptor func(spec string) error)
 			r.Warnings = append(r.Warnings, where)
 		}
 	}
+	errs, warns := checkCredentialFields(r.Project, credentialUses(r.Project, r.Credentials, s.CredentialsPath, inline))
+	r.Errors = append(r.Errors, errs...)
+	r.Warnings = append(r.Warnings, warns...)
 	return r
+}
+
+// credentialUses gathers, per credential key and per inline step
+// configuration, the values a job gets and the jobs that get them.
+func credentialUses(p *Project, file Credentials, filePath string, inline map[string]map[string]any) []credentialUse {
+	var out []credentialUse
+	byKey := map[string]int{}
+	for _, w := range p.Workflows {
+		for _, j := range w.Jobs {
+			if j.Configuration != nil {
+				out = append(out, credentialUse{key: join(j.field, "configuration"), values: j.Configuration, file: p.Path, line: j.Line, jobs: []*Job{j}})
+			}
+			if j.Credential == "" {
+				continue
+			}
+			if i, ok := byKey[j.Credential]; ok {
+				out[i].jobs = append(out[i].jobs, j)
+				continue
+			}
+			u := credentialUse{key: j.Credential, jobs: []*Job{j}}
+			if v, ok := file.Get(j.Credential); ok {
+				u.values, u.file, u.line = v, filePath, file.Line(j.Credential)
+			} else if v, ok := inline[j.Credential]; ok {
+				u.values, u.file = v, p.Path
+			} else {
+				continue // "has no values" was reported above
+			}
+			byKey[j.Credential] = len(out)
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 func asValidationError(e error, file string) ValidationError {

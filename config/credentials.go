@@ -3,11 +3,14 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 
 	"github.com/jobmediator/jobmediator/internal/jsonvalue"
 	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/spec"
 )
 
 // Credentials is the credential map a job's `state.configuration` comes
@@ -20,6 +23,8 @@ import (
 // new value, so one can be shared by concurrent runs.
 type Credentials struct {
 	m map[string]map[string]any
+	// lines holds each key's line in the file it was loaded from.
+	lines map[string]int
 }
 
 // NewCredentials wraps a map (copied).
@@ -47,8 +52,9 @@ func LoadCredentials(path string) (Credentials, error) {
 	}
 	col := &collector{file: path}
 	pairs, _ := col.mapping(root, "")
-	out := Credentials{m: map[string]map[string]any{}}
+	out := Credentials{m: map[string]map[string]any{}, lines: map[string]int{}}
 	for _, kv := range pairs {
+		out.lines[kv.Key] = kv.Line
 		if isNull(kv.Val) {
 			out.m[kv.Key] = map[string]any{}
 			continue
@@ -75,6 +81,10 @@ func (c Credentials) Get(key string) (map[string]any, bool) {
 	}
 	return jsonvalue.CloneMap(v), true
 }
+
+// Line is the line of key in the file the credentials were loaded from, 0
+// when unknown.
+func (c Credentials) Line(key string) int { return c.lines[key] }
 
 // Keys lists the credential keys, sorted.
 func (c Credentials) Keys() []string {
@@ -113,23 +123,20 @@ func (c Credentials) Merge(overrides map[string]map[string]any) Credentials {
 	return out
 }
 
-// SecretValues lists the values of sensitive-looking fields (password,
-// token, …, by internal/redact's key rules) in every credential, at any
-// depth, sorted and without duplicates: what the redactor must scrub.
+// SecretValues lists the values of secret fields in every credential, at
+// any depth, sorted and without duplicates: what the redactor must scrub.
+// A field is secret when an adaptor declares it so (package spec, e.g.
+// postgresql's TLS key), when its name looks sensitive (password, token,
+// …, by internal/redact's key rules), or when it is one of extraKeys.
 func (c Credentials) SecretValues(extraKeys ...string) []string {
-	r := redact.New(extraKeys...)
+	r := redact.New(append(spec.SecretFieldNames(), extraKeys...)...)
 	seen := map[string]bool{}
 	for _, fields := range c.m {
 		for _, v := range r.SecretsIn(fields) {
 			seen[v] = true
 		}
 	}
-	out := make([]string, 0, len(seen))
-	for v := range seen {
-		out = append(out, v)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // String never prints values.

@@ -1,9 +1,13 @@
 package config
 
 import (
+	"encoding/json"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/jobmediator/jobmediator/internal/redact"
 )
 
 func TestLoadCredentials(t *testing.T) {
@@ -126,5 +130,27 @@ func TestCredentialsSecretValues(t *testing.T) {
 	j, _ := LoadCredentials("testdata/credentials/creds.json")
 	if got := j.SecretValues(); !reflect.DeepEqual(got, []string{"json-secret-token", "pg-secret"}) {
 		t.Errorf("json SecretValues = %v", got)
+	}
+}
+
+// A field an adaptor declares secret is a secret even when its name does
+// not look like one (postgresql's TLS private key), and it is scrubbed in
+// every form the redactor knows.
+func TestCredentialsSecretValuesFromSpecs(t *testing.T) {
+	pem := "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+	c := NewCredentials(map[string]map[string]any{
+		"db": {"host": "db.local", "user": "u", "key": pem, "cert": "public-cert-pem"},
+	})
+	got := c.SecretValues()
+	if !contains(got, pem) || contains(got, "public-cert-pem") || contains(got, "db.local") {
+		t.Fatalf("SecretValues = %q", got)
+	}
+	r := redact.New()
+	r.AddValues(got...)
+	b, _ := json.Marshal(map[string]string{"echo": "tls failed with key " + pem})
+	for _, leaked := range []string{string(b), "key=" + url.QueryEscape(pem)} {
+		if out := r.String(leaked); strings.Contains(out, "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC") {
+			t.Errorf("key leaked: %s", out)
+		}
 	}
 }
