@@ -1,12 +1,13 @@
-// Command jmsim runs a simulator by hand, for the README's five-minute tour
-// when no real system is at hand:
+// Command jmsim runs the simulators by hand: for the README's five-minute
+// tour and the examples (make example NAME=…), when no real system is at
+// hand. Each subcommand serves one simulator until interrupted:
 //
-//	go run ./sim/cmd/jmsim openhim --api 127.0.0.1:8080 --router 127.0.0.1:5001
+//	jmsim openhim --api 127.0.0.1:8080 --router 127.0.0.1:5001
+//	jmsim dhis2 --addr 127.0.0.1:4020
+//	jmsim --help
 //
-// The OpenHIM simulator starts with the default root user (root@openhim.org
-// and OpenHIM's well-known default password), prints its URLs and serves
-// until interrupted. GET /transactions?filterRepresentation=full with Basic
-// auth is its console.
+// It prints the URLs and accounts (never passwords) and exits 0 on SIGINT or
+// SIGTERM. The simulators are the same ones the tests use (sim/…).
 package main
 
 import (
@@ -36,8 +37,86 @@ func waitForSignal() {
 	<-ch
 }
 
-const usage = `usage: jmsim openhim [--api ADDR] [--router ADDR] [--channels FILE] [--client ID:PASSWORD:ROLE]... [--tz ZONE] [--no-polling]
-       jmsim records [--addr ADDR]`
+// simulator is one subcommand.
+type simulator struct {
+	name, summary string
+	run           func(args []string, out, errOut io.Writer, wait func()) error
+}
+
+// simulators is a function, not a variable: the run functions refer back
+// to it for their help text.
+func simulators() []simulator {
+	return []simulator{
+		{"openhim", "OpenHIM core: API (:8080) and router (:5001), channels, clients, transactions, polling", runOpenHIM},
+		{"dhis2", "DHIS2 Web API (:4020): aggregate data, tracker, metadata; demo metadata loaded", runDHIS2},
+		{"fhir", "FHIR R4 server (:4030, base /fhir): CRUD, search, transaction bundles", runFHIR},
+		{"primero", "Primero v2 API (:4040): cases, referrals, JWT tokens", runPrimero},
+		{"oscar", "OSCaR API (:4050): clients, referrals, devise token auth", runOSCaR},
+		{"records", "a tiny records API (:4010), the tour's upstream", runRecords},
+	}
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: jmsim SIMULATOR [flags]   (jmsim SIMULATOR --help for its flags)\n\nsimulators:\n")
+	for _, s := range simulators() {
+		fmt.Fprintf(&b, "  %-8s %s\n", s.name, s.summary)
+	}
+	b.WriteString("\nEach serves until Ctrl-C (SIGINT) or SIGTERM. Example:\n  jmsim openhim --client tour:tour-pass:jobmediator\n")
+	return b.String()
+}
+
+// run parses args, starts the simulator, reports on out and serves until
+// wait returns. --help anywhere prints help and returns nil (exit 0).
+func run(args []string, out, errOut io.Writer, wait func()) error {
+	if len(args) == 0 {
+		return errors.New(usage())
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(out, usage())
+		return nil
+	}
+	for _, s := range simulators() {
+		if s.name == args[0] {
+			err := s.run(args[1:], out, errOut, wait)
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return err
+		}
+	}
+	return fmt.Errorf("unknown simulator %q\n%s", args[0], usage())
+}
+
+// newFlags is a flag set for one simulator: parse errors go to errOut,
+// --help (the simulator's summary and flags) to out.
+func newFlags(name string, out, errOut io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("jmsim "+name, flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	fs.Usage = func() {
+		for _, s := range simulators() {
+			if s.name == name {
+				fmt.Fprintf(out, "jmsim %s: %s\n\nflags:\n", name, s.summary)
+			}
+		}
+		fs.SetOutput(out)
+		fs.PrintDefaults()
+		fs.SetOutput(errOut)
+	}
+	return fs
+}
+
+// parse parses args and refuses stray positional arguments.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see %s --help)", fs.Arg(0), fs.Name())
+	}
+	return nil
+}
 
 // clientFlags collects repeated --client values.
 type clientFlags []openhim.Client
@@ -57,17 +136,9 @@ func (c *clientFlags) Set(v string) error {
 	return nil
 }
 
-// run parses args, starts the simulator, reports on out and serves until
-// wait returns.
-func run(args []string, out, errOut io.Writer, wait func()) error {
-	if len(args) > 0 && args[0] == "records" {
-		return runRecords(args[1:], out, errOut, wait)
-	}
-	if len(args) == 0 || args[0] != "openhim" {
-		return errors.New(usage)
-	}
-	fs := flag.NewFlagSet("jmsim openhim", flag.ContinueOnError)
-	fs.SetOutput(errOut)
+// runOpenHIM serves the OpenHIM core simulator.
+func runOpenHIM(args []string, out, errOut io.Writer, wait func()) error {
+	fs := newFlags("openhim", out, errOut)
 	api := fs.String("api", "127.0.0.1:8080", "API listen address (plain HTTP)")
 	router := fs.String("router", "127.0.0.1:5001", "router listen address (plain HTTP)")
 	channels := fs.String("channels", "", "JSON file with a channel object or an array of channels to preload")
@@ -75,11 +146,8 @@ func run(args []string, out, errOut io.Writer, wait func()) error {
 	noPolling := fs.Bool("no-polling", false, "do not run polling schedules")
 	var clients clientFlags
 	fs.Var(&clients, "client", "router client ID:PASSWORD[:ROLE,ROLE] (repeatable)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), usage)
 	}
 	var preload []map[string]any
 	if *channels != "" {

@@ -2,32 +2,29 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sync"
+
+	"github.com/jobmediator/jobmediator/sim/simkit"
 )
 
 // runRecords serves a tiny records API for the README tour: POST /records
 // stores a JSON body and answers 201 {id, stored}; GET /records lists them.
 // It is the "upstream" the hello-upstream example posts to.
 func runRecords(args []string, out, errOut io.Writer, wait func()) error {
-	fs := flag.NewFlagSet("jmsim records", flag.ContinueOnError)
-	fs.SetOutput(errOut)
+	fs := newFlags("records", out, errOut)
 	addr := fs.String("addr", "127.0.0.1:4010", "listen address")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := simkit.Listen("records", *addr, recordsHandler())
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: recordsHandler()}
-	go srv.Serve(ln)
-	defer srv.Close()
-	fmt.Fprintf(out, "records API on http://%s (POST/GET /records). Ctrl-C to stop.\n", ln.Addr())
+	defer ln.Close()
+	fmt.Fprintf(out, "records API on %s (POST/GET /records). Ctrl-C to stop.\n", ln.URL())
 	wait()
 	return nil
 }
