@@ -14,9 +14,17 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/jobmediator
 
 # Starts the mediator on the example project with the embedded store and no
-# OpenHIM (set OPENHIM_URL to register with a core).
+# OpenHIM (set OPENHIM_URL to register with a core). The recipe execs the
+# binary, so Ctrl-C and `kill <make's pid>` (make forwards SIGTERM to its
+# child) reach the mediator itself and it drains and frees the port and the
+# data lock; no shell is left in between.
+# The embedded store in $(DATA) keeps queued work (async requests, retries
+# waiting for their backoff) across runs: a retry from an earlier run fires in
+# the next one. `make run CLEAN=1` deletes the store first.
+DATA ?= $(or $(JM_DATA_DIR),./data)
 run: build
-	JM_DATA_DIR=$${JM_DATA_DIR:-./data} ./$(BIN) serve --project $(PROJECT) \
+	$(if $(CLEAN),rm -f '$(DATA)/jobmediator.db' && echo 'CLEAN=1: removed the store in $(DATA)' &&) \
+	JM_DATA_DIR='$(DATA)' exec '$(abspath $(BIN))' serve --project $(PROJECT) \
 		--credentials $(PROJECT)/credentials.example.yaml
 
 test: lint test-race test-rest
