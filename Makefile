@@ -8,10 +8,20 @@ PROJECT   ?= examples/hello-upstream
 RACE_PKGS := ./channels/... ./workflow/... ./mediator/... ./runtime/... ./store/... ./daemon/... ./internal/... ./sim/...
 GOTEST    ?= $(GO) test -count=1
 
-.PHONY: build run test test-race test-rest bench lint conformance-golden clean docker
+.PHONY: build jmsim example run test test-race test-rest bench lint conformance-golden clean docker
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/jobmediator
+
+# The simulators (OpenHIM core, DHIS2, FHIR, Primero, OSCaR) as one binary for
+# the tour and the examples: bin/jmsim --help.
+jmsim:
+	$(GO) build -trimpath -o bin/jmsim ./sim/cmd/jmsim
+
+# Runs one example once against the simulators and prints what was synced:
+# make example NAME=fhir-to-dhis2 (examples/run.sh).
+example: build jmsim
+	@BIN='$(BIN)' exec examples/run.sh '$(NAME)'
 
 # Starts the mediator on the example project with the embedded store and no
 # OpenHIM (set OPENHIM_URL to register with a core). The recipe execs the

@@ -1,0 +1,56 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestExamplesRunByHand runs examples/run.sh — what `make example NAME=…`
+// execs — with the real binaries: jmsim starts the simulators on their
+// default ports, the example's credentials.example.yaml points there, and the
+// script prints what reached the target system. The simulators must be gone
+// afterwards (the script stops what it started).
+func TestExamplesRunByHand(t *testing.T) {
+	jmsim := filepath.Join(t.TempDir(), "jmsim")
+	build := exec.Command("go", "build", "-o", jmsim, "../sim/cmd/jmsim")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building jmsim: %v\n%s", err, out)
+	}
+	for _, tt := range []struct {
+		name string
+		want []string
+	}{
+		{"hello-upstream", []string{`"records":[{"district":"north","name":"Ana"}]`}},
+		{"fhir-to-dhis2", []string{`"dataSet":"pBOMPrpg1QX"`, `"period":"202401"`, `"orgUnit":"DiszpKrYNg8"`}},
+		{"dhis2-to-fhir", []string{`"resourceType":"Patient"`, `"value":"Xh88p1g4ulM"`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command("sh", "examples/run.sh", tt.name)
+			cmd.Dir = ".."
+			tmp := t.TempDir()
+			cmd.Env = append(os.Environ(), "BIN="+binary, "JMSIM="+jmsim, "TMPDIR="+tmp)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("run.sh %s: %v\n%s", tt.name, err, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output lacks %s:\n%s", w, out)
+				}
+			}
+			// The final state was written where the script says.
+			if files, _ := filepath.Glob(filepath.Join(tmp, "example-"+tt.name+".*.json")); len(files) != 1 {
+				t.Errorf("final state files: %v", files)
+			}
+		})
+	}
+	// Nothing the script started still listens.
+	for _, port := range []string{"4010", "4020", "4030"} {
+		if exec.Command("curl", "-s", "-o", "/dev/null", "http://127.0.0.1:"+port+"/").Run() == nil {
+			t.Errorf("something still serves port %s after the examples", port)
+		}
+	}
+}

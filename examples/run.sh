@@ -1,0 +1,94 @@
+#!/bin/sh
+# Runs one example once, by hand, against the simulators (bin/jmsim) on their
+# default ports, then prints what reached the target system. Usage (from the
+# repository root, after `make build jmsim`; `make example NAME=…` does both):
+#
+#   examples/run.sh fhir-to-dhis2
+#
+# Each simulator is started here and stopped when the script exits (also on
+# Ctrl-C), so nothing keeps running afterwards. The jobs read
+# examples/NAME/credentials.example.yaml, which points at these ports.
+set -eu
+name=${1:-}
+bin=${BIN:-bin/jobmediator}
+jmsim=${JMSIM:-bin/jmsim}
+dir=examples/$name
+if [ -z "$name" ] || [ ! -f "$dir/project.yaml" ]; then
+	echo "usage: make example NAME=<example>   (one of: $(cd examples && ls -d */ | tr -d / | tr '\n' ' '))" >&2
+	exit 2
+fi
+
+pids=
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# sim NAME URL [FLAGS…]: start a simulator and wait until URL answers.
+sim() {
+	s=$1 url=$2
+	shift 2
+	"$jmsim" "$s" "$@" >"${TMPDIR:-/tmp}/jmsim-$s.$$.log" 2>&1 &
+	pids="$pids $!"
+	i=0
+	until curl -s -o /dev/null "$url"; do
+		i=$((i + 1))
+		if [ $i -gt 100 ] || ! kill -0 "$!" 2>/dev/null; then
+			echo "jmsim $s did not start:" >&2
+			cat "${TMPDIR:-/tmp}/jmsim-$s.$$.log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	echo "started jmsim $s ($url)"
+}
+
+# job [ARGS…]: run the example's workflow once; the final state goes to
+# $out, the job's log and outbound calls to the terminal.
+out=${TMPDIR:-/tmp}/example-$name.$$.json
+job() {
+	echo "running $dir/project.yaml …"
+	"$bin" run "$dir/project.yaml" --credentials "$dir/credentials.example.yaml" -o "$out" "$@"
+}
+
+show() {
+	echo
+	echo "== $1"
+	shift
+	curl -s --fail-with-body "$@"
+	echo
+}
+
+case $name in
+hello-upstream)
+	sim records http://127.0.0.1:4010/records
+	job -s "$dir/testdata/state.json"
+	show "records the upstream stored (GET /records)" http://127.0.0.1:4010/records
+	;;
+fhir-to-dhis2)
+	sim dhis2 http://127.0.0.1:4020/api/system/info
+	job -s "$dir/testdata/state.json"
+	show "DHIS2 data values for January 2024, data set pBOMPrpg1QX, Ngelehun CHC" -u admin:district \
+		'http://127.0.0.1:4020/api/dataValueSets?dataSet=pBOMPrpg1QX&period=202401&orgUnit=DiszpKrYNg8'
+	;;
+dhis2-to-fhir)
+	pat=d2pat_exampleTokenForTheDhis2Simulator0000000001
+	sim dhis2 http://127.0.0.1:4020/api/system/info --token "$pat"
+	sim fhir http://127.0.0.1:4030/fhir/metadata --token fhir-example-bearer-token-42
+	echo "seeding DHIS2 with $dir/testdata/tracked-entities.json"
+	curl -s -o /dev/null --fail-with-body -H "Authorization: ApiToken $pat" -H 'Content-Type: application/json' \
+		--data-binary "@$dir/testdata/tracked-entities.json" \
+		'http://127.0.0.1:4020/api/tracker?async=false&importStrategy=CREATE_AND_UPDATE'
+	job
+	show "FHIR Patients (GET /fhir/Patient)" -H 'Authorization: Bearer fhir-example-bearer-token-42' \
+		'http://127.0.0.1:4030/fhir/Patient?_elements=name,gender,birthDate,identifier'
+	;;
+*)
+	echo "$name has no simulator run yet: see $dir/README.md" >&2
+	exit 2
+	;;
+esac
+echo
+echo "== final state: $out"
