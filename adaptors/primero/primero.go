@@ -1,8 +1,15 @@
-// Package primero is Job Mediator's language-primero: OpenFn's Primero v2
-// API operations (getCases, getCase, createCase, updateCase, upsertCase,
-// getReferrals, createReferrals, updateReferral(s), getForms, getLookups,
-// getLocations) with their state semantics, for @openfn/language-primero
-// 2.x and 3.x (default 2.12.4, what the UNICEF Cambodia jobs ran on).
+// Package primero is Job Mediator's language-primero, per major:
+//
+//   - 2.x–4.x (Primero v2 API): getCases, getCase, createCase, updateCase,
+//     upsertCase, getReferrals, createReferrals, updateReferral(s),
+//     getForms, getLookups, getLocations with their state semantics
+//     (default 2.12.4, what the UNICEF Cambodia jobs ran on). 4.x behaves
+//     as 3.2 (its changes are language-common's: no common http namespace,
+//     `log` re-exported from 4.1).
+//   - 1.x (Primero v1 API, OpenFn/language-primero v1.0.0–v1.2.0):
+//     getCases(query, callback), createCase, updateCase, upsertCase over a
+//     session cookie from POST /api/login; see the 1.x section of
+//     primero.js for its quirks.
 //
 // Configuration: url (required), user, password, basicAuth. execute logs in
 // first (POST /api/v2/tokens → state.auth = {...reply, token: "Bearer …"},
@@ -15,21 +22,23 @@
 // transient for the retry queue.
 //
 // Version differences kept on purpose, because jobs pinned to a version see
-// exactly them: getCases sets state.metadata from 2.10; fnIf is exported
-// from 2.12 and `as` from 3.2; from 3.2 createCase/updateCase (and so
-// upsertCase) send {data: <whole params>} — i.e. {"data":{"data":…}}, which
-// Primero rejects with 422 — and createReferrals {data: params}. That
+// exactly them: getCases sets state.metadata from 2.10; the re-exports of
+// language-common follow each release (combine 2.2, fn 2.2.4, beta 2.3.5,
+// dateFns 2.4.4, fnIf 2.12, as 3.2, log 4.1); from 3.2 createCase/updateCase
+// (and so upsertCase) send {data: <whole params>} — i.e. {"data":{"data":…}},
+// which Primero rejects with 422 — and createReferrals {data: params}. That
 // double-wrap is OpenFn's regression in 3.2.0 and later; pin 2.x or ≤3.1 for
 // jobs that create or update cases. createReferrals reads the reply in a way
 // that throws a TypeError after the referrals were created, as in every
 // OpenFn version documented (openfn-jobs.md §5.3), and updateReferral leaves
 // {body: <reply>} in state.data for the same reason.
 //
-// One deliberate deviation: upsertCase refuses (error code
+// One deliberate deviation: upsertCase (2.x–4.x) refuses (error code
 // MISSING_EXTERNAL_ID) a case that has none of its externalIds set, where
 // OpenFn would search with no filter and overwrite the first case found.
 //
-// Not implemented: the 3.1+ http namespace (http.get/post/patch).
+// Not implemented: the 3.1+ http namespace (http.get/post/patch), 1.x's
+// post() and language-common's http namespace.
 //
 // Every request goes through the run's recorder client (orchestration
 // names "Primero <METHOD> <path>"), so secrets are redacted there.
@@ -60,9 +69,9 @@ func Host(env *adaptors.Env) map[string]any {
 func init() {
 	adaptors.Register(&adaptors.Definition{
 		Name:     "primero",
-		Doc:      "Primero v2 API: cases, referrals, forms/lookups/locations; language-primero 2.x–3.x semantics by version",
+		Doc:      "Primero v2 API (2.x–4.x: cases, referrals, forms/lookups/locations) and v1 API (1.x: getCases(query, callback), create/update/upsertCase) by version",
 		Default:  Default,
-		Supports: func(v adaptors.Version) bool { return v.Major >= 2 && v.Major <= 3 },
+		Supports: func(v adaptors.Version) bool { return v.Major >= 1 && v.Major <= 4 },
 		Source:   func(adaptors.Version) string { return source },
 		Host:     Host,
 	})

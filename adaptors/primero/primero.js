@@ -1,25 +1,37 @@
 // language-primero for Job Mediator (design/openfn-jobs.md §5.3), written
-// from the documented behaviour of @openfn/language-primero 2.x–3.x, not from
-// OpenFn's sources. Version gates (version.major/minor):
+// from the documented behaviour of @openfn/language-primero, not from
+// OpenFn's sources. Two API generations, chosen by version.major:
+//   1.x   Primero v1 API (/api/login session cookie, /api/cases arrays,
+//         getCases(query, callback)); see the "1.x" section below.
+//   2.x–4.x Primero v2 API. Version gates (version.major/minor/patch):
 //   2.10  getCases adds state.metadata
-//   2.12  fnIf exported
 //   3.2   createCase/updateCase send {data: <whole params>} (= {data: {data}})
 //         and createReferrals {data: params}: OpenFn's regression, kept.
+//   4.0   drops language-common's http namespace (never implemented here);
+//         operations as 3.2.
 // host.request({method, url, headers, body, timeout}) → {status, statusText,
 // headers, body, url, duration}; transport failures throw with a Node code.
 'use strict';
 
-function ge(major, minor) {
+function ge(major, minor, patch) {
   if (version.major !== major) return version.major > major;
-  return version.minor >= minor;
+  if (version.minor !== minor) return version.minor > minor;
+  return version.patch >= (patch || 0);
 }
 var DOUBLE_WRAP = ge(3, 2);
 
-// Only what the adaptor re-exports from language-common (§4 intro); a job
-// using anything else fails with a ReferenceError, as on OpenFn.
-var reexported = ['alterState', 'dataPath', 'dataValue', 'each', 'field', 'fields', 'fn', 'lastReferenceValue', 'merge', 'sourceValue'];
+// Only what the adaptor re-exports from language-common, per release (from
+// the export lists of OpenFn/language-primero tags and
+// OpenFn/adaptors:packages/primero/src/Adaptor.js); a job using anything
+// else fails with a ReferenceError, as on OpenFn.
+var reexported = ['alterState', 'dataPath', 'dataValue', 'each', 'field', 'fields', 'lastReferenceValue', 'merge', 'sourceValue'];
+if (ge(2, 2)) reexported.push('combine');
+if (ge(2, 2, 4)) reexported.push('fn');
+if (ge(2, 3, 5)) reexported.push('beta');
+if (ge(2, 4, 4)) reexported.push('dateFns');
 if (ge(2, 12)) reexported.push('fnIf');
 if (ge(3, 2)) reexported.push('as');
+if (ge(4, 1)) reexported.push('log');
 reexported.forEach(function (k) { exports[k] = common[k]; });
 
 var SUCCESS = [200, 201, 202, 204];
@@ -343,3 +355,148 @@ function listOp(path) {
 exports.getForms = listOp('/api/v2/forms');
 exports.getLookups = listOp('/api/v2/lookups');
 exports.getLocations = listOp('/api/v2/locations');
+
+// ---- 1.x: the Primero v1 API -------------------------------------------------
+// From OpenFn/language-primero v1.0.0–v1.2.0 (src/Adaptor.js, src/Utils.js),
+// which used the `request` library with a cookie jar against Primero 1.x
+// (/api/login, then /api/cases with the session cookie):
+//   - execute: {references: [], data: null, ...state}, login first,
+//     cleanupState (delete state.auth) last.
+//   - login: POST {url}/api/login {user_name, password}; state.auth is the
+//     reply through tryJson, which wraps an already-parsed body: {body: reply}.
+//   - getCases(query, callback): GET {url}/api/cases?<qs(query)>; the query
+//     is not expanded (functions in it are dropped by qs); data = the array.
+//     A second argument is the callback: a 2.x-style options object there
+//     is "callback is not a function", as in 1.x.
+//   - createCase({data}, cb): POST {url}/api/cases with data as the body
+//     (Primero 1.x wants {child: {...}}); data = the created record.
+//   - updateCase(id, {data}, cb): PATCH {url}/api/cases/{id} (id is not
+//     expanded); data = {body: <updated record>} (the tryJson quirk again).
+//   - upsertCase({externalIds, data}, cb): GET /api/cases?remote=true&
+//     scope[or][<id>]=or_op||<data[id]>; none → createCase, one →
+//     updateCase(found._id) adding only the services_section entries whose
+//     unique_id is new (1.1.0+), more → rejects with a string.
+//   - Success statuses 200, 201, 202; otherwise
+//     Error("Server responded with:  \n<response JSON>").
+// Not implemented: post() (language-http 2.x underneath) and, from 1.2.0,
+// the language-common http namespace.
+if (version.major === 1) {
+  ['getCase', 'getReferrals', 'createReferrals', 'updateReferral', 'updateReferrals', 'getForms', 'getLookups', 'getLocations']
+    .forEach(function (k) { delete exports[k]; });
+
+  var SUCCESS1 = [200, 201, 202];
+  var COOKIE = '__primeroSession';
+
+  var v1Url = function (state) { return String((state.configuration || {}).url); };
+
+  // tryJson as Utils.js has it: JSON.parse of anything, {body: x} on failure
+  // (an object given to JSON.parse is "[object Object]", so it fails too).
+  var tryJson1 = function (x) {
+    try { return JSON.parse(x); } catch (e) { return { body: x }; }
+  };
+
+  var send1 = function (state, method, url, json) {
+    var headers = {};
+    var auth = state.auth;
+    if (auth && auth[COOKIE]) headers.Cookie = auth[COOKIE];
+    var payload;
+    if (json !== undefined) { headers['Content-Type'] = 'application/json'; payload = JSON.stringify(json); }
+    var res = host.request({ method: method, url: url, headers: headers, body: payload });
+    if (SUCCESS1.indexOf(res.status) < 0) {
+      var e = responseError(method, url, headers, res);
+      e.message = e.message.replace(/^Server responded with:\n/, 'Server responded with:  \n');
+      throw e;
+    }
+    // `json: …` requests get a parsed body back from `request`, others text
+    var body = res.body;
+    if (json !== undefined) { try { body = JSON.parse(res.body); } catch (err) { /* text stays */ } }
+    return { res: res, body: body };
+  };
+
+  var login1 = function (state) {
+    var conf = state.configuration || {};
+    var r = send1(state, 'POST', v1Url(state) + '/api/login', { user_name: conf.user, password: conf.password });
+    var auth = tryJson1(r.body);
+    var cookie = String(r.res.headers['set-cookie'] || '').split(/,(?=\s*[^;=]+=)/).map(function (c) {
+      return c.split(';')[0].trim();
+    }).filter(Boolean).join('; ');
+    // the jar is not part of state: invisible to jobs and to JSON
+    Object.defineProperty(auth, COOKIE, { value: cookie, enumerable: false });
+    return Object.assign({}, state, { auth: auth });
+  };
+
+  var compose1 = function (state, data) {
+    return Object.assign({}, state, { data: data, references: state.references.concat([state.data]) });
+  };
+
+  var resolved = function (next, callback) { return callback ? callback(next) : next; };
+
+  exports.execute = function () {
+    var ops = Array.prototype.slice.call(arguments);
+    return function (state) {
+      var initial = Object.assign({ references: [], data: null }, state);
+      return common.execute.apply(null, [login1].concat(ops, [cleanupState]))(initial);
+    };
+  };
+
+  exports.getCases = function (query, callback) {
+    return common.asyncOp(function (state) {
+      var r = send1(state, 'GET', withQuery(v1Url(state) + '/api/cases', query));
+      console.log("Primero says: '" + r.res.status + ' ' + r.res.statusText + "'");
+      var resp = tryJson1(r.body);
+      console.log((resp && resp.length) + ' cases retrieved from request: ' + JSON.stringify({ uri: r.res.url, method: 'GET' }, null, 2) + '.');
+      return resolved(compose1(state, resp), callback);
+    });
+  };
+
+  var createCase1 = function (params, callback) {
+    return common.asyncOp(function (state) {
+      var data = expand(state, params)[0].data;
+      var r = send1(state, 'POST', v1Url(state) + '/api/cases', data);
+      console.log('Post succeeded: ' + r.res.status + ' ' + r.res.statusText);
+      return resolved(compose1(state, tryJson1(r.body).body), callback);
+    });
+  };
+  var updateCase1 = function (id, params, callback) {
+    return common.asyncOp(function (state) {
+      var data = expand(state, params)[0].data;
+      var r = send1(state, 'PATCH', v1Url(state) + '/api/cases/' + id, data);
+      return resolved(compose1(state, tryJson1(r.body)), callback);
+    });
+  };
+  exports.createCase = createCase1;
+  exports.updateCase = updateCase1;
+
+  exports.upsertCase = function (params, callback) {
+    return common.asyncOp(function (state) {
+      var p = expand(state, params)[0];
+      var data = p.data, externalIds = p.externalIds;
+      var qs = { remote: true, scope: { or: {} } };
+      externalIds.map(function (x) { return (qs.scope.or[x] = 'or_op||' + data[x]); });
+      var url = v1Url(state) + '/api/cases';
+      console.log('Upserting: ' + JSON.stringify({ method: 'GET', url: url, jar: true, qs: qs }, null, 2));
+      var resp = tryJson1(send1(state, 'GET', withQuery(url, qs)).body);
+      if (resp.length == 0) {
+        console.log('No case found. Performing create.');
+        return createCase1({ data: function () { return data; } }, callback)(state);
+      }
+      if (resp.length == 1) {
+        console.log('Case found. Performing update.');
+        var found = resp[0];
+        return updateCase1(found._id, {
+          data: function () {
+            var child = data.child;
+            var oldServices = found.services_section;
+            if (oldServices && oldServices.length > 0) {
+              var serviceIds = oldServices.map(function (s) { return s.unique_id; });
+              var newServices = child.services_section.filter(function (os) { return serviceIds.indexOf(os.unique_id) < 0; });
+              return Object.assign({}, data, { child: Object.assign({}, child, { services_section: oldServices.concat(newServices) }) });
+            }
+            return data;
+          }
+        }, callback)(state);
+      }
+      throw 'Multiple cases found. Try using another externalId and ensure that it is unique.';
+    });
+  };
+}

@@ -370,8 +370,41 @@ func TestExportsFollowVersion(t *testing.T) {
 	}
 	o = run(t, `fnIf(true, fn(s => ({ ...s, ran: true })));`, conf(s), "", "")
 	mustOK(t, o)
-	if _, _, err := adaptors.Resolve("@openfn/language-primero@4.0.0"); err == nil {
-		t.Errorf("4.x must be refused")
+	for _, v := range []string{"0.9.0", "5.0.0"} {
+		if _, _, err := adaptors.Resolve("@openfn/language-primero@" + v); err == nil {
+			t.Errorf("%s must be refused", v)
+		}
+	}
+	// Each release's re-exports from language-common (tags of
+	// OpenFn/language-primero, packages/primero/src/Adaptor.js).
+	for _, c := range []struct {
+		version string
+		has     []string
+		hasNot  []string
+	}{
+		{"1.2.0", []string{"alterState", "each", "merge", "getCases", "upsertCase"}, []string{"fn", "combine", "getReferrals", "getCase"}},
+		{"2.0.0", []string{"alterState", "getReferrals"}, []string{"fn", "combine", "beta"}},
+		{"2.2.4", []string{"fn", "combine"}, []string{"beta", "dateFns"}},
+		{"2.4.4", []string{"beta", "dateFns"}, []string{"fnIf"}},
+		{"3.2.0", []string{"fnIf", "as"}, []string{"log"}},
+		{"4.0.13", []string{"as", "combine", "getCases"}, []string{"log"}},
+		{"4.1.2", []string{"log", "as"}, nil},
+	} {
+		body := "alterState(s => ({ ...s, has: {" + strings.Join(quoteAll(append(append([]string{}, c.has...), c.hasNot...)), ", ") + "} }));"
+		// 1.x logs in through the v1 API, which the simulator serves too
+		o := run(t, body, conf(s), "@openfn/language-primero@"+c.version, "")
+		mustOK(t, o)
+		has, _ := o.state["has"].(map[string]any)
+		for _, k := range c.has {
+			if has[k] != true {
+				t.Errorf("%s: %s must be exported", c.version, k)
+			}
+		}
+		for _, k := range c.hasNot {
+			if has[k] != false {
+				t.Errorf("%s: %s must not be exported", c.version, k)
+			}
+		}
 	}
 	if d, v, err := adaptors.Resolve("@openfn/language-primero"); err != nil || d.Name != "primero" || v.Raw != "2.12.4" {
 		t.Errorf("default %v %v %v", d, v, err)
@@ -419,4 +452,13 @@ func TestFailedStepStateHasNoAuth(t *testing.T) {
 	if strings.Contains(string(res.State), "Bearer") {
 		t.Errorf("final state carries the Primero session")
 	}
+}
+
+// quoteAll turns names into `name: typeof name !== 'undefined'` entries.
+func quoteAll(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = n + ": typeof " + n + " !== 'undefined'"
+	}
+	return out
 }

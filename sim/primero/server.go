@@ -126,6 +126,7 @@ type Server struct {
 	cases     map[string]map[string]any
 	order     []string // creation order
 	referrals map[string][]map[string]any
+	v1revs    map[string]int // CouchDB revision counters of the v1 view
 	requests  []Recorded
 	permitted map[string]bool
 }
@@ -155,6 +156,7 @@ func New(o Options) *Server {
 		userIDs:   map[string]int{},
 		cases:     map[string]map[string]any{},
 		referrals: map[string][]map[string]any{},
+		v1revs:    map[string]int{},
 		permitted: permittedSet(o.ExtraFields),
 	}
 	for i, u := range o.Users {
@@ -238,6 +240,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rq := &request{w: w, r: r, path: strings.TrimSuffix(r.URL.Path, "/"), body: body}
+	if isV1Route(rq.path) {
+		s.serveV1(rq) // v1.go
+		return
+	}
 	if !strings.HasPrefix(rq.path, "/api/v2/") {
 		s.notFound(rq)
 		return

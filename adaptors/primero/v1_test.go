@@ -1,0 +1,124 @@
+package primero_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/jobmediator/jobmediator/runtime"
+)
+
+const v1 = "@openfn/language-primero@1.2.0"
+
+// language-primero 1.x against the simulator's Primero v1 API: the
+// getCases(query, callback) signature, the session cookie, create/update
+// with {child: …} bodies and their state quirks, and upsertCase's scope
+// query, services merge and failures (OpenFn/language-primero v1.2.0
+// src/Adaptor.js, src/Utils.js).
+func TestV1GetCasesCallbackCreateUpdate(t *testing.T) {
+	s := startSim(t)
+	seed(s, map[string]any{"case_id": "c-1", "risk_level": "high"})
+	seed(s, map[string]any{"case_id": "c-2", "risk_level": "low"})
+	o := run(t, `
+getCases({ remote: true, scope: { risk_level: 'list||high,medium' } }, state => {
+  state.fetched = state.data.map(c => c.case_id);
+  state.couchIds = state.data.every(c => typeof c._id === 'string' && c['couchrest-type'] === 'Child');
+  return state;
+});
+createCase({ data: state => ({ child: { name: 'Sok Dara', sex: 'male', case_id: 'c-3' } }) }, state => {
+  state.createdId = state.data._id;
+  return state;
+});
+alterState(state => updateCase(state.createdId, { data: { child: { risk_level: 'medium' } } })(state).then(next => ({ ...next, updated: next.data })));
+`, conf(s), v1, "")
+	mustOK(t, o)
+	st := o.state
+	if got := st["fetched"].([]any); len(got) != 1 || got[0] != "c-1" {
+		t.Errorf("scope list filter: %v", got)
+	}
+	if st["couchIds"] != true {
+		t.Errorf("v1 records carry _id and couchrest-type")
+	}
+	// updateCase leaves the tryJson wrapper: data = {body: <record>}
+	upd, _ := st["updated"].(map[string]any)
+	body, _ := upd["body"].(map[string]any)
+	if body == nil || body["risk_level"] != "medium" || body["_id"] != st["createdId"] {
+		t.Errorf("updateCase data: %v", st["updated"])
+	}
+	if _, leaked := st["auth"]; leaked {
+		t.Errorf("state.auth must be removed by cleanupState")
+	}
+	refs, _ := st["references"].([]any)
+	if len(refs) != 3 {
+		t.Errorf("references: %d", len(refs))
+	}
+	noSecrets(t, o)
+	// the session is a cookie, never a bearer token
+	for _, r := range s.Requests()[1:] {
+		if r.Header.Get("Cookie") == "" || r.Header.Get("Authorization") != "" {
+			t.Errorf("%s %s: cookie %q, authorization %q", r.Method, r.Path, r.Header.Get("Cookie"), r.Header.Get("Authorization"))
+		}
+	}
+}
+
+func TestV1UpsertCase(t *testing.T) {
+	s := startSim(t)
+	id := seed(s, map[string]any{"case_id": "c-1"})
+	o := run(t, `
+upsertCase({ externalIds: ['case_id'], data: { case_id: 'c-1', child: { case_id: 'c-1', services_section: [
+  { unique_id: 'svc-1', service_type: 'changed' }, { unique_id: 'svc-2', service_type: 'counselling' } ] } } });
+alterState(state => ({ ...state, first: state.data }));
+upsertCase({ externalIds: ['case_id'], data: { case_id: 'c-9', child: { case_id: 'c-9', name: 'New Child' } } });
+`, conf(s), v1, "")
+	mustOK(t, o)
+	rec, _ := s.Case(id)
+	svcs, _ := rec["services_section"].([]any)
+	if len(svcs) != 2 || svcs[0].(map[string]any)["service_type"] != "family_based_care" {
+		t.Errorf("only new services (by unique_id) are added, old ones kept as they are: %v", svcs)
+	}
+	if d, _ := o.state["data"].(map[string]any); d["case_id"] != "c-9" {
+		t.Errorf("no match creates: %v", o.state["data"])
+	}
+	var q string
+	for _, r := range s.Requests() {
+		if r.Method == "GET" {
+			q = r.RawQuery
+			break
+		}
+	}
+	if !strings.Contains(q, "scope%5Bor%5D%5Bcase_id%5D=or_op%7C%7Cc-1") || !strings.Contains(q, "remote=true") {
+		t.Errorf("upsert lookup query: %s", q)
+	}
+
+	// two matches: the operation rejects with a plain string
+	seed(s, map[string]any{"case_id": "dup"})
+	seed(s, map[string]any{"case_id": "dup"})
+	o = run(t, `upsertCase({ externalIds: ['case_id'], data: { case_id: 'dup', child: {} } });`, conf(s), v1, "")
+	if o.res.Status == runtime.StatusSuccess || !strings.Contains(o.res.Error.Message, "Multiple cases found") {
+		t.Errorf("duplicates: %+v", o.res.Error)
+	}
+}
+
+func TestV1SignatureAndFailures(t *testing.T) {
+	s := startSim(t)
+	seed(s, nil)
+	// a 2.x-style call puts the options object where 1.x expects the callback
+	o := run(t, `getCases({ remote: true }, { withReferrals: true }, s => s);`, conf(s), v1, "")
+	if o.res.Status == runtime.StatusSuccess || !strings.Contains(strings.ToLower(o.res.Error.Message), "not a function") {
+		t.Errorf("options as callback: %+v", o.res.Error)
+	}
+	// a bad password fails at login, before any operation, naming the reply
+	bad := conf(s)
+	bad["password"] = "wrong-Password-1"
+	o = run(t, `getCases({ remote: true });`, bad, v1, "")
+	if o.res.Status == runtime.StatusSuccess || !strings.Contains(o.res.Error.Message, "Server responded with:") || o.res.Error.StatusCode != 401 {
+		t.Errorf("bad login: %+v", o.res.Error)
+	}
+	// .catch on a directly called operation sees an upstream failure (the
+	// simulator answers 422 to an invalid date_range)
+	o = run(t, `alterState(state => getCases({ remote: true, scope: { created_at: 'date_range||not-a-date.x' } })(state)
+  .catch(e => ({ ...state, caught: e.statusCode })));`, conf(s), v1, "")
+	mustOK(t, o)
+	if o.state["caught"] != float64(422) {
+		t.Errorf(".catch: %v", o.state["caught"])
+	}
+}
