@@ -9,12 +9,14 @@ import (
 	"math"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/spec"
 )
 
 // Registration is the POST /mediators document (openhim.md §2.1).
@@ -130,6 +132,12 @@ type Identity struct {
 type CredentialFields struct {
 	Key    string
 	Fields map[string]any
+	// Adaptors are the short names of the adaptors whose jobs use the
+	// credential (config.Project.CredentialAdaptors). Their declarations
+	// (package spec) type the console fields and say which are passwords,
+	// and the fields they declare are offered even when the project has no
+	// value for them.
+	Adaptors []string
 }
 
 // DefaultAllowRole is the client role default channels admit. A private
@@ -149,8 +157,12 @@ const DefaultAllowRole = "jobmediator"
 //     one enabled primary http route to RouteHost:RoutePort at the path.
 //   - configDefs/config: per workflow a bool "enabled_<slug>" (default
 //     true); per credential a struct "credential_<slug>" whose template has
-//     one item per field (string, number, bool; bigstring holding JSON text
-//     for nested values; password for secret-looking names). Params avoid
+//     one item per field the project sets or the credential's adaptors
+//     declare (package spec). A declared field takes its declared type and
+//     doc, and is a password when declared secret; an undeclared one is
+//     typed by its value (string, number, bool; bigstring holding JSON
+//     text for nested values) and is a password when its name looks
+//     secret. Params avoid
 //     dots and "$" because core stores config as Mongo sub-document keys.
 //     Every field's default is null = "not overridden": project values are
 //     never sent as config (secrets would sit unmasked in core's GET
@@ -245,9 +257,18 @@ func BuildRegistration(id Identity, channels []ChannelSpec, creds []CredentialFi
 			Description: fmt.Sprintf("Overrides fields of project credential %q; empty fields keep the project's value (JSON text for nested fields).", c.Key),
 			Type:        "struct"}
 		value := map[string]any{}
+		specs := credentialSpecs(c.Adaptors)
 		fields := make([]string, 0, len(c.Fields))
 		for f := range c.Fields {
 			fields = append(fields, f)
+		}
+		// Declared fields the project leaves empty can be set in the console.
+		for _, sc := range specs {
+			for _, fd := range sc.Fields {
+				if !hasAny(c.Fields, append([]string{fd.Name}, fd.Aliases...)) && !slices.Contains(fields, fd.Name) {
+					fields = append(fields, fd.Name)
+				}
+			}
 		}
 		sort.Strings(fields)
 		usedFields := map[string]int{}
@@ -264,25 +285,35 @@ func BuildRegistration(id Identity, channels []ChannelSpec, creds []CredentialFi
 			// the project's own edits. Non-secret project values are shown
 			// in the description instead.
 			value[fp] = nil
-			switch v.(type) {
-			case bool:
-				item.Type = "bool"
-			case float64, float32, int, int64, int32, uint, uint64, uint32, json.Number:
-				item.Type = "number"
-			case string, nil:
-				item.Type = "string"
+			fd, declared := declaredField(specs, f)
+			switch {
+			case declared:
+				item.Type = consoleType(fd)
+				item.Description = fd.Doc
 			default:
-				// Nested values: a struct template cannot nest, so the
-				// console edits them as JSON text.
-				item.Type = "bigstring"
+				switch v.(type) {
+				case bool:
+					item.Type = "bool"
+				case float64, float32, int, int64, int32, uint, uint64, uint32, json.Number:
+					item.Type = "number"
+				case string, nil:
+					item.Type = "string"
+				default:
+					// Nested values: a struct template cannot nest, so the
+					// console edits them as JSON text.
+					item.Type = "bigstring"
+				}
+				// A field no adaptor declares is judged by its name, so
+				// an undeclared secret is still never shown.
+				if red.SensitiveKey(f) {
+					item.Type = "password"
+				}
 			}
-			if red.SensitiveKey(f) {
-				item.Type = "password"
-			} else if v != nil {
+			if item.Type != "password" && v != nil {
 				// Shown only when nothing in it looks secret (key names,
 				// the credential's secret values, passwords in URLs).
 				if b, err := json.Marshal(v); err == nil && string(red.JSON(b)) == string(b) && !urlHasPassword(v) {
-					item.Description = "Project value: " + clipText(string(b), 200)
+					item.Description = strings.TrimSpace(item.Description + " Project value: " + clipText(string(b), 200))
 				}
 			}
 			def.Template = append(def.Template, item)
@@ -296,6 +327,55 @@ func BuildRegistration(id Identity, channels []ChannelSpec, creds []CredentialFi
 		reg.Params[p] = ref
 	}
 	return reg
+}
+
+// credentialSpecs are the declarations of the named adaptors that declare
+// fields (language-common declares none).
+func credentialSpecs(adaptors []string) []spec.Credential {
+	var out []spec.Credential
+	for _, a := range adaptors {
+		if c, ok := spec.Lookup(a); ok && !c.Open {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// declaredField finds f (or a field it is an alias of) in the specs. When
+// two adaptors declare it, a secret declaration wins.
+func declaredField(specs []spec.Credential, f string) (spec.Field, bool) {
+	var found spec.Field
+	ok := false
+	for _, c := range specs {
+		if fd, has := c.Field(f); has && (!ok || fd.Secret) {
+			found, ok = fd, true
+		}
+	}
+	return found, ok
+}
+
+// consoleType is the configDef type of a declared field.
+func consoleType(fd spec.Field) string {
+	switch {
+	case fd.Secret:
+		return "password"
+	case fd.Type == spec.Number:
+		return "number"
+	case fd.Type == spec.Bool:
+		return "bool"
+	case fd.Type == spec.Text || fd.Type == spec.Object:
+		return "bigstring"
+	}
+	return "string"
+}
+
+func hasAny(m map[string]any, names []string) bool {
+	for _, n := range names {
+		if _, ok := m[n]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Slug makes a key usable in a config param name: lower-case ASCII letters,
