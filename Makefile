@@ -8,7 +8,7 @@ PROJECT   ?= examples/hello-upstream
 RACE_PKGS := ./channels/... ./workflow/... ./mediator/... ./runtime/... ./store/... ./daemon/... ./internal/... ./sim/...
 GOTEST    ?= $(GO) test -count=1
 
-.PHONY: build jmsim example run test test-race test-rest bench lint conformance-golden clean docker
+.PHONY: build jmsim example run test test-race test-rest bench bench-go lint conformance-golden clean docker
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/jobmediator
@@ -45,7 +45,19 @@ test-race:
 test-rest:
 	$(GOTEST) $$($(GO) list ./... | grep -v -E '/(channels|workflow|mediator|runtime|store|daemon|internal|sim)(/|$$)')
 
-bench:
+# The side-by-side table (bench/README.md): routed transactions vs a bare Go
+# handler, jobs vs @openfn/runtime in Node, store throughput. Writes
+# bench/results/latest.json. BENCH_FLAGS e.g. "-repeats 5" or "-only jobs".
+bench: build
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		[ -d bench/node/node_modules/@openfn/runtime ] || (cd bench/node && npm ci --no-audit --no-fund) \
+		|| echo "bench: npm ci failed: the Node baseline will be skipped"; \
+	else echo "bench: node is not installed: the Node baseline will be skipped"; fi
+	$(GO) build -o bin/jmbench ./bench/cmd/jmbench
+	./bin/jmbench $(BENCH_FLAGS)
+
+# Go micro-benchmarks (allocs/op, store operations), not part of the table.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 lint:

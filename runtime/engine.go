@@ -521,7 +521,7 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 		remove = []string{"configuration", "response"}
 	}
 	vm := s.vm
-	stateVal, err := s.assemble(goja.Undefined(), vm.ToValue(string(input)), vm.ToValue(defJSON), vm.ToValue(confJSON), vm.ToValue(lightning))
+	stateVal, err := s.assembleState(input, defJSON, confJSON, lightning)
 	if err != nil {
 		return sr, nil, &Error{Name: "ValidationError", Severity: "crash", Source: "runtime", Message: fmt.Sprintf("job %s: input state is not valid JSON: %v", job.Key, err)}
 	}
@@ -582,7 +582,7 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 		// the last operation returned nothing: the step has no final state
 		return sr, nil, serr
 	}
-	js, err := s.strfy(goja.Undefined(), final, vm.ToValue(remove))
+	o, err := s.stringify(final, remove)
 	if err != nil {
 		var intr *goja.InterruptedError
 		if errors.As(err, &intr) {
@@ -591,7 +591,6 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 		}
 		return sr, nil, &Error{Name: "RuntimeCrash", Severity: "crash", Source: "runtime", Message: "serializing final state: " + err.Error()}
 	}
-	o := js.String()
 	if len(o) > e.opts.MaxStateBytes {
 		return sr, nil, tooLarge(id, "final state", len(o), e.opts.MaxStateBytes)
 	}

@@ -25,7 +25,9 @@ const helpersJS = `
   };
 
   // fast-safe-stringify semantics: toJSON first, circular → "[Circular]",
-  // functions/undefined dropped by JSON.stringify, key order kept.
+  // functions/undefined dropped by JSON.stringify, key order kept. Final
+  // states go through the native slot.stringify (state.go); this is its
+  // fallback for states with cycles, and renders console arguments.
   g.__jmStringify = function (value, remove) {
     var stack = [];
     function dec(v) {
@@ -53,11 +55,10 @@ const helpersJS = `
     return s === undefined ? 'null' : s;
   };
 
-  // §2.1 step input assembly.
-  g.__jmAssemble = function (inputJSON, defaultsJSON, configJSON, lightning) {
-    var input = inputJSON ? JSON.parse(inputJSON) : undefined;
-    var defaults = defaultsJSON ? JSON.parse(defaultsJSON) : {};
-    var conf = configJSON ? JSON.parse(configJSON) : null;
+  // §2.1 step input assembly. The states arrive already parsed (natively,
+  // state.go): input undefined when the step has none, defaults {} and conf
+  // null when the job sets none.
+  g.__jmAssemble = function (input, defaults, conf, lightning) {
     if (!lightning) {
       var s0 = input === undefined || input === null ? {} : input;
       if (conf) s0.configuration = conf;

@@ -60,6 +60,7 @@ type slot struct {
 	run      goja.Callable
 	assemble goja.Callable
 	strfy    goja.Callable
+	jsonStr  goja.Callable // the original JSON.stringify (a job may replace the global's)
 
 	// per-step state
 	mu     sync.Mutex
@@ -187,6 +188,7 @@ func newSlot(def *adaptors.Definition, ver adaptors.Version, compat config.Compa
 	s.run, _ = goja.AssertFunction(g.Get("__jmRun"))
 	s.assemble, _ = goja.AssertFunction(g.Get("__jmAssemble"))
 	s.strfy, _ = goja.AssertFunction(g.Get("__jmStringify"))
+	s.jsonStr, _ = goja.AssertFunction(g.Get("JSON").ToObject(vm).Get("stringify"))
 	s.baseline = map[string]goja.Value{}
 	for _, k := range g.GetOwnPropertyNames() {
 		s.baseline[k] = g.Get(k)

@@ -1,0 +1,147 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is one `make bench` run.
+type Config struct {
+	Binary        string        // bin/jobmediator
+	Project       string        // examples/hello-upstream
+	NodeDir       string        // bench/node (package.json, run.mjs, node_modules)
+	WorkDir       string        // scratch (data dirs, logs, inputs)
+	Out           string        // bench/results/latest.json
+	Repeats       int           // per figure
+	Duration      time.Duration // per routed load run
+	StoreDuration time.Duration // per store measurement
+	Pin           bool          // taskset: server on CPU 0, load and upstream on CPU 1
+	MediatorEnv   []string      // extra environment for the mediator
+	Only          []string      // routed, jobs, store (empty: all)
+	Log           io.Writer     // progress lines
+}
+
+func (cfg *Config) progress(format string, args ...any) {
+	if cfg.Log != nil {
+		fmt.Fprintf(cfg.Log, format+"\n", args...)
+	}
+}
+
+func (cfg *Config) want(part string) bool {
+	if len(cfg.Only) == 0 {
+		return true
+	}
+	for _, p := range cfg.Only {
+		if p == part {
+			return true
+		}
+	}
+	return false
+}
+
+// Results is bench/results/latest.json.
+type Results struct {
+	Date     time.Time   `json:"date"`
+	Commit   string      `json:"commit,omitempty"`
+	Machine  string      `json:"machine"`
+	Pinned   bool        `json:"pinned"`
+	Repeats  int         `json:"repeats"`
+	Duration string      `json:"loadDuration"`
+	Routed   []RoutedRow `json:"routed,omitempty"`
+	Jobs     []JobRow    `json:"jobs,omitempty"`
+	Stores   []StoreRow  `json:"stores,omitempty"`
+	Elapsed  string      `json:"elapsed"`
+}
+
+// Run measures every part asked for, prints the table and writes the JSON.
+func (cfg *Config) Run(w io.Writer, commit, machine string) (*Results, error) {
+	start := time.Now()
+	res := &Results{Date: start.UTC(), Commit: commit, Machine: machine, Pinned: cfg.Pin, Repeats: cfg.Repeats, Duration: cfg.Duration.String()}
+	var err error
+	if cfg.want("routed") {
+		if res.Routed, err = cfg.Routed(); err != nil {
+			return nil, fmt.Errorf("routed: %w", err)
+		}
+	}
+	if cfg.want("jobs") {
+		if res.Jobs, err = cfg.Jobs(); err != nil {
+			return nil, fmt.Errorf("jobs: %w", err)
+		}
+	}
+	if cfg.want("store") {
+		if res.Stores, err = cfg.Stores(); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	res.Elapsed = time.Since(start).Round(time.Second).String()
+	WriteTable(w, res)
+	if cfg.Out != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.Out), 0o755); err != nil {
+			return nil, err
+		}
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(cfg.Out, append(b, '\n'), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// cell is "median ±spread%".
+func cell(f Figure, prec int) string {
+	if f.Skipped != "" {
+		return "skipped"
+	}
+	if len(f.Values) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.*f ±%.0f%%", prec, f.Median, f.Spread())
+}
+
+// WriteTable prints the results as one Markdown table per part (the README
+// carries the same text).
+func WriteTable(w io.Writer, r *Results) {
+	fmt.Fprintf(w, "make bench — %s, commit %s, %s; median ±half-range of %d repeats; pinned: %v\n\n", r.Date.Format("2006-01-02 15:04 UTC"), r.Commit, r.Machine, r.Repeats, r.Pinned)
+	if len(r.Routed) > 0 {
+		fmt.Fprintf(w, "Routed transaction (examples/hello-upstream, embedded store, no OpenHIM) vs a bare Go handler, %s per run\n\n", r.Duration)
+		fmt.Fprintln(w, "| load | mediator req/s | bare req/s | ratio | mediator p50 ms | mediator p99 ms | bare p50 ms | bare p99 ms | errors |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+		for _, x := range r.Routed {
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", x.Scenario, cell(x.MediatorRPS, 0), cell(x.BareRPS, 0), cell(x.Ratio, 3),
+				cell(x.MediatorP50, 2), cell(x.MediatorP99, 2), cell(x.BareP50, 2), cell(x.BareP99, 2), x.Errors)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.Jobs) > 0 {
+		fmt.Fprintln(w, "Jobs in process, JSON in to JSON out: Job Mediator (goja) vs @openfn/runtime 1.9.5 (Node)")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| job | jobmediator ms | node ms | node/jobmediator | peak RSS jobmediator MiB | peak RSS node MiB |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|")
+		for _, x := range r.Jobs {
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", x.Job, cell(x.JM, 2), cell(x.Node, 2), cell(x.Speedup, 2), cell(x.JMRSS, 0), cell(x.NodeRSS, 0))
+		}
+		for _, x := range r.Jobs {
+			if x.Node.Skipped != "" {
+				fmt.Fprintf(w, "\n(%s)\n", x.Node.Skipped)
+				break
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.Stores) > 0 {
+		fmt.Fprintln(w, "Store: history writes (run + logs) and enqueues from 16 writers, claims (claim + complete) from 4 workers")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| store | history writes/s | enqueues/s | claims/s |")
+		fmt.Fprintln(w, "|---|---|---|---|")
+		for _, x := range r.Stores {
+			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", x.Store, cell(x.Writes, 0), cell(x.Enqueue, 0), cell(x.Claims, 0))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "%s\n", strings.TrimSpace("elapsed "+r.Elapsed))
+}

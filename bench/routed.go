@@ -1,0 +1,277 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// routedBody is what the load generator posts: a small FHIR-ish record, the
+// typical size of a routed OpenHIM transaction.
+var routedBody = []byte(`{"resourceType":"Patient","id":"p-1","name":[{"family":"Doe","given":["Jane"]}],"gender":"female","birthDate":"1990-01-01"}`)
+
+// upstreamReply is the records API's answer to every POST /records.
+var upstreamReply = []byte(`{"id":"rec-1","status":"created"}`)
+
+// startUpstream serves the records API the example project posts to, in
+// this (load generator) process, so it shares the load generator's CPU.
+func startUpstream() (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(upstreamReply)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// BareHandler is the baseline: the least a Go program must do for the same
+// transaction (read the body, POST it with Basic auth to the upstream
+// /records, answer with the upstream's JSON).
+func BareHandler(upstream string) http.Handler {
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024}}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, upstream+"/records", bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		req.SetBasicAuth("demo", "demo-secret")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		out, err := io.ReadAll(resp.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(out)
+	})
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// server is a process under test, pinned to the server CPU.
+type server struct {
+	name string
+	url  string
+	cmd  *exec.Cmd
+	log  *os.File
+}
+
+func (s *server) stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-done
+		}
+	}
+	if s.log != nil {
+		s.log.Close()
+	}
+}
+
+// pinned prefixes a command with taskset when pinning is on.
+func (cfg *Config) pinned(cpu string, name string, args ...string) *exec.Cmd {
+	if cfg.Pin {
+		return exec.Command("taskset", append([]string{"-c", cpu, name}, args...)...)
+	}
+	return exec.Command(name, args...)
+}
+
+func (cfg *Config) startServer(name, readyURL, url string, cmd *exec.Cmd) (*server, error) {
+	lf, err := os.Create(filepath.Join(cfg.WorkDir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = lf, lf
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	s := &server{name: name, url: url, cmd: cmd, log: lf}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(readyURL)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return s, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.stop()
+	return nil, fmt.Errorf("%s did not become ready (log: %s)", name, lf.Name())
+}
+
+func (cfg *Config) startMediator(upstream string) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(cfg.WorkDir, "mediator")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	creds := filepath.Join(dir, "credentials.yaml")
+	if err := os.WriteFile(creds, []byte(fmt.Sprintf("upstream:\n  baseUrl: %s\n  username: demo\n  password: demo-secret\n", upstream)), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := cfg.pinned("0", cfg.Binary, "serve", "--project", cfg.Project, "--credentials", creds)
+	cmd.Env = append(os.Environ(), "JM_DATA_DIR="+filepath.Join(dir, "data"), fmt.Sprintf("SERVER_PORT=%d", port), "OPENHIM_URL=")
+	cmd.Env = append(cmd.Env, cfg.MediatorEnv...)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	return cfg.startServer("mediator", base+"/readyz", base+"/hello", cmd)
+}
+
+func (cfg *Config) startBare(upstream string) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := cfg.pinned("0", self, "bare", "-listen", addr, "-upstream", upstream)
+	return cfg.startServer("bare", "http://"+addr+"/ready", "http://"+addr+"/hello", cmd)
+}
+
+// ServeBare runs the baseline server until ctx ends (`jmbench bare`).
+func ServeBare(ctx context.Context, addr, upstream string) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {})
+	mux.Handle("POST /hello", BareHandler(upstream))
+	srv := &http.Server{Addr: addr, Handler: mux}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// RoutedScenario is one load shape.
+type RoutedScenario struct {
+	Name  string
+	Conns int // closed loop
+	Rate  int // open loop, req/s
+}
+
+var routedScenarios = []RoutedScenario{
+	{Name: "closed 16", Conns: 16},
+	{Name: "closed 64", Conns: 64},
+	{Name: "open 500/s", Rate: 500},
+	{Name: "open 1000/s", Rate: 1000},
+}
+
+// RoutedRow is one scenario for both servers.
+type RoutedRow struct {
+	Scenario    string `json:"scenario"`
+	MediatorRPS Figure `json:"mediatorRps"`
+	BareRPS     Figure `json:"bareRps"`
+	Ratio       Figure `json:"ratio"`
+	MediatorP50 Figure `json:"mediatorP50"`
+	MediatorP99 Figure `json:"mediatorP99"`
+	BareP50     Figure `json:"bareP50"`
+	BareP99     Figure `json:"bareP99"`
+	Errors      int    `json:"errors"`
+	FirstError  string `json:"firstError,omitempty"`
+}
+
+func (cfg *Config) runLoad(s *server, sc RoutedScenario) LoadResult {
+	t := target{URL: s.url, Body: routedBody}
+	if sc.Conns > 0 {
+		return closedLoop(t, sc.Conns, cfg.Duration)
+	}
+	return openLoop(t, sc.Rate, cfg.Duration, 512)
+}
+
+// Routed measures the example project through the real binary against the
+// bare handler, repeat by repeat interleaved so both see the same machine.
+func (cfg *Config) Routed() ([]RoutedRow, error) {
+	upstream, stopUp, err := startUpstream()
+	if err != nil {
+		return nil, err
+	}
+	defer stopUp()
+	med, err := cfg.startMediator(upstream)
+	if err != nil {
+		return nil, err
+	}
+	defer med.stop()
+	bare, err := cfg.startBare(upstream)
+	if err != nil {
+		return nil, err
+	}
+	defer bare.stop()
+	// warm both (VM pool, connection pools, JIT of nothing: Go)
+	for _, s := range []*server{med, bare} {
+		r := closedLoop(target{URL: s.url, Body: routedBody}, 16, time.Second)
+		if r.Requests == 0 {
+			return nil, fmt.Errorf("%s answers no request during warm-up: %s (log in %s)", s.name, r.FirstErr, cfg.WorkDir)
+		}
+	}
+	var rows []RoutedRow
+	for _, sc := range routedScenarios {
+		var mRPS, bRPS, m50, m99, b50, b99 []float64
+		row := RoutedRow{Scenario: sc.Name}
+		for i := 0; i < cfg.Repeats; i++ {
+			for _, s := range []*server{med, bare} {
+				r := cfg.runLoad(s, sc)
+				row.Errors += r.Errors
+				if row.FirstError == "" && r.FirstErr != "" {
+					row.FirstError = s.name + ": " + r.FirstErr
+				}
+				p50, p99 := ms(percentile(r.Latencies, 50)), ms(percentile(r.Latencies, 99))
+				if s == med {
+					mRPS, m50, m99 = append(mRPS, r.RPS()), append(m50, p50), append(m99, p99)
+				} else {
+					bRPS, b50, b99 = append(bRPS, r.RPS()), append(b50, p50), append(b99, p99)
+				}
+				cfg.progress("routed %-12s %-8s %8.0f req/s p50 %7.2f ms p99 %7.2f ms errors %d", sc.Name, s.name, r.RPS(), p50, p99, r.Errors)
+				time.Sleep(300 * time.Millisecond)
+			}
+		}
+		row.MediatorRPS, row.BareRPS = figure("req/s", mRPS), figure("req/s", bRPS)
+		row.Ratio = ratio(row.MediatorRPS, row.BareRPS)
+		row.MediatorP50, row.MediatorP99 = figure("ms", m50), figure("ms", m99)
+		row.BareP50, row.BareP99 = figure("ms", b50), figure("ms", b99)
+		rows = append(rows, row)
+	}
+	return rows, nil
+}

@@ -1,0 +1,134 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jobmediator/jobmediator/internal/ferret"
+	"github.com/jobmediator/jobmediator/store"
+)
+
+// StoreRow is one store implementation's throughput.
+type StoreRow struct {
+	Store   string `json:"store"`
+	Writes  Figure `json:"historyWritesPerSec"`
+	Enqueue Figure `json:"enqueuesPerSec"`
+	Claims  Figure `json:"claimsPerSec"`
+}
+
+// benchRun is a routed run as history stores it: ~0.5 KiB input and
+// output, one step, two log lines.
+func benchRun(i int) (*store.Run, []store.LogLine) {
+	now := time.Now().UTC()
+	state := json.RawMessage(`{"data":{"resourceType":"Patient","id":"p-1","name":[{"family":"Doe","given":["Jane"]}],"gender":"female","birthDate":"1990-01-01"},"request":{"method":"POST","path":"/hello","headers":{"content-type":"application/json"}}}`)
+	r := &store.Run{ID: store.NewID(), Workflow: "hello-upstream", Trigger: "webhook", Status: store.RunSuccess,
+		TransactionID: fmt.Sprintf("tx-%d", i), Input: state, Output: state, Started: now, Finished: now.Add(time.Millisecond),
+		Steps: []store.StepRecord{{ID: "post-to-upstream", Job: "post-to-upstream", Status: store.RunSuccess, Started: now, Finished: now, Output: state}}}
+	logs := []store.LogLine{
+		{Time: now, Level: "info", Step: "post-to-upstream", Message: "POST http://127.0.0.1/records - 200"},
+		{Time: now, Level: "info", Step: "post-to-upstream", Message: "step finished"},
+	}
+	return r, logs
+}
+
+// parallel runs op from n goroutines for d and returns operations/s.
+func parallel(n int, d time.Duration, op func(i int) error) (float64, error) {
+	var count atomic.Int64
+	var firstErr error
+	var once sync.Once
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				i := int(count.Add(1))
+				if err := op(i); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(count.Load()) / time.Since(start).Seconds(), firstErr
+}
+
+// Stores measures bbolt and MongoDB (the embedded FerretDB): history
+// writes (a finished run and its log lines, as run history records them)
+// and enqueues from 16 writers, claims (claim + complete) from 4 workers.
+func (cfg *Config) Stores() ([]StoreRow, error) {
+	ctx := context.Background()
+	fdir := filepath.Join(cfg.WorkDir, "ferret")
+	if err := os.MkdirAll(fdir, 0o700); err != nil {
+		return nil, err
+	}
+	fsrv, err := ferret.New(fdir)
+	if err != nil {
+		return nil, fmt.Errorf("ferret: %w", err)
+	}
+	defer fsrv.Stop()
+	open := map[string]func(rep int) (store.Store, error){
+		"bbolt": func(rep int) (store.Store, error) {
+			return store.Open(ctx, store.Config{DataDir: filepath.Join(cfg.WorkDir, fmt.Sprintf("bolt%d", rep))})
+		},
+		"mongo (FerretDB)": func(rep int) (store.Store, error) {
+			return store.Open(ctx, store.Config{MongoURL: fsrv.URI(), Database: fmt.Sprintf("bench%d", rep)})
+		},
+	}
+	var rows []StoreRow
+	for _, name := range []string{"bbolt", "mongo (FerretDB)"} {
+		var w, e, c []float64
+		for rep := 0; rep < cfg.Repeats; rep++ {
+			st, err := open[name](rep)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			ws, err := parallel(16, cfg.StoreDuration, func(i int) error {
+				r, logs := benchRun(i)
+				return store.RecordRun(ctx, st, r, logs)
+			})
+			if err != nil {
+				st.Close()
+				return nil, fmt.Errorf("%s: history write: %w", name, err)
+			}
+			es, err := parallel(16, cfg.StoreDuration, func(i int) error {
+				return st.Enqueue(ctx, &store.Message{Kind: store.KindAsync, Workflow: "hello-upstream", Lane: "http",
+					Payload: json.RawMessage(`{"body":{"id":"p-1"}}`), IdempotencyKey: fmt.Sprintf("tx-%d", i)})
+			})
+			if err != nil {
+				st.Close()
+				return nil, fmt.Errorf("%s: enqueue: %w", name, err)
+			}
+			// the enqueued messages are now claimed and completed
+			cs, err := parallel(4, cfg.StoreDuration, func(int) error {
+				m, err := st.Claim(ctx, "bench", time.Minute, time.Now().Add(time.Second))
+				if errors.Is(err, store.ErrNoMessage) {
+					return err
+				}
+				if err != nil {
+					return err
+				}
+				return st.Complete(ctx, m.ID, "bench")
+			})
+			if err != nil && !errors.Is(err, store.ErrNoMessage) {
+				st.Close()
+				return nil, fmt.Errorf("%s: claim: %w", name, err)
+			}
+			st.Close()
+			w, e, c = append(w, ws), append(e, es), append(c, cs)
+			cfg.progress("store %-16s history writes %7.0f/s enqueues %7.0f/s claims %7.0f/s", name, ws, es, cs)
+		}
+		rows = append(rows, StoreRow{Store: name, Writes: figure("/s", w), Enqueue: figure("/s", e), Claims: figure("/s", c)})
+	}
+	return rows, nil
+}

@@ -1,0 +1,403 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dop251/goja"
+)
+
+// State crosses the Go/JavaScript boundary twice per step: the input state
+// arrives as JSON bytes and the final state leaves as JSON bytes. Both
+// directions are done natively here, never by interpreted code:
+//
+//   - parseJSON builds goja values straight from the bytes. goja's own
+//     JSON.parse goes through encoding/json's Decoder.Token (an interface
+//     value per token); this parser allocates only the values themselves and
+//     shares one copy of each repeated object key, which is most of the
+//     memory of a large record list.
+//   - stringify hands the final state to goja's native JSON.stringify. The
+//     interpreted deep copy it replaces (fast-safe-stringify semantics, kept
+//     as __jmStringify in helpers.go) was 50-70% of a data-heavy run; it is
+//     now only the fallback for a state with a cycle, which JSON.stringify
+//     rejects and OpenFn renders as "[Circular]".
+
+// maxJSONDepth bounds nesting so a hostile body cannot exhaust the stack.
+const maxJSONDepth = 10000
+
+type jsonParser struct {
+	vm    *goja.Runtime
+	data  []byte
+	pos   int
+	depth int
+	keys  map[string]string // one string per distinct key
+}
+
+// parseJSON converts JSON text to a goja value with JSON.parse semantics
+// (own data properties in text order, the last duplicate key wins,
+// "__proto__" is an ordinary key, -0 stays -0).
+func parseJSON(vm *goja.Runtime, data []byte) (goja.Value, error) {
+	p := &jsonParser{vm: vm, data: data, keys: map[string]string{}}
+	p.skip()
+	v, err := p.value()
+	if err != nil {
+		return nil, err
+	}
+	p.skip()
+	if p.pos != len(p.data) {
+		return nil, p.errorf("unexpected %q after the JSON value", p.data[p.pos])
+	}
+	return v, nil
+}
+
+func (p *jsonParser) errorf(format string, args ...any) error {
+	return fmt.Errorf("invalid JSON at offset %d: %s", p.pos, fmt.Sprintf(format, args...))
+}
+
+func (p *jsonParser) skip() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jsonParser) value() (goja.Value, error) {
+	if p.pos >= len(p.data) {
+		return nil, p.errorf("unexpected end of input")
+	}
+	switch c := p.data[p.pos]; {
+	case c == '{':
+		return p.object()
+	case c == '[':
+		return p.array()
+	case c == '"':
+		s, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		return p.vm.ToValue(s), nil
+	case c == 't':
+		return p.literal("true", p.vm.ToValue(true))
+	case c == 'f':
+		return p.literal("false", p.vm.ToValue(false))
+	case c == 'n':
+		return p.literal("null", goja.Null())
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	default:
+		return nil, p.errorf("unexpected %q", c)
+	}
+}
+
+func (p *jsonParser) literal(word string, v goja.Value) (goja.Value, error) {
+	if !strings.HasPrefix(string(p.data[p.pos:min(len(p.data), p.pos+len(word))]), word) {
+		return nil, p.errorf("unexpected %q", p.data[p.pos])
+	}
+	p.pos += len(word)
+	return v, nil
+}
+
+func (p *jsonParser) enter() error {
+	p.depth++
+	if p.depth > maxJSONDepth {
+		return p.errorf("nested deeper than %d levels", maxJSONDepth)
+	}
+	return nil
+}
+
+func (p *jsonParser) object() (goja.Value, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	p.pos++ // {
+	o := p.vm.NewObject()
+	p.skip()
+	if p.pos < len(p.data) && p.data[p.pos] == '}' {
+		p.pos++
+		p.depth--
+		return o, nil
+	}
+	for {
+		p.skip()
+		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+			return nil, p.errorf("expected a string key")
+		}
+		k, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		if ik, ok := p.keys[k]; ok {
+			k = ik
+		} else {
+			p.keys[k] = k
+		}
+		p.skip()
+		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+			return nil, p.errorf("expected ':' after a key")
+		}
+		p.pos++
+		p.skip()
+		v, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		if k == "__proto__" {
+			err = o.DefineDataProperty(k, v, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
+		} else {
+			err = o.Set(k, v)
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.skip()
+		if p.pos >= len(p.data) {
+			return nil, p.errorf("unexpected end of input in an object")
+		}
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+		case '}':
+			p.pos++
+			p.depth--
+			return o, nil
+		default:
+			return nil, p.errorf("expected ',' or '}' in an object")
+		}
+	}
+}
+
+func (p *jsonParser) array() (goja.Value, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	p.pos++ // [
+	var items []any
+	p.skip()
+	if p.pos < len(p.data) && p.data[p.pos] == ']' {
+		p.pos++
+		p.depth--
+		return p.vm.NewArray(), nil
+	}
+	for {
+		p.skip()
+		v, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, v)
+		p.skip()
+		if p.pos >= len(p.data) {
+			return nil, p.errorf("unexpected end of input in an array")
+		}
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+		case ']':
+			p.pos++
+			p.depth--
+			return p.vm.NewArray(items...), nil
+		default:
+			return nil, p.errorf("expected ',' or ']' in an array")
+		}
+	}
+}
+
+// str reads a string token; the common case (no escapes) is one slice copy.
+func (p *jsonParser) str() (string, error) {
+	start := p.pos
+	p.pos++ // "
+	for i := p.pos; i < len(p.data); i++ {
+		c := p.data[i]
+		if c == '"' {
+			s := string(p.data[p.pos:i])
+			p.pos = i + 1
+			return s, nil
+		}
+		if c == '\\' || c < 0x20 {
+			return p.escaped(start)
+		}
+	}
+	return "", p.errorf("unterminated string")
+}
+
+// escaped decodes a string with escapes through encoding/json, which
+// decodes \uXXXX surrogate pairs; a lone surrogate becomes U+FFFD.
+func (p *jsonParser) escaped(start int) (string, error) {
+	i := start + 1
+	for ; i < len(p.data); i++ {
+		switch c := p.data[i]; {
+		case c == '\\':
+			i++
+		case c == '"':
+			var s string
+			if err := json.Unmarshal(p.data[start:i+1], &s); err != nil {
+				p.pos = start
+				return "", p.errorf("bad string: %v", err)
+			}
+			p.pos = i + 1
+			return s, nil
+		case c < 0x20:
+			p.pos = i
+			return "", p.errorf("control character in a string")
+		}
+	}
+	p.pos = start
+	return "", p.errorf("unterminated string")
+}
+
+func (p *jsonParser) number() (goja.Value, error) {
+	start := p.pos
+	if p.data[p.pos] == '-' {
+		p.pos++
+	}
+	digits := func() int {
+		n := 0
+		for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
+			p.pos++
+			n++
+		}
+		return n
+	}
+	intStart := p.pos
+	if digits() == 0 {
+		return nil, p.errorf("bad number")
+	}
+	if p.data[intStart] == '0' && p.pos-intStart > 1 {
+		return nil, p.errorf("leading zero in a number")
+	}
+	integer := true
+	if p.pos < len(p.data) && p.data[p.pos] == '.' {
+		p.pos++
+		integer = false
+		if digits() == 0 {
+			return nil, p.errorf("bad number")
+		}
+	}
+	if p.pos < len(p.data) && (p.data[p.pos] == 'e' || p.data[p.pos] == 'E') {
+		p.pos++
+		integer = false
+		if p.pos < len(p.data) && (p.data[p.pos] == '+' || p.data[p.pos] == '-') {
+			p.pos++
+		}
+		if digits() == 0 {
+			return nil, p.errorf("bad number")
+		}
+	}
+	tok := string(p.data[start:p.pos])
+	if integer && len(tok) < 16 && tok != "-0" {
+		n, err := strconv.ParseInt(tok, 10, 64)
+		if err == nil {
+			return p.vm.ToValue(n), nil
+		}
+	}
+	f, err := strconv.ParseFloat(tok, 64)
+	if err != nil && !math.IsInf(f, 0) {
+		return nil, p.errorf("bad number %s", tok)
+	}
+	return p.vm.ToValue(f), nil
+}
+
+// stringify serialises a final state with JSON.stringify semantics, with
+// the keys in remove dropped from the top level (after toJSON, as
+// fast-safe-stringify does). A state with a cycle falls back to the
+// interpreted serialiser, which writes "[Circular]".
+func (s *slot) stringify(v goja.Value, remove []string) (string, error) {
+	vm := s.vm
+	root := v
+	if o, ok := v.(*goja.Object); ok && len(remove) > 0 {
+		if f, ok := goja.AssertFunction(o.Get("toJSON")); ok {
+			r, err := f(o)
+			if err != nil {
+				return "", err
+			}
+			root = r
+		}
+		if ro, ok := root.(*goja.Object); ok && ro.ClassName() != "Array" && hasAny(ro, remove) {
+			c := vm.NewObject()
+			for _, k := range ro.Keys() {
+				if containsKey(remove, k) {
+					continue
+				}
+				var err error
+				if k == "__proto__" {
+					err = c.DefineDataProperty(k, ro.Get(k), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
+				} else {
+					err = c.Set(k, ro.Get(k))
+				}
+				if err != nil {
+					return "", err
+				}
+			}
+			root = c
+		}
+	}
+	out, err := s.jsonStr(goja.Undefined(), root)
+	if err != nil {
+		if strings.Contains(err.Error(), "circular structure") {
+			r, err := s.strfy(goja.Undefined(), v, vm.ToValue(remove))
+			if err != nil {
+				return "", err
+			}
+			return r.String(), nil
+		}
+		return "", err
+	}
+	if out == nil || goja.IsUndefined(out) {
+		return "null", nil
+	}
+	js := out.String()
+	if !utf8.ValidString(js) {
+		js = strings.ToValidUTF8(js, "\uFFFD")
+	}
+	return js, nil
+}
+
+func hasAny(o *goja.Object, keys []string) bool {
+	for _, k := range keys {
+		if v := o.Get(k); v != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func containsKey(keys []string, k string) bool {
+	for _, x := range keys {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// assembleState parses the step's input, default state and configuration
+// natively and assembles the step's initial state (__jmAssemble, §2.1).
+func (s *slot) assembleState(input []byte, defJSON, confJSON string, lightning bool) (goja.Value, error) {
+	vm := s.vm
+	var in, def, conf goja.Value = goja.Undefined(), vm.NewObject(), goja.Null()
+	var err error
+	if len(input) > 0 {
+		if in, err = parseJSON(vm, input); err != nil {
+			return nil, err
+		}
+	}
+	if defJSON != "" {
+		if def, err = parseJSON(vm, []byte(defJSON)); err != nil {
+			return nil, err
+		}
+	}
+	if confJSON != "" {
+		if conf, err = parseJSON(vm, []byte(confJSON)); err != nil {
+			return nil, err
+		}
+	}
+	return s.assemble(goja.Undefined(), in, def, conf, vm.ToValue(lightning))
+}

@@ -1,0 +1,108 @@
+package runtime
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/dop251/goja"
+
+	"github.com/jobmediator/jobmediator/adaptors"
+	"github.com/jobmediator/jobmediator/config"
+)
+
+// TestParseJSONMatchesJSONParse: the native parser gives the same values as
+// goja's JSON.parse (compared through JSON.stringify and a few identities
+// JSON.stringify cannot show).
+func TestParseJSONMatchesJSONParse(t *testing.T) {
+	vm := goja.New()
+	stringify, _ := goja.AssertFunction(vm.Get("JSON").ToObject(vm).Get("stringify"))
+	parse, _ := goja.AssertFunction(vm.Get("JSON").ToObject(vm).Get("parse"))
+	for _, in := range []string{
+		`null`, `true`, `false`, `0`, `-0`, `1`, `-12`, `1.5`, `1e3`, `-1.25E-2`, `123456789012345678901234567890`,
+		`9007199254740993`, `""`, `"plain"`, `"esc \" \\ \/ \b \f \n \r \t"`, `"\u00e9\u4e2d"`, `"😀 \ud83d\ude00"`,
+		`"é中"`, `[]`, `{}`, `[1,"a",null,[],{}]`, ` { "a" : 1 , "b" : [ true , false ] } `,
+		`{"b":1,"a":2,"1":3,"0":4}`, `{"a":1,"a":2}`, `{"__proto__":{"x":1},"y":2}`,
+		`{"data":{"records":[{"id":"r1","age":3},{"id":"r2","age":4}]}}`,
+	} {
+		got, err := parseJSON(vm, []byte(in))
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		want, err := parse(goja.Undefined(), vm.ToValue(in))
+		if err != nil {
+			t.Fatalf("%s: JSON.parse: %v", in, err)
+		}
+		g, _ := stringify(goja.Undefined(), got)
+		w, _ := stringify(goja.Undefined(), want)
+		if g.String() != w.String() {
+			t.Errorf("%s: got %s, JSON.parse gives %s", in, g, w)
+		}
+		// SameValue tells -0 from 0, which JSON.stringify cannot
+		if _, isObj := want.(*goja.Object); !isObj && !got.SameAs(want) {
+			t.Errorf("%s: got %v (%T), JSON.parse gives %v (%T)", in, got, got, want, want)
+		}
+	}
+	// __proto__ is an own key, not the prototype
+	v, _ := parseJSON(vm, []byte(`{"__proto__":{"x":1}}`))
+	if x := v.(*goja.Object).Get("x"); x != nil && !goja.IsUndefined(x) {
+		t.Errorf("__proto__ key set the prototype")
+	}
+}
+
+func TestParseJSONRejects(t *testing.T) {
+	vm := goja.New()
+	for _, in := range []string{``, `{`, `[1,]`, `{"a":1,}`, `{a:1}`, `01`, `1.`, `.5`, `-`, `1e`, `"abc`, "\"a\x01\"", `tru`, `nul`,
+		`{"a":1} {"b":2}`, `[1 2]`, `{"a" 1}`, `"\x"`, strings.Repeat("[", maxJSONDepth+1) + strings.Repeat("]", maxJSONDepth+1)} {
+		if _, err := parseJSON(vm, []byte(in)); err == nil || !strings.Contains(err.Error(), "invalid JSON at offset") {
+			t.Errorf("%q: got %v, want an invalid JSON error", in, err)
+		}
+	}
+}
+
+// TestStringify: the native serialiser keeps fast-safe-stringify's
+// results: toJSON first, configuration/response dropped at the top level
+// only, functions and undefined dropped, cycles as "[Circular]".
+func TestStringify(t *testing.T) {
+	def, ver, err := adaptors.Resolve("common")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newSlot(def, ver, config.CompatLightning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remove := []string{"configuration", "response"}
+	for _, tc := range []struct {
+		name, js, want string
+		remove         []string
+	}{
+		{"plain", `({data: {a: 1, b: [1, 'x', null]}, references: []})`, `{"data":{"a":1,"b":[1,"x",null]},"references":[]}`, remove},
+		{"removed top level only", `({data: {configuration: 1, response: 2}, configuration: {password: 'p'}, response: {}})`, `{"data":{"configuration":1,"response":2}}`, remove},
+		{"legacy keeps configuration", `({data: 1, configuration: {a: 1}})`, `{"data":1,"configuration":{"a":1}}`, nil},
+		{"functions and undefined", `({f: function () {}, u: undefined, a: [undefined, function () {}]})`, `{"a":[null,null]}`, remove},
+		{"toJSON at the root first", `({toJSON: function () { return {x: 1, configuration: 2}; }})`, `{"x":1}`, remove},
+		{"dates", `({d: new Date(0)})`, `{"d":"1970-01-01T00:00:00.000Z"}`, remove},
+		{"cycle", `(function () { var o = {data: {}}; o.data.self = o; return o; })()`, `{"data":{"self":"[Circular]"}}`, remove},
+		{"undefined root", `undefined`, `null`, remove},
+		{"array root", `[1, {configuration: 1}]`, `[1,{"configuration":1}]`, remove},
+		{"non-ASCII", `({s: 'é中😀'})`, `{"s":"é中😀"}`, remove},
+		{"NaN", `({n: NaN, i: -Infinity, z: -0})`, `{"n":null,"i":null,"z":0}`, remove},
+		{"getter", `({get g() { return 7; }, configuration: 1})`, `{"g":7}`, remove},
+		{"__proto__ key", `JSON.parse('{"__proto__":{"x":1},"configuration":1}')`, `{"__proto__":{"x":1}}`, remove},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := s.vm.RunString(tc.js)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.stringify(v, tc.remove)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
