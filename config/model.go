@@ -203,6 +203,9 @@ type WorkflowOptions struct {
 	Retry    RetryPolicy
 	Lane     string        // worker pool: "routed" (default for webhooks) or "scheduled"
 	Timeout  time.Duration // whole-run deadline, default 300s
+	// MemoryLimit is how much memory one run may use, in bytes (default
+	// 512 MiB); over it the run fails alone with MemoryLimitError.
+	MemoryLimit int64
 	// Polling asks OpenHIM core to schedule this workflow (polling channel)
 	// instead of our own cron; value is core's pollingSchedule.
 	Polling string

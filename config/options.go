@@ -26,6 +26,7 @@ import (
 //	    retry: {max_attempts: 5, initial_backoff: 10s, max_backoff: 10m}
 //	    lane: routed | scheduled
 //	    timeout: 300s
+//	    memory_limit: 512mb             # one run's memory; over it the run fails alone
 //	    enabled: true
 //	    polling: "*/5 * * * *"          # let OpenHIM core schedule it
 //	    overlap: skip | queue           # cron tick while the last run is still going
@@ -41,6 +42,7 @@ const (
 	DefaultInitialBackoff = 10 * time.Second
 	DefaultMaxBackoff     = 10 * time.Minute
 	DefaultTimeout        = 300 * time.Second
+	DefaultMemoryLimit    = 512 << 20
 	LaneRouted            = "routed"
 	LaneScheduled         = "scheduled"
 )
@@ -51,7 +53,7 @@ var ReservedPaths = []string{"/healthz", "/readyz", "/uptime", "/api", "/metrics
 
 var (
 	optionsTopKeys      = []string{"compat", "sensitive_keys", "workflows"}
-	optionsWorkflowKeys = []string{"path", "methods", "response", "async", "compat", "retry", "lane", "timeout", "enabled", "polling", "overlap", "time_zone"}
+	optionsWorkflowKeys = []string{"path", "methods", "response", "async", "compat", "retry", "lane", "timeout", "memory_limit", "enabled", "polling", "overlap", "time_zone"}
 	optionsRetryKeys    = []string{"max_attempts", "initial_backoff", "max_backoff"}
 	httpMethods         = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 	responseModes       = []ResponseMode{ResponseData, ResponseState, ResponseWorkOrder, ResponseUpstream, ResponseNoContent}
@@ -212,6 +214,17 @@ func (c *collector) workflowOverride(kv pair) WorkflowOverride {
 			if opt.Timeout == 0 {
 				c.add(f.Line, ff, "timeout must be positive", "write e.g. 300s")
 			}
+		case "memory_limit":
+			s, _ := c.str(f.Val, ff)
+			n, err := ParseByteSize(s)
+			switch {
+			case err != nil:
+				c.add(f.Line, ff, err.Error(), "write a size such as 512mb or 2gb")
+			case n < 16<<20:
+				c.add(f.Line, ff, fmt.Sprintf("memory_limit %q is below 16 MB, too little to run a job", s), "write at least 16mb (the default is 512mb)")
+			default:
+				opt.MemoryLimit = n
+			}
 		case "enabled":
 			opt.Enabled = c.boolean(f.Val, ff, true)
 		case "polling":
@@ -310,6 +323,8 @@ func DefaultOptions(w *Workflow, projectCompat Compat) WorkflowOptions {
 		Retry:    RetryPolicy{MaxAttempts: DefaultRetryAttempts, InitialBackoff: DefaultInitialBackoff, MaxBackoff: DefaultMaxBackoff},
 		Lane:     LaneRouted,
 		Timeout:  DefaultTimeout,
+
+		MemoryLimit: DefaultMemoryLimit,
 	}
 	if !w.ServedOverHTTP() && w.hasTrigger(TriggerCron) {
 		o.Lane = LaneScheduled
@@ -444,6 +459,10 @@ func applyOverride(dst *WorkflowOptions, o WorkflowOverride) {
 		case "timeout":
 			if src.Timeout > 0 {
 				dst.Timeout = src.Timeout
+			}
+		case "memory_limit":
+			if src.MemoryLimit > 0 {
+				dst.MemoryLimit = src.MemoryLimit
 			}
 		case "enabled":
 			dst.Enabled = src.Enabled

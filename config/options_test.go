@@ -31,7 +31,7 @@ func TestDefaultOptions(t *testing.T) {
 	cron := &Workflow{Key: "pull", Triggers: []*Trigger{{Key: "c", Type: TriggerCron, Enabled: true}}}
 	o := DefaultOptions(hook, CompatLegacy)
 	want := WorkflowOptions{Enabled: true, Path: "/inbound-cases", Methods: []string{"POST"}, Response: ResponseData,
-		Compat: CompatLegacy, Retry: RetryPolicy{5, 10 * time.Second, 10 * time.Minute}, Lane: "routed", Timeout: 300 * time.Second}
+		Compat: CompatLegacy, Retry: RetryPolicy{5, 10 * time.Second, 10 * time.Minute}, Lane: "routed", Timeout: 300 * time.Second, MemoryLimit: 512 << 20}
 	if !reflect.DeepEqual(o, want) {
 		t.Errorf("webhook defaults = %+v\nwant %+v", o, want)
 	}
@@ -77,6 +77,7 @@ workflows:
     retry: { max_attempts: 0, initial_backoff: 30 }
     lane: bulk
     timeout: 2m
+    memory_limit: 1.5gb
     enabled: false
     polling: "*/5 * * * *"
 `)
@@ -87,7 +88,7 @@ workflows:
 	o := p.Workflows[0].Options
 	want := WorkflowOptions{Enabled: false, Path: "/in/hello", Methods: []string{"POST", "PUT"}, Response: ResponseNoContent,
 		Async: true, Compat: CompatLegacy, Retry: RetryPolicy{0, 30 * time.Second, 10 * time.Minute}, Lane: "bulk",
-		Timeout: 2 * time.Minute, Polling: "*/5 * * * *"}
+		Timeout: 2 * time.Minute, MemoryLimit: 1536 << 20, Polling: "*/5 * * * *"}
 	if !reflect.DeepEqual(o, want) {
 		t.Errorf("options = %+v\nwant %+v", o, want)
 	}
