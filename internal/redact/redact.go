@@ -39,6 +39,7 @@ type Redactor struct {
 	mu      sync.RWMutex
 	keys    map[string]bool
 	values  []string // longest first, so overlapping secrets mask fully
+	b64     []string // base64 forms: only looked for inside runs of base64 characters
 	valueOK map[string]bool
 }
 
@@ -78,28 +79,146 @@ func (r *Redactor) AddKeys(keys ...string) {
 	}
 }
 
-// AddValues registers secret values; short ones are ignored. The
-// URL-encoded and JSON-escaped forms are registered too, because secrets
-// leak through query strings and through JSON text carried in a string (a
-// log line, an upstream's error echoing our request body).
+// AddValues registers secret values; short ones are ignored. Every form a
+// value takes on its way out is registered too (see Forms): secrets leak
+// through query strings, form bodies, JSON text carried in a string (a log
+// line, an upstream's error echoing our request body) and base64 blobs.
 func (r *Redactor) AddValues(values ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, v := range values {
-		forms := []string{v, url.QueryEscape(v), url.PathEscape(v)}
-		for _, html := range []bool{false, true} {
-			once := jsonEscape(v, html)
-			forms = append(forms, once, jsonEscape(once, html))
+		text, b64 := forms(v)
+		for _, f := range text {
+			r.addForm(f, false)
 		}
-		for _, form := range forms {
-			if len(form) < minSecretLen || r.valueOK[form] {
-				continue
-			}
-			r.valueOK[form] = true
-			r.values = append(r.values, form)
+		for _, f := range b64 {
+			r.addForm(f, true)
 		}
 	}
+	r.index()
+}
+
+func (r *Redactor) addForm(form string, b64 bool) {
+	if len(form) < minSecretLen || r.valueOK[form] {
+		return
+	}
+	r.valueOK[form] = true
+	if b64 {
+		r.b64 = append(r.b64, form)
+	} else {
+		r.values = append(r.values, form)
+	}
+}
+
+// index sorts values longest first. Callers hold mu.
+func (r *Redactor) index() {
 	sort.Slice(r.values, func(i, j int) bool { return len(r.values[i]) > len(r.values[j]) })
+	sort.Slice(r.b64, func(i, j int) bool { return len(r.b64[i]) > len(r.b64[j]) })
+}
+
+// minBase64Core is the shortest run of base64 characters taken as a sign of
+// a secret inside a larger base64 blob: shorter runs would mask ordinary
+// words.
+const minBase64Core = 6
+
+// Forms lists the ways value can appear in text Job Mediator writes down:
+// as it is; URL-encoded as encodeURIComponent, form encoding (space as +,
+// Go's and the WHATWG's variants) and path escaping, with upper- and
+// lower-case hex; JSON-escaped once and twice (as JavaScript and as Go
+// with HTML escapes write it); and base64 (standard and URL alphabets, with
+// and without padding, and the characters it contributes at each of the
+// three byte alignments inside a longer encoded blob).
+func Forms(value string) []string {
+	text, b64 := forms(value)
+	return append(text, b64...)
+}
+
+func forms(value string) (forms, b64 []string) {
+	forms = []string{value, url.QueryEscape(value), url.PathEscape(value), encodeURIComponent(value), formEncode(value)}
+	for _, f := range forms[1:5] {
+		if l := lowerHex(f); l != f {
+			forms = append(forms, l)
+		}
+	}
+	for _, html := range []bool{false, true} {
+		once := jsonEscape(value, html)
+		forms = append(forms, once, jsonEscape(once, html))
+	}
+	if len(value) >= minBase64Core {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+			b64 = append(b64, enc.EncodeToString([]byte(value)))
+			b64 = append(b64, base64Cores(enc, value)...)
+		}
+	}
+	return forms, b64
+}
+
+// base64Cores are the characters of base64(prefix + value + suffix) that
+// depend on value alone, for prefixes of 0, 1 and 2 bytes: whatever
+// surrounds the secret in the encoded blob, one of them appears.
+func base64Cores(enc *base64.Encoding, value string) []string {
+	var out []string
+	for a := 0; a < 3; a++ {
+		buf := make([]byte, a+len(value))
+		copy(buf[a:], value)
+		s := enc.EncodeToString(buf)
+		start := (a*8 + 5) / 6          // first character with no prefix bits
+		end := (a + len(value)) * 8 / 6 // characters made of whole 6-bit groups
+		if end-start >= minBase64Core {
+			out = append(out, s[start:end])
+		}
+	}
+	return out
+}
+
+// encodeURIComponent escapes as JavaScript's encodeURIComponent does.
+func encodeURIComponent(s string) string {
+	return percentEncode(s, "-_.!~*'()", false)
+}
+
+// formEncode is application/x-www-form-urlencoded as browsers and Node's
+// URLSearchParams write it (space as +, * kept, ~ escaped).
+func formEncode(s string) string {
+	return percentEncode(s, "*-._", true)
+}
+
+func percentEncode(s, keep string, plus bool) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte(keep, c) >= 0:
+			b.WriteByte(c)
+		case c == ' ' && plus:
+			b.WriteByte('+')
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
+}
+
+// lowerHex lower-cases the hex digits of percent escapes (%2F → %2f), as
+// some encoders write them.
+func lowerHex(s string) string {
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' {
+			b[i+1], b[i+2] = toLowerHex(b[i+1]), toLowerHex(b[i+2])
+			i += 2
+		}
+	}
+	return string(b)
+}
+
+func toLowerHex(c byte) byte {
+	if 'A' <= c && c <= 'F' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // jsonEscape is s as written inside a JSON string: as JavaScript writes it,
@@ -182,22 +301,88 @@ func (r *Redactor) Clone() *Redactor {
 		c.valueOK[v] = true
 	}
 	c.values = append([]string(nil), r.values...)
+	c.b64 = append([]string(nil), r.b64...)
 	return c
 }
 
-// String replaces every known secret value in s.
+// String replaces every known secret value in s. Every occurrence of every
+// value is found first (one fast substring search per value when there is
+// none) and every byte covered by any of them is masked, so overlapping
+// secrets (one a prefix of another, two sharing characters) leave nothing
+// of either behind.
 func (r *Redactor) String(s string) string {
 	if s == "" {
 		return s
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	var spans [][2]int
 	for _, v := range r.values {
-		if strings.Contains(s, v) {
-			s = strings.ReplaceAll(s, v, Mask)
+		for off := 0; off <= len(s)-len(v); {
+			j := strings.Index(s[off:], v)
+			if j < 0 {
+				break
+			}
+			spans = append(spans, [2]int{off + j, off + j + len(v)})
+			off += j + 1
 		}
 	}
-	return s
+	if n := len(r.b64); n > 0 {
+		spans = r.base64Spans(s, len(r.b64[n-1]), spans)
+	}
+	if len(spans) == 0 {
+		return s
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i][0] < spans[j][0] })
+	var b strings.Builder
+	b.Grow(len(s))
+	last := 0
+	for i := 0; i < len(spans); {
+		start, end := spans[i][0], spans[i][1]
+		for i++; i < len(spans) && spans[i][0] <= end; i++ {
+			end = max(end, spans[i][1])
+		}
+		b.WriteString(s[last:start])
+		b.WriteString(Mask)
+		last = end
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// base64Spans adds the base64 forms found in s. They can only occur inside
+// a run of base64 characters at least as long as the shortest form, and
+// ordinary text has few such runs, so most text costs one pass over its
+// bytes instead of one search per form.
+func (r *Redactor) base64Spans(s string, shortest int, spans [][2]int) [][2]int {
+	for i := 0; i < len(s); {
+		if !isBase64Char(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isBase64Char(s[j]) {
+			j++
+		}
+		if run := s[i:j]; len(run) >= shortest {
+			for _, v := range r.b64 {
+				for off := 0; off <= len(run)-len(v); {
+					k := strings.Index(run[off:], v)
+					if k < 0 {
+						break
+					}
+					spans = append(spans, [2]int{i + off + k, i + off + k + len(v)})
+					off += k + 1
+				}
+			}
+		}
+		i = j
+	}
+	return spans
+}
+
+func isBase64Char(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=' || c == '-' || c == '_'
 }
 
 // Header returns a copy of h with sensitive headers masked and secret values
@@ -339,4 +524,42 @@ func (r *Redactor) Body(contentType string, b []byte) []byte {
 		}
 		return []byte(r.String(string(b)))
 	}
+}
+
+// Snapshot is what a Redactor knows, in a form that crosses a process
+// boundary: a run executed in a worker process redacts exactly as the
+// mediator that sent it would.
+type Snapshot struct {
+	Keys   []string `json:"keys,omitempty"`   // normalised sensitive key names
+	Values []string `json:"values,omitempty"` // every registered form of every secret
+	Base64 []string `json:"base64,omitempty"` // base64 forms
+}
+
+// Snapshot exports the redactor's keys and secret values.
+func (r *Redactor) Snapshot() Snapshot {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s := Snapshot{Keys: make([]string, 0, len(r.keys)), Values: append([]string(nil), r.values...), Base64: append([]string(nil), r.b64...)}
+	for k := range r.keys {
+		s.Keys = append(s.Keys, k)
+	}
+	sort.Strings(s.Keys)
+	return s
+}
+
+// FromSnapshot rebuilds a redactor from a Snapshot. Values are taken as
+// they are (they already include their encoded forms).
+func FromSnapshot(s Snapshot) *Redactor {
+	r := &Redactor{keys: make(map[string]bool, len(s.Keys)), valueOK: make(map[string]bool, len(s.Values))}
+	for _, k := range s.Keys {
+		r.keys[normKey(k)] = true
+	}
+	for _, v := range s.Values {
+		r.addForm(v, false)
+	}
+	for _, v := range s.Base64 {
+		r.addForm(v, true)
+	}
+	r.index()
+	return r
 }

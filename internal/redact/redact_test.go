@@ -3,6 +3,7 @@ package redact
 import (
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -109,5 +110,73 @@ func TestCloneIsIndependent(t *testing.T) {
 	}
 	if c.String("only-in-clone") != Mask {
 		t.Fatal("clone lost value")
+	}
+}
+
+// TestEveryEncoding masks a secret in each form it takes on its way out,
+// including inside longer encoded text, and leaves nothing of it readable.
+func TestEveryEncoding(t *testing.T) {
+	const secret = `p#ss w/rd+"q'~*(x)` // characters every encoder treats differently
+	r := New()
+	r.AddValues(secret)
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	urlB64 := func(s string) string { return base64.URLEncoding.EncodeToString([]byte(s)) }
+	cases := map[string]string{
+		"plain":                     "pw=" + secret,
+		"encodeURIComponent":        "pw=" + encodeURIComponent(secret),
+		"form (+)":                  "a=1&pw=" + formEncode(secret) + "&b=2",
+		"Go QueryEscape":            "pw=" + url.QueryEscape(secret),
+		"path escape":               "/x/" + url.PathEscape(secret) + "/y",
+		"lower-case hex":            "pw=" + strings.ToLower(encodeURIComponent(secret)),
+		"JSON-escaped":              `{"msg":"` + jsonEscape(secret, false) + `"}`,
+		"JSON-escaped twice":        `{"body":"{\"pw\":\"` + jsonEscape(jsonEscape(secret, false), false) + `\"}"}`,
+		"JSON with HTML escapes":    jsonEscape(secret, true),
+		"base64":                    b64(secret),
+		"base64 url alphabet":       urlB64(secret),
+		"base64 inside a blob (+0)": b64(secret + `","user":"ada"}`),
+		"base64 inside a blob (+1)": b64(`{` + secret + `"}`),
+		"base64 inside a blob (+2)": b64(`{"` + secret + `"}`),
+		"base64 of user:password":   "Basic " + b64("ada:"+secret),
+	}
+	for name, in := range cases {
+		got := r.String(in)
+		if !strings.Contains(got, Mask) {
+			t.Errorf("%s: %q not masked: %q", name, in, got)
+		}
+		for _, form := range []string{secret, "p#ss", "w/rd", "(x)"} {
+			if strings.Contains(got, form) {
+				t.Errorf("%s: %q still shows %q", name, got, form)
+			}
+		}
+	}
+	// Short secrets are not looked for in base64 (6 characters would mask
+	// ordinary words); ordinary text is left alone.
+	if got := r.String("nothing to see: cGFzc3dvcmQ= and p#s"); got != "nothing to see: cGFzc3dvcmQ= and p#s" {
+		t.Errorf("unrelated text changed: %q", got)
+	}
+}
+
+func TestOverlappingSecretsLeaveNothing(t *testing.T) {
+	r := New()
+	r.AddValues("abcdXY", "XYefgh", "zzzz")
+	for in, want := range map[string]string{
+		"[abcdXYefgh]":     "[***]",
+		"[abcdXY][XYefgh]": "[***][***]",
+		"abcdXYzzzz!":      "***!",
+		"zzzzz":            "***", // matches at 0 and 1 overlap
+		"plain text":       "plain text",
+	} {
+		if got := r.String(in); got != want {
+			t.Errorf("String(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	r := New("nationalId")
+	r.AddValues("s3cr#t-pass")
+	c := FromSnapshot(r.Snapshot())
+	if !c.SensitiveKey("national_id") || c.String("x s3cr%23t-pass y") != "x *** y" {
+		t.Errorf("snapshot lost keys or values: %+v", r.Snapshot())
 	}
 }
