@@ -63,6 +63,10 @@ type Recorder struct {
 	red       *redact.Redactor
 	maxBody   int
 	props     map[string]string
+	// OnAdd, when set, sees every exchange as it is recorded (already
+	// redacted): a run in a worker process streams its orchestrations to
+	// the mediator, so they survive the worker dying mid-run.
+	OnAdd func(Exchange)
 }
 
 // NewRecorder returns a recorder that redacts with red (nil: defaults only).
@@ -88,9 +92,18 @@ func (r *Recorder) Add(ex Exchange) {
 		ex.Response = &resp
 	}
 	ex.Error = r.red.String(ex.Error)
+	r.AddRedacted(ex)
+}
+
+// AddRedacted records an exchange that was redacted already (by the same
+// rules, in a worker process) without redacting it again.
+func (r *Recorder) AddRedacted(ex Exchange) {
 	r.mu.Lock()
 	r.exchanges = append(r.exchanges, ex)
 	r.mu.Unlock()
+	if r.OnAdd != nil {
+		r.OnAdd(ex)
+	}
 }
 
 func (r *Recorder) body(ct, b string) string {
