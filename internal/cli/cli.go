@@ -52,6 +52,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 		return printVersion(stdout)
 	case "healthcheck":
 		return healthcheck(rest, stderr, getenv)
+	case "worker": // internal: started by serve, one per run in flight
+		return worker(stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -1,0 +1,218 @@
+package isolate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jobmediator/jobmediator/adaptors/all"
+	"github.com/jobmediator/jobmediator/adaptors/recorder"
+	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/runtime"
+)
+
+// The test binary doubles as the worker: the pool starts it again with
+// this variable set, and TestMain serves runs on fds 3 and 4.
+const workerEnv = "JM_ISOLATE_TEST_WORKER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(workerEnv) == "1" {
+		var o WorkerOptions
+		_ = json.Unmarshal([]byte(os.Getenv(OptionsEnv)), &o)
+		if err := Serve(os.NewFile(3, "requests"), os.NewFile(4, "replies"), o); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func newPool(t *testing.T, o Options) *Pool {
+	t.Helper()
+	o.Command = []string{os.Args[0]}
+	o.Env = append(o.Env, workerEnv+"=1")
+	p, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+func workflow(key, body string, limit int64) *config.Workflow {
+	return &config.Workflow{Key: key, Jobs: []*config.Job{{Key: key, Name: key, Adaptor: "common", Body: body}},
+		Options: config.WorkflowOptions{MemoryLimit: limit, Timeout: 60 * time.Second}}
+}
+
+func TestRunMatchesInProcess(t *testing.T) {
+	p := newPool(t, Options{Warm: 1, Size: 2})
+	wf := &config.Workflow{Key: "two", Jobs: []*config.Job{
+		{Key: "a", Name: "a", Adaptor: "common", Body: `fn(s => { console.log('hello', s.data.n); return { ...s, data: { n: s.data.n + 1 } }; })`},
+		{Key: "b", Name: "b", Adaptor: "common", Body: `fn(s => ({ ...s, data: { n: s.data.n * 10 } }))`},
+	}, Edges: []*config.Edge{{Key: "ab", SourceJob: "a", TargetJob: "b", Condition: config.ConditionOnSuccess, Enabled: true}}}
+	req := runtime.RunRequest{Workflow: wf, Compat: config.CompatLightning, Input: json.RawMessage(`{"data":{"n":4}}`)}
+	want := runtime.New(runtime.Options{}).Run(context.Background(), req)
+	for i := 0; i < 3; i++ { // the second and third runs reuse the warm worker
+		var streamed []string
+		req.Log = func(l runtime.LogLine) { streamed = append(streamed, l.Message) }
+		got := p.Run(context.Background(), req)
+		if got.Status != want.Status || string(got.State) != string(want.State) || got.Error != nil {
+			t.Fatalf("run %d: %s %s %+v, in-process %s %s", i, got.Status, got.State, got.Error, want.Status, want.State)
+		}
+		if len(got.Steps) != 2 || string(got.Steps[0].Output) != string(want.Steps[0].Output) || got.Steps[1].ID != "b" {
+			t.Fatalf("steps %+v", got.Steps)
+		}
+		if len(got.Logs) != 1 || got.Logs[0].Message != "hello 4" || len(streamed) != 1 {
+			t.Fatalf("logs %+v streamed %v", got.Logs, streamed)
+		}
+	}
+	if n := p.Workers(); n != 1 {
+		t.Errorf("%d workers alive, want the one warm worker reused", n)
+	}
+}
+
+func TestExchangesCredentialsAndRedaction(t *testing.T) {
+	const secret = "s3cr#t-pass"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"echo":%q}`, string(b))
+	}))
+	defer srv.Close()
+	p := newPool(t, Options{Warm: 1})
+	wf := &config.Workflow{Key: "post", Jobs: []*config.Job{{Key: "post", Name: "post", Adaptor: "@openfn/language-http@7.3.2", Credential: "up",
+		Body: `post('/x', { body: { pw: state.configuration.password } }); fn(s => { console.log('sent ' + s.configuration.password); return s; })`}}}
+	red := redact.New()
+	rec := recorder.NewRecorder(red)
+	res := p.Run(context.Background(), runtime.RunRequest{Workflow: wf, Compat: config.CompatLightning, Input: json.RawMessage(`{}`),
+		Credential: func(k string) (map[string]any, bool) {
+			return map[string]any{"baseUrl": srv.URL, "username": "u", "password": secret}, k == "up"
+		},
+		HTTP: recorder.NewClient(nil, rec), Redactor: red})
+	if res.Status != runtime.StatusSuccess {
+		t.Fatalf("%s %+v", res.Status, res.Error)
+	}
+	ex := rec.Exchanges()
+	if len(ex) != 1 || ex[0].Response == nil || ex[0].Response.Status != 200 || !strings.HasSuffix(ex[0].Request.URL, "/x") {
+		t.Fatalf("exchanges %+v", ex)
+	}
+	// Final state is the job's product (redacted where it is written down,
+	// as in-process); exchanges and logs are redacted in the worker.
+	all, _ := json.Marshal([]any{ex, res.Logs})
+	if strings.Contains(string(all), secret) || !strings.Contains(string(all), "sent ***") {
+		t.Errorf("secret leaked or log missing: %s", all)
+	}
+}
+
+// bombs each allocate far more than the budget, in the ways a job can.
+var bombs = map[string]string{
+	"array buffer 1 TB": `fn(s => { new ArrayBuffer(1e12); return s; })`,
+	"typed array":       `fn(s => { s.a = new Float64Array(2e9); return s; })`,
+	"string repeat":     `fn(s => { s.x = 'x'.repeat(2 ** 29); return s; })`,
+	"array fill":        `fn(s => { s.a = Array(2e8).fill(1.5); return s; })`,
+	"json parse":        `fn(s => { const t = '[' + '"abcdefgh",'.repeat(2e7) + '1]'; s.v = JSON.parse(t); return s; })`,
+	"string flood":      `fn(s => { const keep = []; for (let i = 0; ; i++) keep.push('x'.repeat(8 << 20) + i); })`,
+	"object flood":      `fn(s => { const keep = []; for (let i = 0; ; i++) keep.push({ i, name: 'n' + i, tags: [i, i + 1] }); })`,
+	"promise chain":     `fn(s => { const keep = []; const step = i => { keep.push({ i, pad: 'p' + i }); return Promise.resolve(i + 1).then(step); }; return step(0); })`,
+}
+
+func TestBombsFailAloneWithMemoryLimitError(t *testing.T) {
+	p := newPool(t, Options{Warm: 2, Size: 4})
+	const limit = 96 << 20
+	normal := workflow("normal", `fn(s => { console.log('fine'); return { ...s, data: { ok: true } }; })`, 0)
+	for name, body := range bombs {
+		t.Run(name, func(t *testing.T) {
+			var wg sync.WaitGroup
+			stop := make(chan struct{})
+			var normals, bad int
+			var mu sync.Mutex
+			wg.Add(1)
+			go func() { // normal runs keep going while the bomb goes off
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					r := p.Run(context.Background(), runtime.RunRequest{Workflow: normal, Input: json.RawMessage(`{}`)})
+					mu.Lock()
+					normals++
+					if r.Status != runtime.StatusSuccess || string(r.State) != `{"data":{"ok":true}}` {
+						bad++
+						t.Errorf("normal run during the bomb: %s %+v", r.Status, r.Error)
+					}
+					mu.Unlock()
+				}
+			}()
+			start := time.Now()
+			res := p.Run(context.Background(), runtime.RunRequest{Workflow: workflow("bomb", `fn(s => { console.log('before'); return s; });`+body, limit), Input: json.RawMessage(`{}`)})
+			close(stop)
+			wg.Wait()
+			if res.Status != runtime.StatusCrashed || res.Error == nil || res.Error.Name != "MemoryLimitError" ||
+				res.Error.Message != "run used more than 96 MB; raise `memory_limit` for this workflow" {
+				t.Fatalf("bomb: %s %+v", res.Status, res.Error)
+			}
+			if len(res.Logs) == 0 || res.Logs[0].Message != "before" {
+				t.Errorf("logs so far lost: %+v", res.Logs)
+			}
+			t.Logf("%s: MemoryLimitError after %v; %d normal runs meanwhile", name, time.Since(start).Round(time.Millisecond), normals)
+			if normals == 0 || bad > 0 {
+				t.Errorf("%d normal runs, %d bad", normals, bad)
+			}
+		})
+	}
+	// the pool still serves
+	if r := p.Run(context.Background(), runtime.RunRequest{Workflow: normal, Input: json.RawMessage(`{}`)}); r.Status != runtime.StatusSuccess {
+		t.Fatalf("after the bombs: %s %+v", r.Status, r.Error)
+	}
+}
+
+func TestDeadlineCancelAndDeath(t *testing.T) {
+	p := newPool(t, Options{Warm: 1, Size: 2})
+	spin := workflow("spin", `fn(s => { while (true) {} })`, 0)
+	spin.Options.Timeout = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), spin.Options.Timeout)
+	res := p.Run(ctx, runtime.RunRequest{Workflow: spin, Input: json.RawMessage(`{}`)})
+	cancel()
+	if res.Error == nil || res.Error.Name != "TimeoutError" {
+		t.Fatalf("deadline: %s %+v", res.Status, res.Error)
+	}
+
+	wait := workflow("wait", `fn(s => new Promise(resolve => setTimeout(() => resolve(s), 60000)))`, 0)
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	res = p.Run(ctx, runtime.RunRequest{Workflow: wait, Input: json.RawMessage(`{}`)})
+	if res.Error == nil || res.Error.Name != "CancelledError" {
+		t.Fatalf("cancel: %s %+v", res.Status, res.Error)
+	}
+
+	// A worker killed from outside mid-run: the run says so, the next run
+	// gets a fresh worker.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for w := range p.all {
+			_ = w.cmd.Process.Signal(os.Kill)
+		}
+	}()
+	res = p.Run(context.Background(), runtime.RunRequest{Workflow: wait, Input: json.RawMessage(`{}`)})
+	if res.Error == nil || res.Error.Name != "WorkerCrash" || !strings.Contains(res.Error.Message, "killed") {
+		t.Fatalf("killed worker: %s %+v", res.Status, res.Error)
+	}
+	ok := p.Run(context.Background(), runtime.RunRequest{Workflow: workflow("ok", `fn(s => s)`, 0), Input: json.RawMessage(`{"data":1}`)})
+	if ok.Status != runtime.StatusSuccess || string(ok.State) != `{"data":1}` {
+		t.Fatalf("after a death: %s %s %+v", ok.Status, ok.State, ok.Error)
+	}
+}

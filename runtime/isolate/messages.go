@@ -1,0 +1,54 @@
+package isolate
+
+import (
+	"time"
+
+	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/runtime"
+)
+
+// WorkerOptions configure the engine inside every worker process.
+type WorkerOptions struct {
+	Compat config.Compat `json:"compat,omitempty"`
+	// Warm lists adaptors whose VMs a worker builds before it says it is
+	// ready, so the first routed request does not pay for them.
+	Warm []WarmSpec `json:"warm,omitempty"`
+}
+
+// WarmSpec is one adaptor (specifier as in a job) under one profile.
+type WarmSpec struct {
+	Adaptor string        `json:"adaptor"`
+	Compat  config.Compat `json:"compat,omitempty"`
+}
+
+type helloMsg struct {
+	PID int `json:"pid"`
+}
+
+type workflowMsg struct {
+	ID       uint64           `json:"id"`
+	Workflow *config.Workflow `json:"workflow"`
+}
+
+type runMsg struct {
+	Workflow uint64                    `json:"workflow"`
+	Compat   config.Compat             `json:"compat,omitempty"`
+	Trigger  string                    `json:"trigger,omitempty"`
+	Start    string                    `json:"start,omitempty"`
+	RunID    string                    `json:"run_id,omitempty"`
+	Deadline time.Time                 `json:"deadline,omitzero"`
+	Limit    int64                     `json:"limit"` // bytes this run may use
+	Creds    map[string]map[string]any `json:"creds,omitempty"`
+	Secrets  redact.Snapshot           `json:"secrets"`
+}
+
+type doneMsg struct {
+	Status runtime.Status       `json:"status"`
+	Steps  []runtime.StepResult `json:"steps,omitempty"` // outputs travel as blobs 1…n
+	Error  *runtime.Error       `json:"error,omitempty"`
+	Props  map[string]string    `json:"props,omitempty"`
+	// Recycle: the worker exits after this frame (it went over its memory
+	// budget; a fresh process is cheaper than trusting its heap).
+	Recycle bool `json:"recycle,omitempty"`
+}

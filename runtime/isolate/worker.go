@@ -1,0 +1,298 @@
+package isolate
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	goruntime "runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jobmediator/jobmediator/adaptors/recorder"
+	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/runtime"
+)
+
+// OptionsEnv carries WorkerOptions (JSON) from the mediator to a worker.
+const OptionsEnv = "JM_WORKER_OPTIONS"
+
+// Caps on what one run may send back, so a job that logs in a loop cannot
+// make the mediator hold its output: the worker's memory is the run's
+// budget, the mediator's is everyone's.
+const (
+	maxLogLine    = 64 << 10
+	maxLogBytes   = 8 << 20
+	maxStepOutput = 64 << 20 // step outputs kept for history, in total
+)
+
+// Serve is the worker process: it reads run requests from in, runs them one
+// at a time in its own engine (warm VMs, compiled programs cached) and
+// writes log lines, exchanges and results to out. It returns when in is
+// closed (the mediator went away) or after a run went over its memory
+// budget (the mediator starts a fresh worker).
+func Serve(in io.Reader, out io.Writer, o WorkerOptions) error {
+	eng := runtime.New(runtime.Options{Compat: o.Compat, PoolSize: 2})
+	for _, w := range o.Warm {
+		// A failure here shows again, with a proper error, in the run
+		// that uses the adaptor.
+		_ = eng.Warm(w.Adaptor, w.Compat)
+	}
+	wk := &worker{eng: eng, w: bufio.NewWriterSize(out, 64<<10), wfs: map[uint64]*config.Workflow{}}
+	if err := wk.send(kindHello, helloMsg{PID: os.Getpid()}); err != nil {
+		return err
+	}
+	frames := make(chan frame, 4)
+	readErr := make(chan error, 1)
+	go func() {
+		r := bufio.NewReaderSize(in, 64<<10)
+		for {
+			f, err := readFrame(r)
+			if err != nil {
+				close(frames)
+				readErr <- err
+				return
+			}
+			frames <- f
+		}
+	}()
+	var (
+		cancel  context.CancelFunc
+		done    chan bool // recycle after this run
+		running bool
+	)
+	for {
+		select {
+		case recycle := <-done:
+			running, cancel = false, nil
+			if recycle {
+				return nil
+			}
+		case f, ok := <-frames:
+			if !ok {
+				if cancel != nil {
+					cancel()
+				}
+				err := <-readErr
+				if err == io.EOF {
+					return nil
+				}
+				return err
+			}
+			switch f.kind {
+			case kindWorkflow:
+				var m workflowMsg
+				if err := json.Unmarshal(f.hdr, &m); err != nil {
+					return fmt.Errorf("workflow frame: %w", err)
+				}
+				wk.wfs[m.ID] = m.Workflow
+			case kindCancel:
+				if cancel != nil {
+					cancel()
+				}
+			case kindRun:
+				if running {
+					// The mediator sends the next run as soon as it has read
+					// the last one's result, which may be before we noticed.
+					running, cancel = false, nil
+					if <-done {
+						return nil
+					}
+				}
+				var m runMsg
+				if err := json.Unmarshal(f.hdr, &m); err != nil {
+					return fmt.Errorf("run frame: %w", err)
+				}
+				var input json.RawMessage
+				if len(f.blobs) > 0 {
+					input = f.blobs[0]
+				}
+				ctx, c := context.WithCancel(context.Background())
+				if !m.Deadline.IsZero() {
+					ctx, c = context.WithDeadline(context.Background(), m.Deadline)
+				}
+				cancel, running = c, true
+				done = make(chan bool, 1)
+				go func(d chan bool) {
+					defer c()
+					d <- wk.run(ctx, c, m, input)
+				}(done)
+			}
+		}
+	}
+}
+
+type worker struct {
+	eng *runtime.Engine
+	wmu sync.Mutex
+	w   *bufio.Writer
+	wfs map[uint64]*config.Workflow
+}
+
+func (wk *worker) send(kind byte, hdr any, blobs ...[]byte) error {
+	wk.wmu.Lock()
+	defer wk.wmu.Unlock()
+	return writeFrame(wk.w, kind, hdr, blobs...)
+}
+
+// run executes one run and reports it; it returns true when the worker
+// must exit afterwards.
+func (wk *worker) run(ctx context.Context, cancel context.CancelFunc, m runMsg, input json.RawMessage) bool {
+	wf := wk.wfs[m.Workflow]
+	if wf == nil {
+		_ = wk.send(kindDone, doneMsg{Status: runtime.StatusCrashed, Error: &runtime.Error{Name: "WorkerError", Severity: "crash", Source: "runtime",
+			Message: "the worker was not sent the workflow definition"}})
+		return false
+	}
+	red := redact.FromSnapshot(m.Secrets)
+	rec := recorder.NewRecorder(red)
+	rec.OnAdd = func(ex recorder.Exchange) { _ = wk.send(kindExchange, ex) }
+	var logBytes atomic.Int64
+	var logCut atomic.Bool
+	g := guard(m.Limit, cancel)
+	res := wk.eng.Run(ctx, runtime.RunRequest{
+		Workflow: wf, Compat: m.Compat, Trigger: m.Trigger, Start: m.Start, Input: input, RunID: m.RunID,
+		Credential: func(key string) (map[string]any, bool) { c, ok := m.Creds[key]; return c, ok },
+		HTTP:       recorder.NewClient(nil, rec),
+		Redactor:   red,
+		Log: func(l runtime.LogLine) {
+			if len(l.Message) > maxLogLine {
+				l.Message = l.Message[:maxLogLine] + fmt.Sprintf("… [%d bytes cut by jobmediator]", len(l.Message)-maxLogLine)
+			}
+			if logBytes.Add(int64(len(l.Message))) > maxLogBytes {
+				if logCut.CompareAndSwap(false, true) {
+					l = runtime.LogLine{Time: l.Time, Level: "warn", Step: l.Step,
+						Message: fmt.Sprintf("the run logged more than %d MB; further lines are dropped", maxLogBytes>>20)}
+				} else {
+					return
+				}
+			}
+			_ = wk.send(kindLog, l)
+		},
+	})
+	over := g.stop()
+	d := doneMsg{Status: res.Status, Steps: res.Steps, Error: res.Error, Props: rec.Properties()}
+	if over {
+		d.Status, d.Error, d.Recycle = runtime.StatusCrashed, MemoryLimitError(m.Limit), true
+		if n := len(d.Steps); n > 0 {
+			e := *d.Error
+			e.Step = d.Steps[n-1].ID
+			d.Steps[n-1].Status, d.Steps[n-1].Error = runtime.StatusCrashed, &e
+			d.Error.Step = e.Step
+		}
+		d.Props = nil
+		res.State = nil
+	}
+	blobs := [][]byte{res.State}
+	kept := 0
+	for _, s := range res.Steps {
+		out := []byte(s.Output)
+		if kept += len(out); kept > maxStepOutput {
+			out = nil
+		}
+		blobs = append(blobs, out)
+	}
+	_ = wk.send(kindDone, d, blobs...)
+	return over
+}
+
+// MemoryLimitError is how a run over its memory budget ends.
+func MemoryLimitError(limit int64) *runtime.Error {
+	return &runtime.Error{Name: "MemoryLimitError", Severity: "kill", Source: "runtime",
+		Message: fmt.Sprintf("run used more than %s; raise `memory_limit` for this workflow", formatBytes(limit))}
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GB", n>>30)
+	case n >= 1<<20:
+		return fmt.Sprintf("%d MB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// memGuard watches the worker's heap while a run is going. The worker runs
+// one run at a time, so everything the heap grew by since the run started
+// is the run's.
+type memGuard struct {
+	quit chan struct{}
+	fin  chan struct{}
+	over atomic.Bool
+}
+
+var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+
+var sampleMu sync.Mutex
+
+// lastASLimit is the run budget the address-space limit was last set for
+// (runs are one at a time, so no lock).
+var lastASLimit int64
+
+func heapObjects() int64 {
+	sampleMu.Lock()
+	defer sampleMu.Unlock()
+	metrics.Read(heapSample)
+	return int64(heapSample[0].Value.Uint64())
+}
+
+// guard sets Go's soft memory limit and the OS address-space limit for a
+// run that may use limit bytes, and cancels the run when its heap passes
+// the limit. Allocations too big to make at all (a 1 TB ArrayBuffer) hit the
+// address-space limit instead; the Go runtime then ends the worker, and the
+// mediator reports the same MemoryLimitError.
+func guard(limit int64, cancel context.CancelFunc) *memGuard {
+	g := &memGuard{quit: make(chan struct{}), fin: make(chan struct{})}
+	if limit <= 0 {
+		close(g.fin)
+		return g
+	}
+	// No GC here: it would cost every routed request milliseconds. The base
+	// then includes the last run's garbage, which only makes it generous.
+	base := heapObjects()
+	// The GC works harder as the heap nears the budget, so a run that
+	// churns garbage stays under it; only live data can pass it.
+	debug.SetMemoryLimit(base + 2*limit)
+	if limit != lastASLimit {
+		setAddressSpaceLimit(limit)
+		lastASLimit = limit
+	}
+	go func() {
+		defer close(g.fin)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-g.quit:
+				return
+			case <-t.C:
+				if heapObjects()-base <= limit {
+					continue
+				}
+				goruntime.GC() // garbage is not usage: count what is live
+				if heapObjects()-base > limit {
+					g.over.Store(true)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return g
+}
+
+func (g *memGuard) stop() bool {
+	select {
+	case <-g.quit:
+	default:
+		close(g.quit)
+	}
+	<-g.fin
+	return g.over.Load()
+}
