@@ -19,7 +19,7 @@ func TestV1GetCasesCallbackCreateUpdate(t *testing.T) {
 	seed(s, map[string]any{"case_id": "c-1", "risk_level": "high"})
 	seed(s, map[string]any{"case_id": "c-2", "risk_level": "low"})
 	o := run(t, `
-getCases({ remote: true, scope: { risk_level: 'list||high,medium' } }, state => {
+getCases({ remote: true, scope: { risk_level: 'list||high' } }, state => {
   state.fetched = state.data.map(c => c.case_id);
   state.couchIds = state.data.every(c => typeof c._id === 'string' && c['couchrest-type'] === 'Child');
   return state;
