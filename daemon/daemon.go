@@ -242,7 +242,7 @@ func (d *Daemon) registration() mediator.Registration {
 	var creds []mediator.CredentialFields
 	for _, key := range d.project.Credentials {
 		fields, _ := d.fileCred.Get(key)
-		creds = append(creds, mediator.CredentialFields{Key: key, Fields: fields})
+		creds = append(creds, mediator.CredentialFields{Key: key, Fields: fields, Adaptors: d.project.CredentialAdaptors(key)})
 	}
 	id := mediator.Identity{
 		URN: s.URN, Name: s.MediatorName, Version: version.String(),

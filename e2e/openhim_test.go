@@ -162,6 +162,45 @@ func TestRoutedThroughOpenHIM(t *testing.T) {
 	if !bytes.Contains(defs, []byte("enabled_hello")) || !bytes.Contains(defs, []byte(`"password"`)) {
 		t.Fatalf("configDefs lack the workflow switch or a password field: %s", defs)
 	}
+	// The credential's console fields come from the http adaptor's spec:
+	// access_token, which the credentials file lacks, is offered as a
+	// password with its doc.
+	var parsed []struct {
+		Param    string `json:"param"`
+		Template []struct {
+			Param, Type, Description string
+		} `json:"template"`
+	}
+	_ = json.Unmarshal(defs, &parsed)
+	offered := ""
+	for _, d := range parsed {
+		for _, item := range d.Template {
+			if strings.HasPrefix(d.Param, "credential_") && item.Param == "access_token" {
+				offered = item.Type + ": " + item.Description
+			}
+		}
+	}
+	if !strings.HasPrefix(offered, "password: Bearer token") {
+		t.Errorf("access_token offered as %q: %s", offered, defs)
+	}
+	// /readyz shows the default channels core holds.
+	rresp, err := http.Get(p.URL() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready struct {
+		Checks struct {
+			OpenHIM struct {
+				Channels      string `json:"channels"`
+				ChannelStates []struct{ Name, State string }
+			} `json:"openhim"`
+		} `json:"checks"`
+	}
+	_ = json.NewDecoder(rresp.Body).Decode(&ready)
+	rresp.Body.Close()
+	if st := ready.Checks.OpenHIM; st.Channels != "installed" || len(st.ChannelStates) == 0 || st.ChannelStates[0].State != "installed" {
+		t.Errorf("/readyz openhim channels: %+v", st)
+	}
 }
 
 // TestConsoleConfigAppliesWithoutRestart: a credential changed in the
