@@ -48,6 +48,7 @@ import (
 //	RouteAuth         JM_ROUTE_AUTH (user:password[,user:password…] callers of workflow endpoints must send; empty = open)  --route-auth
 //	TimeZone          JM_TIME_ZONE (IANA zone cron expressions are read in; default UTC)  --time-zone
 //	QueueLease        JM_QUEUE_LEASE (how long a claimed message is ours before another replica may take it; default 60s)
+//	Pprof             JM_PPROF (serve /debug/pprof behind the API token; default false)  --pprof
 //
 // Booleans accept true/false, 1/0, yes/no, on/off. jobmediator.yaml does not
 // hold settings: it is per-project, settings are per-deployment.
@@ -88,6 +89,10 @@ type Settings struct {
 	// QueueLease is how long a claimed message stays ours without renewal;
 	// after a crash, other replicas (or this one restarted) reclaim it.
 	QueueLease time.Duration
+	// Pprof serves Go's profiler at /debug/pprof, behind the operator API
+	// token, so an operator can profile a production mediator. Off by
+	// default: a CPU profile costs a few percent while it runs.
+	Pprof bool
 
 	// registerExplicit is set once REGISTER_MEDIATOR or --register was
 	// given; until then Register follows whether an OpenHIM URL is set.
@@ -233,6 +238,7 @@ func SettingsFromEnv(getenv func(string) string) (Settings, []error) {
 		s.OpenHIMPassword = v
 	}
 	boolean(&s.TrustSelfSigned, "TRUST_SELF_SIGNED")
+	boolean(&s.Pprof, "JM_PPROF")
 	str(&s.CAFile, "OPENHIM_CA_FILE")
 	s.Register = s.OpenHIMURL != ""
 	s.registerExplicit = boolean(&s.Register, "REGISTER_MEDIATOR", "OPENHIM_REGISTER")
@@ -380,6 +386,7 @@ func (s *Settings) BindFlags(fs *flag.FlagSet) {
 	fs.Var(strFlag{&s.OpenHIMUsername}, "openhim-username", "OpenHIM API user (env OPENHIM_USERNAME)")
 	fs.Var(secretFlag{&s.OpenHIMPassword}, "openhim-password", "OpenHIM API password (env OPENHIM_PASSWORD; prefer the env: flags show in ps)")
 	fs.Var(boolFlag{p: &s.TrustSelfSigned}, "trust-self-signed", "accept OpenHIM's self-signed certificate (env TRUST_SELF_SIGNED)")
+	fs.Var(boolFlag{p: &s.Pprof}, "pprof", "serve /debug/pprof behind the API token (env JM_PPROF)")
 	fs.Var(strFlag{&s.CAFile}, "openhim-ca-file", "PEM CA bundle for OpenHIM's certificate (env OPENHIM_CA_FILE)")
 	fs.Var(boolFlag{p: &s.Register, set: &s.registerExplicit}, "register", "register with OpenHIM core and send heartbeats (env REGISTER_MEDIATOR | OPENHIM_REGISTER; default true when an OpenHIM URL is set)")
 	fs.Var(strFlag{&s.URN}, "urn", "mediator URN (env MEDIATOR_URN)")
@@ -709,5 +716,6 @@ func (s Settings) Redacted() map[string]any {
 		"compat":             string(s.Compat),
 		"sensitive_keys":     append([]string(nil), s.SensitiveKeys...),
 		"route_auth":         routeUsers,
+		"pprof":              s.Pprof,
 	}
 }

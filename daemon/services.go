@@ -46,7 +46,7 @@ func (d *Daemon) buildChannels(st store.Store) error {
 		so.Transactions = d.client
 	}
 	d.sched = schedule.New(x, so)
-	d.api = api.New(x, api.Options{Token: s.APIToken, Store: st, BodyLimit: s.BodySizeLimit,
+	d.api = api.New(x, api.Options{Token: s.APIToken, Pprof: s.Pprof, Store: st, BodyLimit: s.BodySizeLimit,
 		RunManual: d.runManual, CursorKeys: schedule.CursorKeys})
 	return nil
 }

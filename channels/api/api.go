@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,9 @@ type Options struct {
 	// CursorKeys names the store keys of a workflow's cursors, by the name
 	// the API shows them under.
 	CursorKeys func(workflow string) map[string]string
+	// Pprof serves Go's profiler at /debug/pprof/ behind the same token
+	// (JM_PPROF); off, those paths are not routed at all.
+	Pprof bool
 }
 
 // API serves /api.
@@ -81,6 +85,9 @@ func (a *API) Register(r *mux.Router) {
 	r.Handle("/api/runs", a.guard(a.runs)).Methods(http.MethodGet)
 	r.Handle("/api/runs/{id}", a.guard(a.getRun)).Methods(http.MethodGet)
 	r.Handle("/api/cursors/{workflow}", a.guard(a.cursors)).Methods(http.MethodGet)
+	if a.o.Pprof {
+		r.PathPrefix("/debug/pprof/").Handler(a.guard(servePprof))
+	}
 	r.PathPrefix("/api").Handler(a.guard(func(w http.ResponseWriter, req *http.Request) {
 		apiError(w, http.StatusNotFound, "no API route "+req.Method+" "+req.URL.Path)
 	}))
@@ -356,5 +363,23 @@ func (a *API) requeue(w http.ResponseWriter, r *http.Request) {
 	default:
 		a.x.Logger().WithField("message", id).Info("dead letter requeued by an operator")
 		apiJSON(w, http.StatusOK, map[string]any{"requeued": id})
+	}
+}
+
+// servePprof is net/http/pprof behind the API guard: /debug/pprof/ lists
+// the profiles, /debug/pprof/profile?seconds=N is a CPU profile, heap,
+// allocs, goroutine, block, mutex, trace, cmdline and symbol as usual.
+func servePprof(w http.ResponseWriter, r *http.Request) {
+	switch strings.TrimPrefix(r.URL.Path, "/debug/pprof/") {
+	case "cmdline":
+		pprof.Cmdline(w, r)
+	case "profile":
+		pprof.Profile(w, r)
+	case "symbol":
+		pprof.Symbol(w, r)
+	case "trace":
+		pprof.Trace(w, r)
+	default:
+		pprof.Index(w, r)
 	}
 }
