@@ -508,7 +508,22 @@ func (f sizeFlag) String() string {
 	if f.p == nil {
 		return "0"
 	}
-	return strconv.FormatInt(*f.p, 10)
+	return FormatByteSize(*f.p)
+}
+
+// FormatByteSize writes n the way BODY_SIZE_LIMIT is written: the largest
+// unit that divides it exactly (10485760 → "10mb", 1536 → "1536b"), so
+// ParseByteSize(FormatByteSize(n)) == n.
+func FormatByteSize(n int64) string {
+	for _, u := range []struct {
+		unit string
+		size int64
+	}{{"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.unit
+		}
+	}
+	return strconv.FormatInt(n, 10) + "b"
 }
 func (f sizeFlag) Set(v string) error {
 	n, err := ParseByteSize(v)

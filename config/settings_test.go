@@ -343,3 +343,15 @@ func helpOf(s *Settings) (string, *flag.FlagSet) {
 	fs.PrintDefaults()
 	return out.String(), fs
 }
+
+func TestFormatByteSizeRoundTrips(t *testing.T) {
+	for n, want := range map[int64]string{10 << 20: "10mb", 512 << 10: "512kb", 2 << 30: "2gb", 1536: "1536b", 1: "1b", 3 << 20 / 2: "1536kb"} {
+		got := FormatByteSize(n)
+		if got != want {
+			t.Errorf("FormatByteSize(%d) = %q, want %q", n, got, want)
+		}
+		if back, err := ParseByteSize(got); err != nil || back != n {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", got, back, err, n)
+		}
+	}
+}

@@ -180,3 +180,49 @@ triggers:
 		})
 	}
 }
+
+// TestEveryCommandHasHelp: --help (and -h, and `help COMMAND`) exits 0 for
+// every command and prints its description, usage and examples to stdout;
+// sizes read as the settings are written (10mb); check names --credentials.
+func TestEveryCommandHasHelp(t *testing.T) {
+	env := map[string]string{"OPENHIM_PASSWORD": "help-secret-123456", "JM_API_TOKEN": "help-token-123456"}
+	for _, c := range commands {
+		for _, args := range [][]string{{c.name, "--help"}, {c.name, "-h"}, {"help", c.name}} {
+			code, stdout, stderr := runCLI(t, env, args...)
+			if code != 0 {
+				t.Errorf("%v: exit %d\n%s%s", args, code, stdout, stderr)
+				continue
+			}
+			for _, want := range []string{"jobmediator " + c.name + ": " + c.summary, c.description, "Usage:\n  " + c.usage, "Examples:\n"} {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("%v: help lacks %q:\n%s", args, want, stdout)
+				}
+			}
+			if strings.Contains(stdout+stderr, "123456") {
+				t.Errorf("%v: a secret from the environment is in the help", args)
+			}
+		}
+	}
+	code, stdout, _ := runCLI(t, nil, "--help")
+	if code != 0 {
+		t.Fatalf("--help: exit %d", code)
+	}
+	for _, c := range commands {
+		if !strings.Contains(stdout, "  "+c.name) {
+			t.Errorf("--help does not list %s", c.name)
+		}
+	}
+	_, serveHelp, _ := runCLI(t, nil, "serve", "--help")
+	if !strings.Contains(serveHelp, "(default 10mb)") {
+		t.Errorf("body size limit not shown as 10mb:\n%s", serveHelp)
+	}
+	for _, c := range commands {
+		if c.name == "check" && !strings.Contains(c.usage, "--credentials") {
+			t.Errorf("check usage %q does not name --credentials", c.usage)
+		}
+	}
+	// A wrong flag is still a usage error (exit 2), on stderr.
+	if code, _, stderr := runCLI(t, nil, "healthcheck", "--nope"); code != 2 || !strings.Contains(stderr, "flag provided but not defined") {
+		t.Errorf("bad flag: exit %d %q", code, stderr)
+	}
+}

@@ -31,8 +31,7 @@ func validateAdaptor(spec string) error {
 // run executes a job file or a workflow once, OpenFn-CLI style: the final
 // state goes to -o (or stdout), logs to stderr.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("run", stdout, stderr)
 	var adaptor, statePath, outPath, compat, workflow, credPath string
 	fs.StringVar(&adaptor, "a", "", "adaptor for a .js job, e.g. http@7 or @openfn/language-http@5.0.4 (default common)")
 	fs.StringVar(&adaptor, "adaptor", "", "same as -a")

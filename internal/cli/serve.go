@@ -15,10 +15,9 @@ import (
 )
 
 // settings reads env, then flags (flags win), and reports every problem.
-func settings(name string, args []string, stderr io.Writer, getenv func(string) string) (config.Settings, []error, *flag.FlagSet, error) {
+func settings(name string, args []string, stdout, stderr io.Writer, getenv func(string) string) (config.Settings, []error, *flag.FlagSet, error) {
 	s, envErrs := config.SettingsFromEnv(getenv)
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags(name, stdout, stderr)
 	s.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return s, envErrs, fs, err
@@ -29,12 +28,13 @@ func settings(name string, args []string, stderr io.Writer, getenv func(string) 
 	return s, envErrs, fs, nil
 }
 
-func serve(args []string, stderr io.Writer, getenv func(string) string) int {
-	s, envErrs, _, err := settings("serve", args, stderr, getenv)
+func serve(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	s, envErrs, _, err := settings("serve", args, stdout, stderr, getenv)
+	if err == flag.ErrHelp {
+		return exitOK
+	}
 	if err != nil {
-		if err != flag.ErrHelp {
-			fmt.Fprintln(stderr, err)
-		}
+		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
 	if len(envErrs) > 0 {
@@ -60,11 +60,12 @@ func serve(args []string, stderr io.Writer, getenv func(string) string) int {
 // check validates settings, project, options and credentials, and compiles
 // every job, printing every problem with file, line, field and fix.
 func check(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	s, envErrs, _, err := settings("check", args, stderr, getenv)
+	s, envErrs, _, err := settings("check", args, stdout, stderr, getenv)
+	if err == flag.ErrHelp {
+		return exitOK
+	}
 	if err != nil {
-		if err != flag.ErrHelp {
-			fmt.Fprintln(stderr, err)
-		}
+		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
 	if s.ProjectPath == "" {

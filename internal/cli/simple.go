@@ -21,9 +21,8 @@ func versionString() string { return version.String() }
 
 // healthcheck asks the local daemon's /readyz. It exists for images without
 // curl (distroless), as Docker's HEALTHCHECK CMD.
-func healthcheck(args []string, stderr io.Writer, getenv func(string) string) int {
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func healthcheck(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := newFlags("healthcheck", stdout, stderr)
 	port := 4001
 	if p := getenv("SERVER_PORT"); p != "" {
 		n, err := strconv.Atoi(p)
@@ -37,6 +36,9 @@ func healthcheck(args []string, stderr io.Writer, getenv func(string) string) in
 	path := fs.String("path", "/readyz", "endpoint to ask (/readyz or /healthz)")
 	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for an answer")
 	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return exitOK
+		}
 		return exitUsage
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)

@@ -18,8 +18,7 @@ import (
 // the stored cursor (a success then advances it from there); --state is the
 // seeds' "initialState" pattern: one run from that state, cursor untouched.
 func trigger(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("trigger", stdout, stderr)
 	port := 4001
 	if p := getenv("SERVER_PORT"); p != "" {
 		if n, err := strconv.Atoi(p); err == nil {
@@ -28,7 +27,8 @@ func trigger(args []string, stdout, stderr io.Writer, getenv func(string) string
 	}
 	fs.IntVar(&port, "port", port, "port of the running daemon (default $SERVER_PORT or 4001)")
 	host := fs.String("host", "127.0.0.1", "host of the running daemon")
-	token := fs.String("token", getenv("JM_API_TOKEN"), "API token (default $JM_API_TOKEN)")
+	// Not the flag's default: --help prints defaults, and this is a secret.
+	token := fs.String("token", "", "API token (default $JM_API_TOKEN)")
 	cursorFile := fs.String("cursor", "", "JSON file: replace the workflow's cursor with this state before running")
 	stateFile := fs.String("state", "", "JSON file: run once from this state, leaving the cursor alone")
 	timeout := fs.Duration("timeout", 310*time.Second, "how long to wait for the run")
@@ -46,6 +46,9 @@ func trigger(args []string, stdout, stderr io.Writer, getenv func(string) string
 	if *cursorFile != "" && *stateFile != "" {
 		fmt.Fprintln(stderr, "trigger: --cursor and --state exclude each other")
 		return exitUsage
+	}
+	if *token == "" {
+		*token = getenv("JM_API_TOKEN")
 	}
 	if *token == "" {
 		fmt.Fprintln(stderr, "trigger: no API token: set JM_API_TOKEN (the daemon's /api is disabled without one)")
