@@ -53,12 +53,12 @@ cursor first; --state runs once from that state and leaves the cursor alone.`,
 		examples: `  JM_API_TOKEN=… jobmediator trigger dhis2-to-fhir
   JM_API_TOKEN=… jobmediator trigger dhis2-to-fhir --cursor cursor.json`},
 	{name: "version", summary: "print the version",
-		usage:       "jobmediator version",
+		usage: "jobmediator version",
 		description: `Prints the binary's version (git describe at build time; "dev" for go run). The
 version registered with OpenHIM core differs on purpose: core only accepts a semver-greater
 version, so a revision of the registration is folded into the patch number (README,
 "Two versions, on purpose").`,
-		examples:    `  jobmediator version`},
+		examples: `  jobmediator version`},
 	{name: "healthcheck", summary: "exit 0 when the local /readyz answers 200 (Docker HEALTHCHECK)",
 		usage:       "jobmediator healthcheck [--port PORT] [--path /readyz|/healthz] [--timeout 3s]",
 		description: `For images without curl: asks the daemon on 127.0.0.1 and exits 0 on 200, 1 otherwise.`,
