@@ -12,29 +12,14 @@ import (
 )
 
 // jobmediator.yaml holds what OpenFn's formats have no place for, so that
-// project.yaml stays byte-for-byte OpenFn's:
+// project.yaml stays byte-for-byte OpenFn's. Its options are declared once,
+// in optionspec.go (TopOptions, WorkflowOptionSpecs): reading, checking,
+// the "did you mean" for unknown keys and docs/reference-options.md all come
+// from there. Every option has a default, so the file is optional. Unknown
+// keys are errors here (it is our file; a typo must not silently fall back
+// to a default).
 //
-//	compat: legacy | lightning          # project-wide profile
-//	sensitive_keys: [nationalId]        # extra keys to redact
-//	workflows:
-//	  <workflow key or name>:
-//	    path: /hello                    # channel path, default /<slug of key>
-//	    methods: [POST]
-//	    response: data | state | work_order | upstream | no_content
-//	    async: false
-//	    compat: legacy | lightning
-//	    retry: {max_attempts: 5, initial_backoff: 10s, max_backoff: 10m}
-//	    lane: routed | scheduled
-//	    timeout: 300s
-//	    memory_limit: 512mb             # one run's memory; over it the run fails alone
-//	    enabled: true
-//	    polling: "*/5 * * * *"          # let OpenHIM core schedule it
-//	    overlap: skip | queue           # cron tick while the last run is still going
-//	    time_zone: Asia/Phnom_Penh      # zone the cron expression is read in
-//
-// Every option has a default, so the file is optional. Unknown keys are
-// errors here (it is our file; a typo must not silently fall back to a
-// default).
+//go:generate go test -run TestOptionsReference -update .
 
 // Defaults applied to every workflow.
 const (
@@ -52,12 +37,9 @@ const (
 var ReservedPaths = []string{"/healthz", "/readyz", "/uptime", "/api", "/metrics"}
 
 var (
-	optionsTopKeys      = []string{"compat", "sensitive_keys", "workflows"}
-	optionsWorkflowKeys = []string{"path", "methods", "response", "async", "compat", "retry", "lane", "timeout", "memory_limit", "enabled", "polling", "overlap", "time_zone"}
-	optionsRetryKeys    = []string{"max_attempts", "initial_backoff", "max_backoff"}
-	httpMethods         = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
-	responseModes       = []ResponseMode{ResponseData, ResponseState, ResponseWorkOrder, ResponseUpstream, ResponseNoContent}
-	laneRE              = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	httpMethods   = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+	responseModes = []ResponseMode{ResponseData, ResponseState, ResponseWorkOrder, ResponseUpstream, ResponseNoContent}
+	laneRE        = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 )
 
 // MediatorOptions is a parsed jobmediator.yaml.
@@ -90,7 +72,7 @@ func LoadMediatorOptions(path string) (*MediatorOptions, error) {
 	c := &collector{file: path}
 	mo := &MediatorOptions{Path: path}
 	top, _ := c.mapping(root, "")
-	c.checkKeys(top, "", optionsTopKeys, true)
+	c.checkKeys(top, "", optionKeys(TopOptions, ""), true)
 	for _, kv := range top {
 		switch kv.Key {
 		case "compat":
@@ -162,112 +144,7 @@ func (c *collector) workflowOverride(kv pair) WorkflowOverride {
 	field := join("workflows", kv.Key)
 	o := WorkflowOverride{Ref: kv.Key, Line: kv.Line, Set: map[string]int{}}
 	pairs, _ := c.mapping(kv.Val, field)
-	c.checkKeys(pairs, field, optionsWorkflowKeys, true)
-	opt := &o.Options
-	for _, f := range pairs {
-		ff := join(field, f.Key)
-		if !contains(optionsWorkflowKeys, f.Key) {
-			continue
-		}
-		o.Set[f.Key] = f.Line
-		switch f.Key {
-		case "path":
-			opt.Path, _ = c.str(f.Val, ff)
-			if msg, fix := checkPathShape(opt.Path); msg != "" {
-				c.add(f.Line, ff, msg, fix)
-			}
-		case "methods":
-			for _, m := range c.strList(f.Val, ff) {
-				up := strings.ToUpper(strings.TrimSpace(m))
-				if !contains(httpMethods, up) {
-					c.add(f.Line, ff, fmt.Sprintf("unknown HTTP method %q", m), "use "+strings.Join(httpMethods, ", "))
-					continue
-				}
-				if !contains(opt.Methods, up) {
-					opt.Methods = append(opt.Methods, up)
-				}
-			}
-			if len(opt.Methods) == 0 {
-				delete(o.Set, "methods")
-			}
-		case "response":
-			s, _ := c.str(f.Val, ff)
-			opt.Response = ResponseMode(s)
-			ok := false
-			for _, m := range responseModes {
-				ok = ok || m == opt.Response
-			}
-			if !ok {
-				c.add(f.Line, ff, fmt.Sprintf("unknown response mode %q", s), "use data, state, work_order, upstream or no_content")
-			}
-		case "async":
-			opt.Async = c.boolean(f.Val, ff, false)
-		case "compat":
-			opt.Compat = c.compat(f.Val, f.Line, ff)
-		case "lane":
-			opt.Lane, _ = c.str(f.Val, ff)
-			if !laneRE.MatchString(opt.Lane) {
-				c.add(f.Line, ff, fmt.Sprintf("lane %q is not a lane name", opt.Lane), "use routed, scheduled, or a lowercase name of your own")
-			}
-		case "timeout":
-			opt.Timeout, _ = c.duration(f.Val, f.Line, ff)
-			if opt.Timeout == 0 {
-				c.add(f.Line, ff, "timeout must be positive", "write e.g. 300s")
-			}
-		case "memory_limit":
-			s, _ := c.str(f.Val, ff)
-			n, err := ParseByteSize(s)
-			switch {
-			case err != nil:
-				c.add(f.Line, ff, err.Error(), "write a size such as 512mb or 2gb")
-			case n < 16<<20:
-				c.add(f.Line, ff, fmt.Sprintf("memory_limit %q is below 16 MB, too little to run a job", s), "write at least 16mb (the default is 512mb)")
-			default:
-				opt.MemoryLimit = n
-			}
-		case "enabled":
-			opt.Enabled = c.boolean(f.Val, ff, true)
-		case "polling":
-			opt.Polling, _ = c.str(f.Val, ff)
-			if isBlank(opt.Polling) {
-				c.add(f.Line, ff, "polling schedule is empty", "write OpenHIM's pollingSchedule, e.g. `*/5 * * * *`, or remove polling")
-			}
-		case "overlap":
-			opt.Overlap, _ = c.str(f.Val, ff)
-			if opt.Overlap != OverlapSkip && opt.Overlap != OverlapQueue {
-				c.add(f.Line, ff, fmt.Sprintf("unknown overlap policy %q", opt.Overlap), "use skip (drop a tick while the previous run is going) or queue (run it afterwards)")
-			}
-		case "time_zone":
-			opt.TimeZone, _ = c.str(f.Val, ff)
-			if _, err := time.LoadLocation(opt.TimeZone); err != nil || isBlank(opt.TimeZone) {
-				c.add(f.Line, ff, fmt.Sprintf("unknown time zone %q", opt.TimeZone), "use an IANA zone name such as UTC, Africa/Nairobi or Asia/Phnom_Penh")
-			}
-		case "retry":
-			rp, _ := c.mapping(f.Val, ff)
-			c.checkKeys(rp, ff, optionsRetryKeys, true)
-			for _, r := range rp {
-				rf := join(ff, r.Key)
-				switch r.Key {
-				case "max_attempts":
-					s, _ := c.str(r.Val, rf)
-					n, err := strconv.Atoi(s)
-					if err != nil || n < 0 {
-						c.add(r.Line, rf, "max_attempts must be a whole number ≥ 0", "write e.g. 5 (0 disables retries)")
-						continue
-					}
-					opt.Retry.MaxAttempts = n
-				case "initial_backoff":
-					opt.Retry.InitialBackoff, _ = c.duration(r.Val, r.Line, rf)
-				case "max_backoff":
-					opt.Retry.MaxBackoff, _ = c.duration(r.Val, r.Line, rf)
-				default:
-					continue
-				}
-				o.Set["retry."+r.Key] = r.Line
-			}
-			delete(o.Set, "retry")
-		}
-	}
+	c.readOptions(pairs, field, "", &o)
 	return o
 }
 
@@ -439,45 +316,9 @@ func (p *Project) ApplyOptions(mo *MediatorOptions) ValidationErrors {
 }
 
 func applyOverride(dst *WorkflowOptions, o WorkflowOverride) {
-	src := o.Options
 	for k := range o.Set {
-		switch k {
-		case "path":
-			dst.Path = src.Path
-		case "methods":
-			dst.Methods = append([]string(nil), src.Methods...)
-		case "response":
-			dst.Response = src.Response
-		case "async":
-			dst.Async = src.Async
-		case "compat":
-			if src.Compat != "" {
-				dst.Compat = src.Compat
-			}
-		case "lane":
-			dst.Lane = src.Lane
-		case "timeout":
-			if src.Timeout > 0 {
-				dst.Timeout = src.Timeout
-			}
-		case "memory_limit":
-			if src.MemoryLimit > 0 {
-				dst.MemoryLimit = src.MemoryLimit
-			}
-		case "enabled":
-			dst.Enabled = src.Enabled
-		case "polling":
-			dst.Polling = src.Polling
-		case "overlap":
-			dst.Overlap = src.Overlap
-		case "time_zone":
-			dst.TimeZone = src.TimeZone
-		case "retry.max_attempts":
-			dst.Retry.MaxAttempts = src.Retry.MaxAttempts
-		case "retry.initial_backoff":
-			dst.Retry.InitialBackoff = src.Retry.InitialBackoff
-		case "retry.max_backoff":
-			dst.Retry.MaxBackoff = src.Retry.MaxBackoff
+		if spec, ok := optionSpec(k); ok {
+			spec.apply(dst, o.Options)
 		}
 	}
 	if dst.Retry.MaxBackoff < dst.Retry.InitialBackoff {

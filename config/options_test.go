@@ -274,3 +274,60 @@ func BenchmarkLoadProjectPlan(b *testing.B) {
 		}
 	}
 }
+
+// docs/reference-options.md is what the option tables produce. Regenerate
+// with `go generate ./config`.
+func TestOptionsReference(t *testing.T) {
+	const doc = "../docs/reference-options.md"
+	got := OptionsMarkdown()
+	if *update {
+		if err := os.WriteFile(doc, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatalf("%v: run go generate ./config", err)
+	}
+	if string(want) != got {
+		t.Fatalf("%s differs from config/optionspec.go: run go generate ./config", doc)
+	}
+}
+
+// Every declared workflow option is read, applied and documented: the
+// example the docs show is a valid file that sets every option, and each
+// one lands in the workflow's options.
+func TestEveryOptionIsReadAndApplied(t *testing.T) {
+	md := OptionsMarkdown()
+	i := strings.Index(md, "```yaml\n")
+	example := md[i+len("```yaml\n") : strings.LastIndex(md, "```")]
+	dir := t.TempDir()
+	path := filepath.Join(dir, "jobmediator.yaml")
+	if err := os.WriteFile(path, []byte(example), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mo, err := LoadMediatorOptions(path)
+	if err != nil {
+		t.Fatalf("the docs' example does not load: %v\n%s", err, example)
+	}
+	if len(mo.Workflows) != 1 {
+		t.Fatalf("workflows %+v", mo.Workflows)
+	}
+	o := mo.Workflows[0]
+	for _, s := range WorkflowOptionSpecs {
+		if _, set := o.Set[s.Key]; !set {
+			t.Errorf("option %s in the example was not read", s.Key)
+		}
+		if s.read == nil || s.apply == nil || s.Doc == "" || s.Takes == "" || s.Example == "" {
+			t.Errorf("option %s is not fully declared", s.Key)
+		}
+	}
+	var applied WorkflowOptions
+	applyOverride(&applied, o)
+	want := WorkflowOptions{Path: "/hello", Methods: []string{"POST"}, Response: ResponseData, Compat: CompatLightning,
+		Retry: RetryPolicy{5, 10 * time.Second, 10 * time.Minute}, Lane: "routed", Timeout: 300 * time.Second,
+		MemoryLimit: 512 << 20, Enabled: true, Polling: "*/15 * * * *", Overlap: "skip", TimeZone: "Asia/Phnom_Penh"}
+	if !reflect.DeepEqual(applied, want) {
+		t.Errorf("applied %+v\nwant    %+v", applied, want)
+	}
+}
