@@ -5,7 +5,12 @@
 // fhir-4: read(reference), search(type, {query, count, lastUpdated, …}),
 // create(resource), update(reference, resource), delete(reference),
 // createBundle, addToBundle, uploadBundle (entries sorted so referenced
-// resources come first). fhir v5: create(resourceType, resource, params, cb),
+// resources come first), and the `datatypes` and `builders`/`b` namespaces
+// (builders.js): b.identifier/concept/coding/reference/composite/extension,
+// value and system maps, and resource builders b.patient, b.encounter,
+// b.observation, b.episodeOfCare, b.organization, b.location,
+// b.measureReport with OpenFn's per-field rules, checked against goldens
+// recorded from the real package source (testdata/builders). fhir v5: create(resourceType, resource, params, cb),
 // createTransactionBundle(entries, cb), get(path, params, options, cb),
 // post(path, data, options, cb), getClaim, request(method, path, options, cb).
 // Configuration: baseUrl + apiPath (fhir-4 defaults apiPath to /fhir), auth
@@ -25,8 +30,9 @@
 // where issues are the OperationOutcome's severity, code, expression and
 // diagnostics; the error carries statusCode, body and issues. Every request
 // goes through the run's recorder client (an OpenHIM orchestration, secrets
-// redacted). Not implemented: the fhir-4 resource builders (b.patient …) and
-// datatypes helpers, fhir ≤4.
+// redacted). Not implemented: the builders of the other ~100 FHIR R4
+// resources (b.practitioner, b.condition, …; the table in builders.js takes
+// them as data), fhir ≤4.
 package fhir
 
 import (
@@ -35,12 +41,19 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dop251/goja"
+
 	"github.com/jobmediator/jobmediator/adaptors"
 	"github.com/jobmediator/jobmediator/adaptors/fhir/conversions"
 )
 
 //go:embed fhir.js
 var source string
+
+// buildersSource is fhir-4's datatypes and builders (b.patient(…), …).
+//
+//go:embed builders.js
+var buildersSource string
 
 // OutcomeMessage summarises an OperationOutcome body as
 // "error invalid Patient.gender: Unknown code 'M'; …" (at most 10 issues).
@@ -95,6 +108,20 @@ func OutcomeMessage(body []byte) (string, bool) {
 func Host(env *adaptors.Env) map[string]any {
 	return conversions.Merge(env, map[string]any{
 		"request": adaptors.HostRequest(env, "FHIR", "configuration.baseUrl must be an absolute http(s) URL such as https://hapi.fhir.org"),
+		// runStore is the run's own object for fhir-4's value and system
+		// maps (module state in OpenFn, where every run has a fresh worker).
+		"runStore": func() goja.Value {
+			run := env.Run()
+			if run.Values == nil {
+				return env.VM.NewObject()
+			}
+			if o, ok := run.Values["fhir-4.store"].(*goja.Object); ok {
+				return o
+			}
+			o := env.VM.NewObject()
+			run.Values["fhir-4.store"] = o
+			return o
+		},
 		"outcome": func(text string) string {
 			msg, _ := OutcomeMessage([]byte(text))
 			return msg
@@ -108,8 +135,10 @@ func init() {
 		Doc:      "FHIR R4: read/search/create/update/delete, bundles, conditional create, paging (OpenFn fhir-4 0.x)",
 		Default:  "0.5.0",
 		Supports: func(v adaptors.Version) bool { return v.Major == 0 },
-		Source:   func(adaptors.Version) string { return conversions.Source() + "var FLAVOUR = 'fhir-4';\n" + source },
-		Host:     Host,
+		Source: func(adaptors.Version) string {
+			return conversions.Source() + "var FLAVOUR = 'fhir-4';\n" + source + "\n" + buildersSource
+		},
+		Host: Host,
 	})
 	adaptors.Register(&adaptors.Definition{
 		Name:     "fhir",
