@@ -49,6 +49,8 @@ import (
 //	TimeZone          JM_TIME_ZONE (IANA zone cron expressions are read in; default UTC)  --time-zone
 //	QueueLease        JM_QUEUE_LEASE (how long a claimed message is ours before another replica may take it; default 60s)
 //	Pprof             JM_PPROF (serve /debug/pprof behind the API token; default false)  --pprof
+//	Isolation         JM_ISOLATION (process: every run in a worker process with a memory limit; none: in the daemon; default process)  --isolation
+//	RunWorkers        JM_RUN_WORKERS (runs at once, one worker process each; default 10)  --run-workers
 //
 // Booleans accept true/false, 1/0, yes/no, on/off. jobmediator.yaml does not
 // hold settings: it is per-project, settings are per-deployment.
@@ -93,6 +95,13 @@ type Settings struct {
 	// token, so an operator can profile a production mediator. Off by
 	// default: a CPU profile costs a few percent while it runs.
 	Pprof bool
+	// Isolation is where jobs run: IsolationProcess (default) in worker
+	// processes, so a runaway job fails alone; IsolationNone in the daemon
+	// itself (one job can then take every run down: for debugging only).
+	Isolation string
+	// RunWorkers is how many runs go at once, each in its own worker
+	// process (0: 10, the default routed plus scheduled lanes).
+	RunWorkers int
 
 	// registerExplicit is set once REGISTER_MEDIATOR or --register was
 	// given; until then Register follows whether an OpenHIM URL is set.
@@ -147,6 +156,8 @@ const (
 	DefaultHeartbeat     = 10 * time.Second
 	DefaultLogLevel      = "info"
 	DefaultMongoDatabase = "jobmediator"
+	IsolationProcess     = "process"
+	IsolationNone        = "none"
 )
 
 // envSource is the File of ValidationErrors about environment variables.
@@ -163,6 +174,7 @@ func DefaultSettings() Settings {
 		DataDir:           DefaultDataDir,
 		MongoDatabase:     DefaultMongoDatabase,
 		HeartbeatInterval: DefaultHeartbeat,
+		Isolation:         IsolationProcess,
 	}
 }
 
@@ -230,6 +242,14 @@ func SettingsFromEnv(getenv func(string) string) (Settings, []error) {
 	count(&s.RetentionDays, "JM_RETENTION_DAYS")
 	count(&s.RetentionMaxRuns, "JM_RETENTION_MAX_RUNS")
 	count(&s.Workers, "JM_WORKERS")
+	count(&s.RunWorkers, "JM_RUN_WORKERS")
+	if v, name := first("JM_ISOLATION"); v != "" {
+		if v = strings.ToLower(v); v != IsolationProcess && v != IsolationNone {
+			bad(name, fmt.Sprintf("unknown isolation %q", v), "use process (default) or none")
+		} else {
+			s.Isolation = v
+		}
+	}
 
 	str(&s.OpenHIMURL, "OPENHIM_MEDIATOR_URL", "OPENHIM_URL", "OPENHIM_API_URL")
 	str(&s.OpenHIMUsername, "OPENHIM_USERNAME")
@@ -410,6 +430,8 @@ func (s *Settings) BindFlags(fs *flag.FlagSet) {
 	fs.Var(intFlag{p: &s.RetentionDays, allowZero: true}, "retention-days", "cull runs older than this many days, 0 keeps (env JM_RETENTION_DAYS)")
 	fs.Var(intFlag{p: &s.RetentionMaxRuns, allowZero: true}, "retention-max-runs", "keep at most this many runs, 0 keeps all (env JM_RETENTION_MAX_RUNS)")
 	fs.Var(intFlag{p: &s.Workers, allowZero: true}, "workers", "queued runs (async work, retries) at once, default 4 (env JM_WORKERS)")
+	fs.Var(strFlag{&s.Isolation}, "isolation", "where jobs run: process (worker processes with memory limits) or none (env JM_ISOLATION)")
+	fs.Var(intFlag{p: &s.RunWorkers, allowZero: true}, "run-workers", "runs at once, one worker process each; 0 means 10 (env JM_RUN_WORKERS)")
 	fs.Var(&listFlag{p: &s.SensitiveKeys}, "sensitive-key", "extra key name to redact, repeatable (env JM_SENSITIVE_KEYS)")
 }
 
@@ -651,6 +673,9 @@ func (s Settings) Validate() []error {
 	if s.BodySizeLimit <= 0 {
 		bad("BODY_SIZE_LIMIT/--body-size-limit", "body size limit must be positive", "write e.g. 10mb")
 	}
+	if s.Isolation != IsolationProcess && s.Isolation != IsolationNone {
+		bad("JM_ISOLATION/--isolation", fmt.Sprintf("unknown isolation %q", s.Isolation), "use process (default) or none")
+	}
 	if s.Register && s.HeartbeatInterval <= 0 {
 		bad("HEARTBEAT_INTERVAL/--heartbeat", "heartbeat interval must be positive", "write e.g. 10s")
 	}
@@ -732,5 +757,7 @@ func (s Settings) Redacted() map[string]any {
 		"sensitive_keys":     append([]string(nil), s.SensitiveKeys...),
 		"route_auth":         routeUsers,
 		"pprof":              s.Pprof,
+		"isolation":          s.Isolation,
+		"run_workers":        s.RunWorkers,
 	}
 }

@@ -73,8 +73,22 @@ func (p *proc) Logs() string {
 // and waits until /healthz answers.
 func start(t *testing.T, env map[string]string, args ...string) *proc {
 	t.Helper()
+	return launch(t, exec.Command(binary, append([]string{"serve"}, args...)...), env)
+}
+
+// startCapped is start with the mediator (and the worker processes it
+// starts) under an address-space cap of kb KiB (ulimit -v), so a test that
+// could exhaust memory cannot take the machine down.
+func startCapped(t *testing.T, kb int, env map[string]string, args ...string) *proc {
+	t.Helper()
+	script := fmt.Sprintf(`ulimit -v %d && exec "$0" serve "$@"`, kb)
+	return launch(t, exec.Command("/bin/sh", append([]string{"-c", script, binary}, args...)...), env)
+}
+
+func launch(t *testing.T, cmd *exec.Cmd, env map[string]string) *proc {
+	t.Helper()
 	p := &proc{port: freePort(t), done: make(chan error, 1)}
-	p.cmd = exec.Command(binary, append([]string{"serve"}, args...)...)
+	p.cmd = cmd
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("SERVER_PORT=%d", p.port), "JM_DATA_DIR=" + t.TempDir(), "LOG_LEVEL=debug"}
 	for k, v := range env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)

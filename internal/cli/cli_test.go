@@ -83,6 +83,34 @@ func TestRunLegacyKeepsConfigurationInOutput(t *testing.T) {
 	}
 }
 
+// An output file outlives the terminal: legacy final state loses its
+// configuration (credentials in clear) there unless asked to keep it, with
+// the other keys in their order.
+func TestRunOutputFileDropsConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		flags []string
+		keep  bool
+	}{{nil, false}, {[]string{"--keep-configuration"}, true}} {
+		out := filepath.Join(dir, "out.json")
+		args := append([]string{"run", "testdata/double.js", "-s", "testdata/state.json", "--compat", "legacy", "-o", out}, tc.flags...)
+		if code, _, stderr := runCLI(t, nil, args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.flags, code, stderr)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if has := strings.Contains(string(b), `"configuration"`) || strings.Contains(string(b), "pw-123456"); has != tc.keep {
+			t.Fatalf("%v: configuration kept = %v, want %v: %s", tc.flags, has, tc.keep, b)
+		}
+		var st map[string]any
+		if err := json.Unmarshal(b, &st); err != nil || st["data"] == nil {
+			t.Fatalf("%v: output %s (%v)", tc.flags, b, err)
+		}
+	}
+}
+
 func TestCheck(t *testing.T) {
 	code, stdout, stderr := runCLI(t, nil, "check", "--project", "../../examples/hello-upstream",
 		"--credentials", "../../examples/hello-upstream/credentials.example.yaml")

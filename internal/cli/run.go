@@ -39,6 +39,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	fs.StringVar(&statePath, "state", "", "same as -s")
 	fs.StringVar(&outPath, "o", "", "write the final state here instead of stdout")
 	fs.StringVar(&outPath, "output", "", "same as -o")
+	keepConf := fs.Bool("keep-configuration", false, "keep state.configuration (credentials, in clear) in the -o file; by default it is removed, as the OpenFn CLI does")
 	fs.StringVar(&compat, "compat", getenv("JM_COMPAT"), "legacy (OpenFn v1) or lightning (default)")
 	fs.StringVar(&workflow, "workflow", "", "workflow key or name to run from a project with several")
 	fs.StringVar(&credPath, "credentials", getenv("JM_CREDENTIALS"), "credentials file (YAML or JSON map of key → fields)")
@@ -163,7 +164,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		fmt.Fprintf(stderr, "→ %s %s %s\n", ex.Request.Method, ex.Request.URL, status)
 	}
 	if res.State != nil {
-		if err := writeState(res.State, outPath, stdout); err != nil {
+		state := res.State
+		if outPath != "" && !*keepConf {
+			// The legacy profile keeps configuration in final state; a file
+			// outlives the terminal, so credentials do not go into it.
+			state = withoutKey(state, "configuration")
+		}
+		if err := writeState(state, outPath, stdout); err != nil {
 			fmt.Fprintln(stderr, "run:", err)
 			return exitFailed
 		}
@@ -224,6 +231,35 @@ func readState(path string, stdin io.Reader) (json.RawMessage, error) {
 		return nil, fmt.Errorf("state file %s must hold a JSON object, e.g. {\"data\": {}}", path)
 	}
 	return b, nil
+}
+
+// withoutKey removes a top-level key from a JSON object, keeping the order
+// of the others; anything else is returned as it is.
+func withoutKey(state json.RawMessage, key string) json.RawMessage {
+	dec := json.NewDecoder(bytes.NewReader(state))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return state
+	}
+	out := []byte{'{'}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return state
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return state
+		}
+		if k, _ := t.(string); k == key {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		kb, _ := json.Marshal(t)
+		out = append(append(append(out, kb...), ':'), v...)
+	}
+	return append(out, '}')
 }
 
 func writeState(state json.RawMessage, path string, stdout io.Writer) error {
