@@ -35,6 +35,7 @@ import (
 	"github.com/jobmediator/jobmediator/internal/version"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/runtime"
+	"github.com/jobmediator/jobmediator/runtime/isolate"
 	"github.com/jobmediator/jobmediator/store"
 	"github.com/jobmediator/jobmediator/workflow"
 )
@@ -46,6 +47,8 @@ type Daemon struct {
 	red     *redact.Redactor
 	project *config.Project
 	engine  *runtime.Engine
+	runner  workflow.Runner // the pool of worker processes, or engine with JM_ISOLATION=none
+	pool    *isolate.Pool   // nil with JM_ISOLATION=none
 	exec    *workflow.Executor
 	queue   *queue.Queue
 	webhook *webhook.Webhook
@@ -147,11 +150,48 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 		mo.Registered = d.regr.Ready
 	}
 	d.metrics = metrics.New(mo)
+	// Jobs run in worker processes, so a runaway job fails alone instead of
+	// taking every run in flight down with the daemon (runtime/isolate).
+	d.runner = d.engine
+	if s.Isolation != config.IsolationNone {
+		pool, err := isolate.New(isolate.Options{
+			Size: s.RunWorkers, Redactor: red, Logger: log,
+			Worker: isolate.WorkerOptions{Compat: s.Compat, Warm: warmSpecs(project, s.Compat)},
+		})
+		if err != nil {
+			_ = st.Close()
+			return nil, fmt.Errorf("starting the job worker processes: %w (JM_ISOLATION=none runs jobs in the daemon instead)", err)
+		}
+		d.pool, d.runner = pool, pool
+	}
 	if err := d.buildChannels(st); err != nil {
+		if d.pool != nil {
+			_ = d.pool.Close()
+		}
 		return nil, err
 	}
 	d.handler = d.routes()
 	return d, nil
+}
+
+// warmSpecs lists the adaptors (and profiles) the project's jobs use, so
+// workers build those VMs before they take their first run.
+func warmSpecs(p *config.Project, compat config.Compat) []isolate.WarmSpec {
+	seen := map[isolate.WarmSpec]bool{}
+	var out []isolate.WarmSpec
+	for _, wf := range p.Workflows {
+		for _, j := range wf.Jobs {
+			w := isolate.WarmSpec{Adaptor: j.Adaptor, Compat: p.EffectiveCompat(wf, j, compat)}
+			if w.Adaptor == "" {
+				w.Adaptor = "common"
+			}
+			if !seen[w] {
+				seen[w] = true
+				out = append(out, w)
+			}
+		}
+	}
+	return out
 }
 
 // asMap copies credentials into the plain map Merge takes.
@@ -471,6 +511,9 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 		d.log.WithError(err).Warn("polls did not finish in time")
 	}
 	stopServices(svcs, d.log)
+	if d.pool != nil {
+		_ = d.pool.Close()
+	}
 	if err := d.store.Close(); err != nil {
 		d.log.WithError(err).Warn("closing the store")
 	}

@@ -23,7 +23,7 @@ func (d *Daemon) buildChannels(st store.Store) error {
 	x, err := workflow.New(d.project, workflow.Options{
 		URN:         s.URN,
 		Compat:      s.Compat,
-		Runner:      d.engine,
+		Runner:      d.runner,
 		Credentials: d.credential,
 		Redactor:    d.red,
 		Logger:      d.log,
