@@ -410,8 +410,8 @@ func TestContract46_48_DefaultChannels(t *testing.T) {
 	if r.status != 500 || !strings.Contains(r.body, "E11000 duplicate key") {
 		t.Fatalf("duplicate: %d %q", r.status, r.body)
 	}
-	// Promise.all semantics: the first (new) channel was saved before the
-	// duplicate failed.
+	// Q.all semantics: every channel that can be saved is, whatever the
+	// order; the answer is the first rejection.
 	if len(c.Channels()) != 2 {
 		t.Fatalf("channels %d", len(c.Channels()))
 	}
@@ -421,6 +421,27 @@ func TestContract46_48_DefaultChannels(t *testing.T) {
 	}
 	if r := root(t, c, "POST", "/mediators/urn:nope/channels", []any{}); r.status != 404 {
 		t.Fatalf("48 unknown urn: %d", r.status)
+	}
+}
+
+// The duplicate comes first in defaultChannelConfig: core still saves the
+// channels after it (openhim-core-js:src/api/mediators.js
+// saveDefaultChannelConfig starts every save, Q.all reports the first
+// failure), so a workflow added later gets its channel even from an
+// install of all defaults.
+func TestDefaultChannelsAfterADuplicateAreSaved(t *testing.T) {
+	c := startCore(t, Options{DisablePolling: true})
+	reg := registerExample(t, c)
+	first := str(obj(arr(reg["defaultChannelConfig"])[0])["name"])
+	if r := root(t, c, "POST", "/mediators/urn:mediator:go-example/channels", []any{first}); r.status != 201 {
+		t.Fatalf("%d %q", r.status, r.body)
+	}
+	r := root(t, c, "POST", "/mediators/urn:mediator:go-example/channels", []any{})
+	if r.status != 500 || !strings.Contains(r.body, "E11000") {
+		t.Fatalf("duplicate: %d %q", r.status, r.body)
+	}
+	if n := len(c.Channels()); n != 2 {
+		t.Fatalf("channels %d, want the duplicate once and the other saved", n)
 	}
 }
 
