@@ -216,6 +216,14 @@ type WorkflowOptions struct {
 	// TimeZone is the IANA zone the cron expression is read in; "" uses the
 	// scheduler's default (UTC unless the daemon says otherwise).
 	TimeZone string
+	// Inbox lists who may call the endpoint directly (security_options.go);
+	// none leaves it open (or to OpenHIM core, when route auth or client
+	// certificates are on).
+	Inbox []InboxMethod
+	// RateLimit throttles each direct client of the endpoint.
+	RateLimit RateLimit
+	// Notify is who hears about this workflow's failures, and which.
+	Notify NotifyOptions
 }
 
 // Overlap policies for WorkflowOptions.Overlap.

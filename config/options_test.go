@@ -326,7 +326,10 @@ func TestEveryOptionIsReadAndApplied(t *testing.T) {
 	applyOverride(&applied, o)
 	want := WorkflowOptions{Path: "/hello", Methods: []string{"POST"}, Response: ResponseData, Compat: CompatLightning,
 		Retry: RetryPolicy{5, 10 * time.Second, 10 * time.Minute}, Lane: "routed", Timeout: 300 * time.Second,
-		MemoryLimit: 512 << 20, Enabled: true, Polling: "*/15 * * * *", Overlap: "skip", TimeZone: "Asia/Phnom_Penh"}
+		MemoryLimit: 512 << 20, Enabled: true, Polling: "*/15 * * * *", Overlap: "skip", TimeZone: "Asia/Phnom_Penh",
+		Inbox:     []InboxMethod{{Type: InboxAPIKey, Credential: "partner-key"}},
+		RateLimit: RateLimit{Requests: 60, Per: time.Minute},
+		Notify:    NotifyOptions{Events: []string{"run_failed", "dead_letter"}, Email: []string{"ops@example.org"}}}
 	if !reflect.DeepEqual(applied, want) {
 		t.Errorf("applied %+v\nwant    %+v", applied, want)
 	}

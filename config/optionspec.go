@@ -201,6 +201,20 @@ var WorkflowOptionSpecs = []OptionSpec{
 			return true
 		},
 		apply: func(dst *WorkflowOptions, src WorkflowOptions) { dst.TimeZone = src.TimeZone }},
+	{Key: "inbox", Takes: "list of {type: api_key | basic | hmac, credential: <name>} (hmac also timestamp_header, tolerance)", Default: "none: open (or OpenHIM core only, with JM_ROUTE_AUTH or a client CA)",
+		Example: "[{type: api_key, credential: partner-key}]",
+		Doc:     "Who may call the endpoint directly, as Lightning's webhook auth methods; each names a credentials-file entry (api_key: `key` in the x-api-key header; basic: `username`, `password`; hmac: `secret`, X-Signature-256: sha256=<hex HMAC of the body>). Several entries rotate keys. None presented → 401, wrong → 404; OpenHIM core always passes. See docs/security.md.",
+		read:    readInbox,
+		apply:   func(dst *WorkflowOptions, src WorkflowOptions) { dst.Inbox = append([]InboxMethod(nil), src.Inbox...) }},
+	{Key: "rate_limit", Takes: "{requests: n, per: duration, burst: n}", Default: "no limit", Example: "{requests: 60, per: 1m}",
+		Doc:   "Requests each direct client (its inbox credential, else its address) may make; over it 429 with Retry-After. OpenHIM core is not limited.",
+		read:  readRateLimit,
+		apply: func(dst *WorkflowOptions, src WorkflowOptions) { dst.RateLimit = src.RateLimit }},
+	{Key: "notify", Takes: "{events: [run_failed, dead_letter, failing], failing: {times, within}, email: [addresses], webhook: <credential>, payload_excerpt: bool}", Default: "events run_failed and dead_letter to the JM_NOTIFY_* sinks",
+		Example: "{events: [run_failed, dead_letter], email: [ops@example.org]}",
+		Doc:     "Which failures of this workflow are notified and to whom besides the global sinks (a webhook credential holds `url` and `secret`); payload_excerpt adds a redacted excerpt of the input. See docs/security.md.",
+		read:    readNotify,
+		apply:   func(dst *WorkflowOptions, src WorkflowOptions) { dst.Notify = src.Notify }},
 }
 
 // readDuration reads a duration option into the field at returns.

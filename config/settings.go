@@ -51,6 +51,18 @@ import (
 //	Pprof             JM_PPROF (serve /debug/pprof behind the API token; default false)  --pprof
 //	Isolation         JM_ISOLATION (process: every run in a worker process with a memory limit; none: in the daemon; default process)  --isolation
 //	RunWorkers        JM_RUN_WORKERS (runs at once, one worker process each; default 10)  --run-workers
+//	TLSCertFile       TLS_CERT_FILE (serve HTTPS with this PEM certificate)   --tls-cert
+//	TLSKeyFile        TLS_KEY_FILE (its PEM key)                              --tls-key
+//	TLSClientCAFile   TLS_CLIENT_CA_FILE (workflow endpoints need a client certificate signed by it)  --client-ca
+//	PublicURL         JM_PUBLIC_URL (how people reach this mediator; links in notifications)  --public-url
+//	NotifyWebhookURL  JM_NOTIFY_WEBHOOK_URL (POST notifications as signed JSON)
+//	NotifyWebhookSecret JM_NOTIFY_WEBHOOK_SECRET (HMAC key of X-JobMediator-Signature)
+//	SMTPURL           JM_SMTP_URL (smtp://user:pass@host:587 STARTTLS, smtps:// TLS)
+//	SMTPCAFile        JM_SMTP_CA_FILE (PEM CA bundle for the mail server's certificate)
+//	NotifyEmailFrom   JM_NOTIFY_EMAIL_FROM (sender of notification mail)
+//	NotifyEmailTo     JM_NOTIFY_EMAIL_TO (comma-separated recipients of every notification)
+//	NotifyWindow      JM_NOTIFY_WINDOW (collect a storm this long before the first message; default 1m)
+//	NotifyRepeat      JM_NOTIFY_REPEAT (least time between messages about one open problem; default 1h)
 //
 // Booleans accept true/false, 1/0, yes/no, on/off. jobmediator.yaml does not
 // hold settings: it is per-project, settings are per-deployment.
@@ -102,6 +114,21 @@ type Settings struct {
 	// RunWorkers is how many runs go at once, each in its own worker
 	// process (0: 10, the default routed plus scheduled lanes).
 	RunWorkers int
+
+	// TLS: HTTPS from these files (reloaded on SIGHUP or change); with a
+	// client CA, workflow endpoints need a client certificate it signed
+	// (OpenHIM core on a secured route) or one of their inbox methods.
+	TLSCertFile, TLSKeyFile, TLSClientCAFile string
+	// PublicURL is the mediator's address for people (links to the
+	// console's runs page in notifications); default derived from the
+	// route host and port.
+	PublicURL string
+	// Notifications (notify package): a signed webhook and/or mail.
+	NotifyWebhookURL, NotifyWebhookSecret string
+	SMTPURL, SMTPCAFile                   string
+	NotifyEmailFrom                       string
+	NotifyEmailTo                         []string
+	NotifyWindow, NotifyRepeat            time.Duration
 
 	// registerExplicit is set once REGISTER_MEDIATOR or --register was
 	// given; until then Register follows whether an OpenHIM URL is set.
@@ -259,6 +286,34 @@ func SettingsFromEnv(getenv func(string) string) (Settings, []error) {
 	}
 	boolean(&s.TrustSelfSigned, "TRUST_SELF_SIGNED")
 	boolean(&s.Pprof, "JM_PPROF")
+	str(&s.TLSCertFile, "TLS_CERT_FILE")
+	str(&s.TLSKeyFile, "TLS_KEY_FILE")
+	str(&s.TLSClientCAFile, "TLS_CLIENT_CA_FILE")
+	str(&s.PublicURL, "JM_PUBLIC_URL")
+	str(&s.NotifyWebhookURL, "JM_NOTIFY_WEBHOOK_URL")
+	// Secrets are taken verbatim (spaces may be part of them).
+	if v := getenv("JM_NOTIFY_WEBHOOK_SECRET"); v != "" {
+		s.NotifyWebhookSecret = v
+	}
+	str(&s.SMTPURL, "JM_SMTP_URL")
+	str(&s.SMTPCAFile, "JM_SMTP_CA_FILE")
+	str(&s.NotifyEmailFrom, "JM_NOTIFY_EMAIL_FROM")
+	if v, _ := first("JM_NOTIFY_EMAIL_TO"); v != "" {
+		s.NotifyEmailTo = splitList(v)
+	}
+	for _, d := range []struct {
+		dst  *time.Duration
+		name string
+	}{{&s.NotifyWindow, "JM_NOTIFY_WINDOW"}, {&s.NotifyRepeat, "JM_NOTIFY_REPEAT"}} {
+		if v, name := first(d.name); v != "" {
+			dur, err := ParseDuration(v)
+			if err != nil || dur <= 0 {
+				bad(name, fmt.Sprintf("%q is not a positive duration", v), "write e.g. 1m")
+			} else {
+				*d.dst = dur
+			}
+		}
+	}
 	str(&s.CAFile, "OPENHIM_CA_FILE")
 	s.Register = s.OpenHIMURL != ""
 	s.registerExplicit = boolean(&s.Register, "REGISTER_MEDIATOR", "OPENHIM_REGISTER")
@@ -407,6 +462,10 @@ func (s *Settings) BindFlags(fs *flag.FlagSet) {
 	fs.Var(secretFlag{&s.OpenHIMPassword}, "openhim-password", "OpenHIM API password (env OPENHIM_PASSWORD; prefer the env: flags show in ps)")
 	fs.Var(boolFlag{p: &s.TrustSelfSigned}, "trust-self-signed", "accept OpenHIM's self-signed certificate (env TRUST_SELF_SIGNED)")
 	fs.Var(boolFlag{p: &s.Pprof}, "pprof", "serve /debug/pprof behind the API token (env JM_PPROF)")
+	fs.Var(strFlag{&s.TLSCertFile}, "tls-cert", "serve HTTPS with this PEM certificate, reloaded on SIGHUP or change (env TLS_CERT_FILE)")
+	fs.Var(strFlag{&s.TLSKeyFile}, "tls-key", "PEM key of --tls-cert (env TLS_KEY_FILE)")
+	fs.Var(strFlag{&s.TLSClientCAFile}, "client-ca", "workflow endpoints need a client certificate signed by this PEM CA (env TLS_CLIENT_CA_FILE)")
+	fs.Var(strFlag{&s.PublicURL}, "public-url", "how people reach this mediator, for links in notifications (env JM_PUBLIC_URL)")
 	fs.Var(strFlag{&s.CAFile}, "openhim-ca-file", "PEM CA bundle for OpenHIM's certificate (env OPENHIM_CA_FILE)")
 	fs.Var(boolFlag{p: &s.Register, set: &s.registerExplicit}, "register", "register with OpenHIM core and send heartbeats (env REGISTER_MEDIATOR | OPENHIM_REGISTER; default true when an OpenHIM URL is set)")
 	fs.Var(strFlag{&s.URN}, "urn", "mediator URN (env MEDIATOR_URN)")
@@ -655,6 +714,28 @@ func (s Settings) Validate() []error {
 			bad("OPENHIM_CA_FILE/--openhim-ca-file", fmt.Sprintf("%s is a directory", s.CAFile), "point it at a PEM file")
 		}
 	}
+	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
+		bad("TLS_CERT_FILE/TLS_KEY_FILE", "HTTPS needs both a certificate and its key", "set both --tls-cert and --tls-key, or neither")
+	}
+	if s.TLSClientCAFile != "" && s.TLSCertFile == "" {
+		bad("TLS_CLIENT_CA_FILE/--client-ca", "client certificates need HTTPS", "set --tls-cert and --tls-key too")
+	}
+	for _, f := range []struct{ name, path string }{
+		{"TLS_CERT_FILE/--tls-cert", s.TLSCertFile}, {"TLS_KEY_FILE/--tls-key", s.TLSKeyFile},
+		{"TLS_CLIENT_CA_FILE/--client-ca", s.TLSClientCAFile}, {"JM_SMTP_CA_FILE", s.SMTPCAFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if st, err := os.Stat(f.path); err != nil || st.IsDir() {
+			bad(f.name, fmt.Sprintf("%s cannot be read as a file", f.path), "point it at a PEM file")
+		}
+	}
+	if s.PublicURL != "" {
+		if u, err := url.Parse(s.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("JM_PUBLIC_URL/--public-url", fmt.Sprintf("%q is not an http(s) URL", s.PublicURL), "write e.g. https://jobmediator.example.org")
+		}
+	}
 	if strings.TrimSpace(s.URN) == "" {
 		bad("MEDIATOR_URN/--urn", "URN is empty", "set e.g. "+DefaultURN)
 	}
@@ -759,5 +840,21 @@ func (s Settings) Redacted() map[string]any {
 		"pprof":              s.Pprof,
 		"isolation":          s.Isolation,
 		"run_workers":        s.RunWorkers,
+		"tls_cert_file":      s.TLSCertFile,
+		"tls_key_file":       s.TLSKeyFile,
+		"tls_client_ca_file": s.TLSClientCAFile,
+		"public_url":         s.PublicURL,
+		"notify_webhook":     masked(s.NotifyWebhookURL != ""),
+		"smtp":               masked(s.SMTPURL != ""),
+		"notify_email_to":    append([]string(nil), s.NotifyEmailTo...),
 	}
+}
+
+// masked shows whether a secret-bearing setting is set, never its value
+// (a webhook URL may carry a token, an SMTP URL a password).
+func masked(set bool) string {
+	if set {
+		return redact.Mask
+	}
+	return ""
 }
