@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"reflect"
 	"sort"
 	"strconv"
@@ -295,4 +297,47 @@ func TestDisabledPollingChannelIsLeftOff(t *testing.T) {
 			t.Fatalf("a disabled channel was saved: %s %s", q.Method, q.Path)
 		}
 	}
+}
+
+// When core refuses to save the polling channel (a user without the right
+// on a core with roles; core 8.5 answers the same 403 to a non-admin), the
+// channel is installed but not polled, and the status says so with the fix.
+// A proxy in front of the simulator refuses only that call.
+func TestUnschedulablePollingIsReported(t *testing.T) {
+	core := startSimCore(t)
+	target, _ := url.Parse(core.APIURL())
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/channels/") {
+			// openhim-core-js:src/api/channels.js updateChannel
+			http.Error(w, "User root@openhim.org is not an admin, API access to updateChannel denied.", http.StatusForbidden)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	rs := newRouteServer(t)
+	host, port := rs.hostPort(t)
+	c, err := NewClient(ClientOptions{APIURL: proxy.URL, Username: openhim.RootEmail, Password: openhim.RootPassword, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := syncRegistration(host, port, 1, map[string]string{"pull": "1 hour"})
+	r := NewRegistrar(c, reg, nil, RegistrarOptions{Interval: 5 * time.Millisecond, InstallChannels: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the channels synced", func() bool { return r.Status().Channels != "" })
+	st := r.Status()
+	s := statesByName(st)["Job Mediator – pull"]
+	if st.Channels != "installed" || s.State != ChannelInstalled || s.Polling != "not scheduled" ||
+		!strings.Contains(s.Problem, "HTTP 403") || !strings.Contains(s.Fix, "channel-manage-all") {
+		t.Fatalf("status %+v", st)
+	}
+	if len(st.Problems) != 1 || !strings.Contains(st.Problems[0], "core has not scheduled this polling channel") {
+		t.Fatalf("problems %q", st.Problems)
+	}
+	// The mediator stays ready: every other workflow still works.
+	waitFor(t, "readiness with the problem reported", func() bool { return r.Ready() && len(r.Status().Problems) == 1 })
 }
