@@ -134,11 +134,13 @@ function splitQuoted(raw) {
   return out;
 }
 
-// A small expression language for filters: @-paths, literals, comparison,
-// arithmetic-free boolean logic (&&, ||, !), parentheses, and .length.
+// A small expression language for filters and scripts: @-paths, literals,
+// arithmetic (+ - * / %, unary -), comparison, boolean logic (&&, ||, !),
+// parentheses, and .length — enough for [?(@.id >= 2)] and
+// [(@.length-1)]; no function calls or arbitrary JS.
 function compileFilter(src) {
   var toks = [], i = 0;
-  var re = /\s+|(@(?:\.[A-Za-z_$][\w$-]*|\[[^\]]*\])*)|('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?)|(===|!==|==|!=|<=|>=|&&|\|\||[<>!()])|(true|false|null|undefined)/y;
+  var re = /\s+|(@(?:\.[A-Za-z_$][\w$]*|\[[^\]]*\])*)|('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|(\d+(?:\.\d+)?)|(===|!==|==|!=|<=|>=|&&|\|\||[<>!()+\-*\/%])|(true|false|null|undefined)/y;
   while (i < src.length) {
     re.lastIndex = i;
     var m = re.exec(src);
@@ -161,18 +163,35 @@ function compileFilter(src) {
     '<': function (a, b) { return a < b; }, '>': function (a, b) { return a > b; },
     '<=': function (a, b) { return a <= b; }, '>=': function (a, b) { return a >= b; }
   };
+  var ariths = {
+    '+': function (a, b) { return a + b; }, '-': function (a, b) { return a - b; },
+    '*': function (a, b) { return a * b; }, '/': function (a, b) { return a / b; }, '%': function (a, b) { return a % b; }
+  };
   function cmp() {
-    var l = unary();
+    var l = add();
     var t = peek();
-    if (t && t.t === 'op' && cmps[t.v]) { pos++; var r = unary(); return mk2(l, r, cmps[t.v]); }
+    if (t && t.t === 'op' && cmps[t.v]) { pos++; var r = add(); return mk2(l, r, cmps[t.v]); }
     return l;
   }
+  function binary(next, ops) {
+    return function () {
+      var l = next();
+      while (peek() && peek().t === 'op' && ops.indexOf(peek().v) >= 0) {
+        var f = ariths[toks[pos++].v];
+        l = mk2(l, next(), f);
+      }
+      return l;
+    };
+  }
+  var mul = binary(function () { return unary(); }, ['*', '/', '%']);
+  var add = binary(mul, ['+', '-']);
   function mk2(l, r, f) { return function (x) { return f(l(x), r(x)); }; }
   function unary() {
     var t = peek();
     if (!t) throw new SyntaxError('JSONPath filter ' + JSON.stringify(src) + ': unexpected end');
     pos++;
     if (t.t === 'op' && t.v === '!') { var e = unary(); return function (x) { return !e(x); }; }
+    if (t.t === 'op' && t.v === '-') { var neg = unary(); return function (x) { return -neg(x); }; }
     if (t.t === 'op' && t.v === '(') { var inner = or(); if (!isOp(')')) throw new SyntaxError('JSONPath filter: missing )'); pos++; return inner; }
     if (t.t === 'lit') { var v = t.v; return function () { return v; }; }
     if (t.t === 'path') {
@@ -262,9 +281,13 @@ function JSONPath(path, json) {
 function source(path) { return function (state) { return JSONPath(path, state); }; }
 function sourceValue(path) { return function (state) { return JSONPath(path, state)[0]; }; }
 function jsonValue(obj, path) { return JSONPath(path, obj)[0]; }
-function dataPath(path) { return '$.data.' + String(path).replace(/^[$.]+/, ''); }
+// 3.3.4: leading $ and . are stripped and the rest glued on, so
+// referencePath('$[1].x') is '$.references[1].x' and referencePath('..y')
+// '$.referencesy'; an empty or non-string path is a TypeError.
+function cleanPath(path) { return path.match(/^[\$\.]*(.+)/)[1]; }
+function dataPath(path) { return '$.data.' + cleanPath(path); }
 function dataValue(path) { return sourceValue(dataPath(path)); }
-function referencePath(path) { return '$.references' + path; }
+function referencePath(path) { return '$.references' + cleanPath(path); }
 function lastReferenceValue(path) { return sourceValue('$.references[0].' + path); }
 
 function asData(data, state) {
