@@ -63,6 +63,10 @@ import (
 //	NotifyEmailTo     JM_NOTIFY_EMAIL_TO (comma-separated recipients of every notification)
 //	NotifyWindow      JM_NOTIFY_WINDOW (collect a storm this long before the first message; default 1m)
 //	NotifyRepeat      JM_NOTIFY_REPEAT (least time between messages about one open problem; default 1h)
+//	ConsoleAddr       JM_CONSOLE_ADDR (operator console: "" = under /console/ on the main port, host:port = its own listener, off = none)  --console-addr
+//	AdminPassword     JM_ADMIN_PASSWORD (first console admin's password; empty = generated and printed once)
+//	SessionTTL        JM_SESSION_TTL (how long a console login lasts; default 8h)  --session-ttl
+//	OpenHIMConsoleURL OPENHIM_CONSOLE_URL (links runs to their transaction in the OpenHIM console)  --openhim-console-url
 //
 // Booleans accept true/false, 1/0, yes/no, on/off. jobmediator.yaml does not
 // hold settings: it is per-project, settings are per-deployment.
@@ -129,6 +133,18 @@ type Settings struct {
 	NotifyEmailFrom                       string
 	NotifyEmailTo                         []string
 	NotifyWindow, NotifyRepeat            time.Duration
+	// ConsoleAddr moves the operator console to its own listener
+	// (host:port), keeping it off the HIE network; "" serves it under
+	// /console/ on the main port, "off" not at all.
+	ConsoleAddr string
+	// AdminPassword is the first console admin's password (only used while
+	// the store has no user).
+	AdminPassword string
+	// SessionTTL is how long a console login lasts.
+	SessionTTL time.Duration
+	// OpenHIMConsoleURL is the OpenHIM console's address, for links from a
+	// run to its transaction.
+	OpenHIMConsoleURL string
 
 	// registerExplicit is set once REGISTER_MEDIATOR or --register was
 	// given; until then Register follows whether an OpenHIM URL is set.
@@ -202,8 +218,12 @@ func DefaultSettings() Settings {
 		MongoDatabase:     DefaultMongoDatabase,
 		HeartbeatInterval: DefaultHeartbeat,
 		Isolation:         IsolationProcess,
+		SessionTTL:        DefaultSessionTTL,
 	}
 }
+
+// DefaultSessionTTL is how long a console login lasts by default.
+const DefaultSessionTTL = 8 * time.Hour
 
 // SettingsFromEnv reads the settings from the environment (getenv is
 // os.Getenv in production). Every bad value is reported, as a
@@ -373,6 +393,19 @@ func SettingsFromEnv(getenv func(string) string) (Settings, []error) {
 			s.QueueLease = d
 		}
 	}
+	str(&s.ConsoleAddr, "JM_CONSOLE_ADDR")
+	if v := getenv("JM_ADMIN_PASSWORD"); v != "" {
+		s.AdminPassword = v
+	}
+	str(&s.OpenHIMConsoleURL, "OPENHIM_CONSOLE_URL")
+	if v, name := first("JM_SESSION_TTL"); v != "" {
+		d, err := ParseDuration(v)
+		if err != nil || d < time.Minute {
+			bad(name, fmt.Sprintf("%q is not a duration of at least 1m", v), "write e.g. 8h")
+		} else {
+			s.SessionTTL = d
+		}
+	}
 	if v, name := first("JM_COMPAT"); v != "" {
 		c, err := parseCompat(v)
 		if err != nil {
@@ -491,6 +524,9 @@ func (s *Settings) BindFlags(fs *flag.FlagSet) {
 	fs.Var(intFlag{p: &s.Workers, allowZero: true}, "workers", "queued runs (async work, retries) at once, default 4 (env JM_WORKERS)")
 	fs.Var(strFlag{&s.Isolation}, "isolation", "where jobs run: process (worker processes with memory limits) or none (env JM_ISOLATION)")
 	fs.Var(intFlag{p: &s.RunWorkers, allowZero: true}, "run-workers", "runs at once, one worker process each; 0 means 10 (env JM_RUN_WORKERS)")
+	fs.Var(strFlag{&s.ConsoleAddr}, "console-addr", `operator console's own listen address (host:port); "" serves it under /console/ on --port, off disables it (env JM_CONSOLE_ADDR)`)
+	fs.Var(durFlag{&s.SessionTTL}, "session-ttl", "how long a console login lasts (env JM_SESSION_TTL; default 8h)")
+	fs.Var(strFlag{&s.OpenHIMConsoleURL}, "openhim-console-url", "OpenHIM console address, for links to transactions (env OPENHIM_CONSOLE_URL)")
 	fs.Var(&listFlag{p: &s.SensitiveKeys}, "sensitive-key", "extra key name to redact, repeatable (env JM_SENSITIVE_KEYS)")
 }
 
@@ -814,39 +850,42 @@ func (s Settings) Redacted() map[string]any {
 		routeUsers = append(routeUsers, u.Username+":"+redact.Mask)
 	}
 	return map[string]any{
-		"openhim_url":        s.OpenHIMURL,
-		"openhim_username":   s.OpenHIMUsername,
-		"openhim_password":   pw,
-		"trust_self_signed":  s.TrustSelfSigned,
-		"openhim_ca_file":    s.CAFile,
-		"register":           s.Register,
-		"urn":                s.URN,
-		"mediator_name":      s.MediatorName,
-		"route_host":         s.RouteHost,
-		"route_port":         s.EffectiveRoutePort(),
-		"listen_port":        s.ListenPort,
-		"log_level":          s.LogLevel,
-		"body_size_limit":    s.BodySizeLimit,
-		"project":            s.ProjectPath,
-		"options":            s.OptionsPath,
-		"credentials":        s.CredentialsPath,
-		"data_dir":           s.DataDir,
-		"mongo_url":          mongo,
-		"mongo_database":     s.MongoDatabase,
-		"heartbeat_interval": s.HeartbeatInterval.String(),
-		"compat":             string(s.Compat),
-		"sensitive_keys":     append([]string(nil), s.SensitiveKeys...),
-		"route_auth":         routeUsers,
-		"pprof":              s.Pprof,
-		"isolation":          s.Isolation,
-		"run_workers":        s.RunWorkers,
-		"tls_cert_file":      s.TLSCertFile,
-		"tls_key_file":       s.TLSKeyFile,
-		"tls_client_ca_file": s.TLSClientCAFile,
-		"public_url":         s.PublicURL,
-		"notify_webhook":     masked(s.NotifyWebhookURL != ""),
-		"smtp":               masked(s.SMTPURL != ""),
-		"notify_email_to":    append([]string(nil), s.NotifyEmailTo...),
+		"openhim_url":         s.OpenHIMURL,
+		"openhim_username":    s.OpenHIMUsername,
+		"openhim_password":    pw,
+		"trust_self_signed":   s.TrustSelfSigned,
+		"openhim_ca_file":     s.CAFile,
+		"register":            s.Register,
+		"urn":                 s.URN,
+		"mediator_name":       s.MediatorName,
+		"route_host":          s.RouteHost,
+		"route_port":          s.EffectiveRoutePort(),
+		"listen_port":         s.ListenPort,
+		"log_level":           s.LogLevel,
+		"body_size_limit":     s.BodySizeLimit,
+		"project":             s.ProjectPath,
+		"options":             s.OptionsPath,
+		"credentials":         s.CredentialsPath,
+		"data_dir":            s.DataDir,
+		"mongo_url":           mongo,
+		"mongo_database":      s.MongoDatabase,
+		"heartbeat_interval":  s.HeartbeatInterval.String(),
+		"compat":              string(s.Compat),
+		"sensitive_keys":      append([]string(nil), s.SensitiveKeys...),
+		"route_auth":          routeUsers,
+		"pprof":               s.Pprof,
+		"isolation":           s.Isolation,
+		"run_workers":         s.RunWorkers,
+		"tls_cert_file":       s.TLSCertFile,
+		"tls_key_file":        s.TLSKeyFile,
+		"tls_client_ca_file":  s.TLSClientCAFile,
+		"public_url":          s.PublicURL,
+		"notify_webhook":      masked(s.NotifyWebhookURL != ""),
+		"smtp":                masked(s.SMTPURL != ""),
+		"notify_email_to":     append([]string(nil), s.NotifyEmailTo...),
+		"console_addr":        s.ConsoleAddr,
+		"session_ttl":         s.SessionTTL.String(),
+		"openhim_console_url": s.OpenHIMConsoleURL,
 	}
 }
 

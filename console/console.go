@@ -217,6 +217,25 @@ func (c *Console) Start(ctx context.Context) error {
 	return nil
 }
 
+// Run culls expired sessions and the orchestrations of culled runs every
+// interval until ctx ends.
+func (c *Console) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := c.o.Store.CullAccounts(ctx, c.now()); err != nil && ctx.Err() == nil {
+			c.o.Logger.WithError(err).Warn("console: culling sessions failed")
+		} else if n > 0 {
+			c.o.Logger.WithField("removed", n).Debug("console: culled expired sessions and orphaned orchestrations")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // Paused reports whether an operator paused the workflow in the console.
 func (c *Console) Paused(workflow string) bool { return c.paused.paused(workflow) }
 
@@ -231,9 +250,15 @@ func (c *Console) Handler() http.Handler {
 }
 
 // Register adds the console's routes to r: the pages under /console/ and
-// /api/users, /api/runs/export, /api/logs/export, /api/audit, /api/me.
-// Register them before a catch-all /api route.
+// the API routes (see RegisterAPI). Register them before a catch-all /api
+// route.
 func (c *Console) Register(r *mux.Router) {
+	c.RegisterAPI(r)
+	c.RegisterPages(r)
+}
+
+// RegisterPages adds the pages under /console/.
+func (c *Console) RegisterPages(r *mux.Router) {
 	static, _ := fs.Sub(staticFS, "static")
 	r.PathPrefix("/console/static/").Handler(http.StripPrefix("/console/static/", cacheStatic(http.FileServer(http.FS(static)))))
 	r.HandleFunc("/console", func(w http.ResponseWriter, req *http.Request) {
@@ -268,7 +293,12 @@ func (c *Console) Register(r *mux.Router) {
 	r.PathPrefix("/console/").Handler(c.page(view, func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, "There is no console page at "+r.URL.Path+".")
 	}))
+}
 
+// RegisterAPI adds /api/me, /api/users, /api/runs/export,
+// /api/logs/export and /api/audit.
+func (c *Console) RegisterAPI(r *mux.Router) {
+	view, admin := store.RoleViewer, store.RoleAdmin
 	r.Handle("/api/me", c.api(view, c.apiMe)).Methods(http.MethodGet)
 	r.Handle("/api/users", c.api(admin, c.apiUsers)).Methods(http.MethodGet)
 	r.Handle("/api/users", c.api(admin, c.apiCreateUser)).Methods(http.MethodPost)
