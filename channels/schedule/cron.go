@@ -33,6 +33,9 @@ type Options struct {
 	BodyLimit int64
 	// RouteAuth, when set, is who may call the polling and rerun routes.
 	RouteAuth []config.RouteUser
+	// ClientCerts: HTTPS asks for client certificates, and only OpenHIM
+	// core's (or RouteAuth) may call the polling and rerun routes.
+	ClientCerts bool
 	// Owner names this replica in leases and tick claims; default random.
 	Owner string
 	// Location is the default zone cron expressions are read in (a

@@ -55,7 +55,7 @@ type Scheduler struct {
 func New(x *workflow.Executor, o Options) *Scheduler {
 	h := &Scheduler{x: x, locks: map[string]*wfLock{}}
 	h.setOptions(o)
-	h.guard = auth.Basic(h.o.RouteAuth, x.Reject)
+	h.guard = auth.Guard(auth.Policy{RouteUsers: h.o.RouteAuth, ClientCerts: h.o.ClientCerts}, x.Reject)
 	return h
 }
 

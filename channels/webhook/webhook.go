@@ -39,15 +39,22 @@ type Options struct {
 	// RouteAuth, when set, is who may call the workflow endpoints (Basic
 	// auth); OpenHIM sends the route's username/password.
 	RouteAuth []config.RouteUser
+	// ClientCerts is set when HTTPS asks for client certificates
+	// (TLS_CLIENT_CA_FILE): a verified one is OpenHIM core on a secured
+	// route, and a request without one needs the workflow's inbox.
+	ClientCerts bool
+	// Credential resolves the credentials the workflows' `inbox:` entries
+	// name, at request time (the OpenHIM console may rotate them).
+	Credential func(name string) (map[string]any, bool)
 }
 
 // Webhook serves every webhook-triggered workflow of a project on its path.
 type Webhook struct {
-	x     *workflow.Executor
-	q     *queue.Queue
-	o     Options
-	guard func(http.HandlerFunc) http.Handler
-	wg    sync.WaitGroup // async runs in flight (in memory, without a store)
+	x      *workflow.Executor
+	q      *queue.Queue
+	o      Options
+	guards map[string]func(http.HandlerFunc) http.Handler // by workflow key
+	wg     sync.WaitGroup                                 // async runs in flight (in memory, without a store)
 }
 
 // New prepares the endpoints; q stores async work and retries.
@@ -55,7 +62,24 @@ func New(x *workflow.Executor, q *queue.Queue, o Options) *Webhook {
 	if o.BodyLimit <= 0 {
 		o.BodyLimit = 10 << 20
 	}
-	return &Webhook{x: x, q: q, o: o, guard: auth.Basic(o.RouteAuth, x.Reject)}
+	h := &Webhook{x: x, q: q, o: o, guards: map[string]func(http.HandlerFunc) http.Handler{}}
+	for _, wf := range h.Webhooks() {
+		h.guards[wf.Key] = auth.Guard(h.policy(wf), x.Reject)
+	}
+	return h
+}
+
+// policy is who may call wf's endpoint: OpenHIM core (route auth, client
+// certificate), the workflow's inbox methods, at its rate limit.
+func (h *Webhook) policy(wf *config.Workflow) auth.Policy {
+	p := auth.Policy{RouteUsers: h.o.RouteAuth, ClientCerts: h.o.ClientCerts, Credential: h.o.Credential, BodyLimit: h.o.BodyLimit}
+	for _, m := range wf.Options.Inbox {
+		p.Methods = append(p.Methods, auth.Method{Type: m.Type, Credential: m.Credential, TimestampHeader: m.TimestampHeader, Tolerance: m.Tolerance})
+	}
+	if rl := wf.Options.RateLimit; rl.Requests > 0 {
+		p.Limit = auth.NewLimiter(rl.Requests, rl.Per, rl.Burst)
+	}
+	return p
 }
 
 // Webhooks lists the workflows served over HTTP, in project order.
@@ -79,7 +103,7 @@ func (h *Webhook) Register(r *mux.Router) {
 		if len(methods) == 0 {
 			methods = []string{http.MethodPost}
 		}
-		r.Handle(wf.Options.Path, h.guard(func(w http.ResponseWriter, req *http.Request) {
+		r.Handle(wf.Options.Path, h.guards[wf.Key](func(w http.ResponseWriter, req *http.Request) {
 			h.serve(w, req, wf)
 		})).Methods(methods...)
 	}

@@ -35,6 +35,9 @@ type testOptions struct {
 	execOptions
 	Options
 	Store store.Store
+	// Project changes the loaded project's options before the endpoints
+	// are built.
+	Project func(*config.Project)
 }
 
 type execOptions = workflow.Options
@@ -70,6 +73,9 @@ func newFixture(t testing.TB, mut func(*testOptions)) *fixture {
 	}
 	if mut != nil {
 		mut(&o)
+	}
+	if o.Project != nil {
+		o.Project(p)
 	}
 	x, err := workflow.New(p, o.execOptions)
 	if err != nil {
