@@ -78,6 +78,8 @@ type Registrar struct {
 	// logState is the last logged condition, so repeated identical
 	// failures are logged once.
 	logState string
+	// nextSync is when a failed channel sync may be tried again.
+	nextSync time.Time
 }
 
 // NewRegistrar prepares the loop; Run starts it. store may be nil when the
@@ -202,6 +204,16 @@ func (r *Registrar) Run(ctx context.Context) {
 				r.log.WithField("keys", ChangedKeys(old, cfg)).Info("config updated from OpenHIM console")
 			}
 		}
+		// A sync that failed for a passing reason (core answered 5xx, was
+		// unreachable mid-way) is tried again while core answers
+		// heartbeats, at most once per Backoff.Max. Collisions and
+		// unscheduled polling are not retried: they need a person.
+		r.mu.Lock()
+		resync := r.opts.InstallChannels && r.status.Channels == ChannelFailed && !r.opts.Now().Before(r.nextSync)
+		r.mu.Unlock()
+		if resync {
+			r.syncChannels(ctx)
+		}
 		if !wait(r.opts.Interval) {
 			return
 		}
@@ -313,7 +325,13 @@ const (
 func (r *Registrar) syncChannels(ctx context.Context) {
 	chans, err := r.c.ListChannels(ctx)
 	if err != nil {
-		r.installAll(ctx, err)
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Status < 500 {
+			r.installAll(ctx, err) // not permitted to list: install blind
+			return
+		}
+		// Core failing or unreachable: nothing is known, try again later.
+		r.setChannelStates(nil, fmt.Sprintf("could not list core's channels (%v); fix: none needed if core recovers, it is tried again", err))
 		return
 	}
 	states, missing := r.classify(chans, nil)
@@ -365,7 +383,7 @@ func (r *Registrar) syncChannels(ctx context.Context) {
 		}
 		states[i].Polling = "scheduled"
 	}
-	r.setChannelStates(states)
+	r.setChannelStates(states, "")
 }
 
 // classify sorts our default channels by what core has. installed names
@@ -469,13 +487,20 @@ func (r *Registrar) installAll(ctx context.Context, listErr error) {
 	r.status.Channels = outcome
 	r.status.ChannelStates = nil
 	r.status.Problems = problems
+	r.nextSync = r.opts.Now().Add(r.opts.Backoff.Max)
 	r.mu.Unlock()
 }
 
-// setChannelStates records the outcome and logs each problem once.
-func (r *Registrar) setChannelStates(states []ChannelState) {
+// setChannelStates records the outcome and logs each problem once. A
+// failure of the whole sync (failure != "") leaves the outcome "failed".
+func (r *Registrar) setChannelStates(states []ChannelState, failure string) {
 	outcome := "already installed"
 	var problems []string
+	if failure != "" {
+		outcome = ChannelFailed
+		problems = append(problems, failure)
+		r.log.Warn(failure)
+	}
 	installed := 0
 	for _, st := range states {
 		switch st.State {
@@ -503,5 +528,6 @@ func (r *Registrar) setChannelStates(states []ChannelState) {
 	r.status.Channels = outcome
 	r.status.ChannelStates = states
 	r.status.Problems = problems
+	r.nextSync = r.opts.Now().Add(r.opts.Backoff.Max)
 	r.mu.Unlock()
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/jobmediator/jobmediator/sim/openhim"
 )
 
@@ -340,4 +342,54 @@ func TestUnschedulablePollingIsReported(t *testing.T) {
 	}
 	// The mediator stays ready: every other workflow still works.
 	waitFor(t, "readiness with the problem reported", func() bool { return r.Ready() && len(r.Status().Problems) == 1 })
+}
+
+// A sync that fails because core is failing is tried again while core
+// answers heartbeats, and ends installed once core recovers; the failure
+// showed in the status meanwhile.
+func TestFailedChannelSyncIsRetried(t *testing.T) {
+	core := startSimCore(t)
+	target, _ := url.Parse(core.APIURL())
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	failing := 2 // the first two channel installs answer 500
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fail := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/channels") && failing > 0
+		if fail {
+			failing--
+		}
+		mu.Unlock()
+		if fail {
+			http.Error(w, "Could not load mediator default channel config (urn: x): MongoNetworkError: connection reset", http.StatusInternalServerError)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	rs := newRouteServer(t)
+	host, port := rs.hostPort(t)
+	c, err := NewClient(ClientOptions{APIURL: proxy.URL, Username: openhim.RootEmail, Password: openhim.RootPassword, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := syncRegistration(host, port, 1, map[string]string{"ingest": ""})
+	logs := &syncBuffer{}
+	l := logrus.New()
+	l.SetOutput(logs)
+	r := NewRegistrar(c, reg, nil, RegistrarOptions{Interval: 2 * time.Millisecond, InstallChannels: true, Logger: l,
+		Backoff: Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the channel installed after core recovers", func() bool { return r.Status().Channels == "installed" })
+	// Each failed attempt was reported (the status said the same until the
+	// next attempt).
+	if n := strings.Count(logs.String(), "MongoNetworkError"); n != 2 {
+		t.Errorf("%d failed attempts logged, want 2:\n%s", n, logs.String())
+	}
+	if st := r.Status(); len(st.Problems) != 0 || channelNamed(core, "Job Mediator – ingest") == nil {
+		t.Fatalf("status %+v, channels %v", st, core.Channels())
+	}
 }
