@@ -152,7 +152,7 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 	d.metrics = metrics.New(mo)
 	// Jobs run in worker processes, so a runaway job fails alone instead of
 	// taking every run in flight down with the daemon (runtime/isolate).
-	d.runner = d.engine
+	d.runner = workflow.NewLocal(d.engine)
 	if s.Isolation != config.IsolationNone {
 		pool, err := isolate.New(isolate.Options{
 			Size: s.RunWorkers, Redactor: red, Logger: log,

@@ -1,9 +1,10 @@
-// Package runtime runs OpenFn jobs in goja: it compiles job source (top-level
-// operations, `$` lazy state, promise chains, the legacy and lightning compat
-// profiles), executes steps with their adaptor, follows a workflow's edges,
-// pools warm VMs, enforces deadlines and state size limits, and captures
-// console output. It does no I/O of its own: everything outside the VM goes
-// through adaptors.
+// Package runtime runs one OpenFn job in goja: it compiles job source
+// (top-level operations, `$` lazy state, promise chains, the legacy and
+// lightning compat profiles), executes a step with its adaptor, pools warm
+// VMs, enforces deadlines and state size limits, and captures console
+// output. Walking a workflow's graph (triggers, edges, conditions) is the
+// workflow package's; it calls Engine.RunStep for every step. The runtime
+// does no I/O of its own: everything outside the VM goes through adaptors.
 package runtime
 
 import (
@@ -26,7 +27,8 @@ type Options struct {
 	Now           func() time.Time // injectable clock (tests); default time.Now
 }
 
-// RunRequest asks the engine to run a workflow once.
+// RunRequest asks for one run of a workflow (workflow.Local walks it in
+// this process; RunJob takes one for a single job).
 type RunRequest struct {
 	Workflow *config.Workflow
 	Compat   config.Compat // project default; job and workflow options override

@@ -115,201 +115,37 @@ func (e *Engine) Check(job *config.Job, compat config.Compat) error {
 	return nil
 }
 
-// RunJob runs a single job as a one-step workflow (jobmediator run JOB.js).
-func (e *Engine) RunJob(ctx context.Context, job *config.Job, compat config.Compat, input json.RawMessage, req RunRequest) *Result {
-	j := *job
-	if compat != config.CompatDefault {
-		j.Compat = compat
-	}
-	req.Workflow = &config.Workflow{Key: j.Key, Name: j.Name, Jobs: []*config.Job{&j}}
-	req.Input = input
-	req.Trigger, req.Start = "", j.Key
-	return e.Run(ctx, req)
-}
+// Now is the engine's clock (log line times, the jobs' Date).
+func (e *Engine) Now() time.Time { return e.opts.Now() }
 
-// run is the state of one Run call.
-type run struct {
-	e      *Engine
-	req    RunRequest
-	red    *redact.Redactor
-	http   *recorder.Client
-	values map[string]any
-	mu     sync.Mutex
-	res    *Result
-	cond   *goja.Runtime
-	conds  map[string]goja.Callable
-}
+// Compat is the profile a job runs under when its job, workflow and
+// project say nothing.
+func (e *Engine) Compat() config.Compat { return e.opts.Compat }
 
-func (r *run) logLine(step, level, msg string) {
-	l := LogLine{Time: r.e.opts.Now(), Level: level, Step: step, Message: r.red.String(msg)}
-	r.mu.Lock()
-	r.res.Logs = append(r.res.Logs, l)
-	r.mu.Unlock()
-	if r.req.Log != nil {
-		r.req.Log(l)
-	}
-}
+// RunTimeout bounds a whole run when its workflow sets no timeout.
+func (e *Engine) RunTimeout() time.Duration { return e.opts.RunTimeout }
 
-// Run executes a workflow once (§3.2 semantics) and never panics: every
-// failure is reported in the Result.
-func (e *Engine) Run(ctx context.Context, req RunRequest) *Result {
-	res := &Result{Status: StatusSuccess}
-	red := req.Redactor
-	if red == nil {
-		red = e.red
-	}
-	r := &run{e: e, req: req, red: red.Clone(), res: res, values: map[string]any{}}
-	r.http = req.HTTP
-	if r.http == nil {
-		r.http = recorder.NewClient(nil, recorder.NewRecorder(r.red))
-	}
-	wf := req.Workflow
-	if wf == nil || len(wf.Jobs) == 0 {
-		res.Status = StatusCrashed
-		res.Error = &Error{Name: "ValidationError", Severity: "crash", Source: "runtime", Message: "the workflow has no jobs"}
-		return res
-	}
-	timeout := e.opts.RunTimeout
-	if wf.Options.Timeout > 0 {
-		timeout = wf.Options.Timeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
-	type item struct {
-		job   *config.Job
-		input json.RawMessage
-	}
-	var queue []item
-	input := req.Input
+// CheckInput refuses an input state over the size limit before any step
+// runs.
+func (e *Engine) CheckInput(input json.RawMessage) *Error {
 	if len(input) > e.opts.MaxInputBytes {
-		res.Status, res.Error = StatusCrashed, tooLarge("", "input state", len(input), e.opts.MaxInputBytes)
-		return res
+		return tooLarge("", "input state", len(input), e.opts.MaxInputBytes)
 	}
-	switch {
-	case req.Start != "":
-		j := wf.Job(req.Start)
-		if j == nil {
-			res.Status = StatusCrashed
-			res.Error = &Error{Name: "ValidationError", Severity: "crash", Source: "runtime", Message: fmt.Sprintf("start step %q is not a job of workflow %s", req.Start, wf.Key)}
-			return res
-		}
-		queue = append(queue, item{j, input})
-	case len(wf.Triggers) > 0 || req.Trigger != "":
-		trig := req.Trigger
-		if trig == "" {
-			trig = wf.Triggers[0].Key
-		}
-		if wf.Trigger(trig) == nil {
-			res.Status = StatusCrashed
-			res.Error = &Error{Name: "ValidationError", Severity: "crash", Source: "runtime", Message: fmt.Sprintf("trigger %q is not part of workflow %s", trig, wf.Key)}
-			return res
-		}
-		for _, ed := range wf.Edges {
-			if ed.SourceTrigger != trig || !ed.Enabled {
-				continue
-			}
-			ok, err := r.follow(ed, trig, StatusSuccess, input)
-			if err != nil {
-				res.Status, res.Error = StatusCrashed, err
-				return res
-			}
-			if ok {
-				if j := wf.Job(ed.TargetJob); j != nil {
-					queue = append(queue, item{j, input})
-				}
-			}
-		}
-	default:
-		queue = append(queue, item{wf.Jobs[0], input})
-	}
-
-	seen := map[string]int{}
-	leaves := []string{}
-	outputs := map[string]json.RawMessage{}
-	failedLegacy := false
-	const maxSteps = 1000
-	for len(queue) > 0 {
-		if len(res.Steps) >= maxSteps {
-			res.Status = StatusCrashed
-			res.Error = &Error{Name: "RuntimeCrash", Severity: "crash", Source: "runtime", Message: fmt.Sprintf("workflow ran more than %d steps: check its edges for a cycle", maxSteps)}
-			break
-		}
-		it := queue[0]
-		queue = queue[1:]
-		id := it.job.Key
-		if n := seen[id]; n > 0 {
-			id = fmt.Sprintf("%s-%d", it.job.Key, n)
-		}
-		seen[it.job.Key]++
-		compat := r.compat(it.job)
-		sr, out, serr := r.step(ctx, it.job, id, compat, it.input)
-		res.Steps = append(res.Steps, sr)
-		if serr != nil {
-			if res.Error == nil || serr.Severity != "fail" {
-				res.Error = serr
-			}
-			if serr.Severity != "fail" {
-				res.Status = StatusCrashed
-				break
-			}
-			res.Status = StatusFailed
-			if compat == config.CompatLegacy {
-				failedLegacy = true
-			}
-		}
-		followed := false
-		edgeState := out
-		if edgeState == nil {
-			edgeState = it.input // legacy failure: downstream (catch) gets the step's input
-		}
-		for _, ed := range wf.Edges {
-			if ed.SourceJob != it.job.Key || !ed.Enabled {
-				continue
-			}
-			ok, err := r.follow(ed, id, sr.Status, edgeState)
-			if err != nil {
-				res.Status, res.Error = StatusCrashed, err
-				queue = nil
-				break
-			}
-			if ok {
-				if j := wf.Job(ed.TargetJob); j != nil {
-					followed = true
-					queue = append(queue, item{j, edgeState})
-				}
-			}
-		}
-		if !followed && out != nil {
-			leaves = append(leaves, id)
-			outputs[id] = out
-		}
-	}
-	if res.Status == StatusCrashed || failedLegacy {
-		return res
-	}
-	switch len(leaves) {
-	case 0:
-	case 1:
-		res.State = outputs[leaves[0]]
-	default:
-		buf := []byte{'{'}
-		for i, id := range leaves {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			k, _ := json.Marshal(id)
-			buf = append(buf, k...)
-			buf = append(buf, ':')
-			buf = append(buf, outputs[id]...)
-		}
-		res.State = append(buf, '}')
-	}
-	return res
+	return nil
 }
 
-func (r *run) compat(job *config.Job) config.Compat {
-	for _, c := range []config.Compat{job.Compat, r.req.Workflow.Options.Compat, r.req.Compat, r.e.opts.Compat} {
+// DefaultRedactor is the redactor runs use when their request has none
+// (built once: redact.New is not cheap).
+func (e *Engine) DefaultRedactor() *redact.Redactor { return e.red }
+
+// ResolveCompat is the profile a job runs under: the first of the job's,
+// the workflow's, the project's (given) and the engine's that is set.
+func (e *Engine) ResolveCompat(job *config.Job, wf *config.Workflow, project config.Compat) config.Compat {
+	cs := []config.Compat{job.Compat}
+	if wf != nil {
+		cs = append(cs, wf.Options.Compat)
+	}
+	for _, c := range append(cs, project, e.opts.Compat) {
 		if c != config.CompatDefault {
 			return c
 		}
@@ -317,89 +153,118 @@ func (r *run) compat(job *config.Job) config.Compat {
 	return config.CompatLightning
 }
 
-// follow evaluates an edge condition (§3.2).
-func (r *run) follow(ed *config.Edge, upstream string, status Status, state json.RawMessage) (bool, *Error) {
-	switch ed.Condition {
-	case "", config.ConditionAlways:
-		return true, nil
-	case config.ConditionOnSuccess:
-		return status == StatusSuccess, nil
-	case config.ConditionOnFailure:
-		return status == StatusFailed, nil
-	case config.ConditionJSExpression:
-		return r.jsCondition(ed, upstream, state)
+// RunJob runs a single job once (jobmediator run JOB.js, adaptor tests): the
+// one step of a workflow without edges, so its output is the final state.
+// It never panics: every failure is reported in the Result.
+func (e *Engine) RunJob(ctx context.Context, job *config.Job, compat config.Compat, input json.RawMessage, req RunRequest) *Result {
+	j := *job
+	if compat != config.CompatDefault {
+		j.Compat = compat
 	}
-	return false, &Error{Name: "EdgeConditionError", Severity: "crash", Source: "runtime", Step: upstream,
-		Message: fmt.Sprintf("edge %s: unknown condition type %q", ed.Key, ed.Condition)}
+	res := &Result{Status: StatusSuccess}
+	if err := e.CheckInput(input); err != nil {
+		res.Status, res.Error = StatusCrashed, err
+		return res
+	}
+	red := req.Redactor
+	if red == nil {
+		red = e.red
+	}
+	red = red.Clone()
+	client := req.HTTP
+	if client == nil {
+		client = recorder.NewClient(nil, recorder.NewRecorder(red))
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.opts.RunTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	c := e.ResolveCompat(&j, nil, req.Compat)
+	sr := e.RunStep(ctx, StepRequest{Job: &j, ID: j.Key, Compat: c, Input: input, Credential: req.Credential,
+		HTTP: client, Redactor: red, Values: map[string]any{}, Log: func(l LogLine) {
+			mu.Lock()
+			res.Logs = append(res.Logs, l)
+			mu.Unlock()
+			if req.Log != nil {
+				req.Log(l)
+			}
+		}})
+	res.Steps = []StepResult{sr}
+	if sr.Error != nil {
+		res.Error = sr.Error
+		if sr.Error.Severity != "fail" {
+			res.Status = StatusCrashed
+			return res
+		}
+		res.Status = StatusFailed
+		if c == config.CompatLegacy {
+			return res // a failed legacy run has no final state
+		}
+	}
+	res.State = sr.Output
+	return res
 }
 
-func (r *run) jsCondition(ed *config.Edge, upstream string, state json.RawMessage) (ok bool, e *Error) {
-	fail := func(err error) *Error {
-		return &Error{Name: "EdgeConditionError", Severity: "crash", Source: "runtime", Step: upstream,
-			Message: r.red.String(fmt.Sprintf("edge %s: condition %q failed: %v", ed.Key, ed.Expression, err))}
+// StepRequest asks the engine to run one job: one step of a run. The
+// workflow layer walks the graph and calls RunStep for every step; what a
+// run shares between its steps (redactor, recording client, adaptor
+// values) is passed in.
+type StepRequest struct {
+	Job *config.Job
+	// ID names the step: the job key, or key-N when the job runs again.
+	ID string
+	// Compat is the profile the step runs under (see ResolveCompat).
+	Compat config.Compat
+	Input  json.RawMessage
+	// Credential returns the configuration for a credential key.
+	Credential func(key string) (map[string]any, bool)
+	// HTTP is the run's recording client.
+	HTTP *recorder.Client
+	// Redactor is the run's: it learns the step's credential values.
+	Redactor *redact.Redactor
+	// Values is what adaptors keep between the steps of one run.
+	Values map[string]any
+	// Log receives each log line, redacted, as it happens.
+	Log func(LogLine)
+}
+
+// logLine stamps, redacts and hands on one line of a step's log.
+func (req *StepRequest) logLine(e *Engine, step, level, msg string) {
+	if req.Log != nil {
+		req.Log(LogLine{Time: e.opts.Now(), Level: level, Step: step, Message: req.Redactor.String(msg)})
 	}
-	if r.cond == nil {
-		r.cond = goja.New()
-		r.conds = map[string]goja.Callable{}
-		c := r.cond.NewObject()
-		for _, lv := range []string{"log", "info", "warn", "error", "debug"} {
-			level := lv
-			if level == "log" {
-				level = "info"
-			}
-			_ = c.Set(lv, func(call goja.FunctionCall) goja.Value {
-				msg := ""
-				for i, a := range call.Arguments {
-					if i > 0 {
-						msg += " "
-					}
-					msg += a.String()
-				}
-				r.logLine(upstream, level, msg)
-				return goja.Undefined()
-			})
-		}
-		_ = r.cond.Set("console", c)
+}
+
+// RunStep runs one job. The result holds the cleaned output state (nil
+// when the step produced none) and the error that ended it, if any; under
+// the lightning profile a failed step has both.
+func (e *Engine) RunStep(ctx context.Context, req StepRequest) StepResult {
+	if req.ID == "" {
+		req.ID = req.Job.Key
 	}
-	fn, okc := r.conds[ed.Expression]
-	if !okc {
-		v, err := r.cond.RunScript("edge:"+ed.Key, "(function(state, upstreamStepId){ return ("+ed.Expression+"\n) })")
-		if err != nil {
-			return false, fail(err)
-		}
-		fn, _ = goja.AssertFunction(v)
-		r.conds[ed.Expression] = fn
+	if req.Redactor == nil {
+		req.Redactor = e.red.Clone()
 	}
-	var sv goja.Value = goja.Undefined()
-	if state != nil {
-		parse, _ := goja.AssertFunction(r.cond.Get("JSON").ToObject(r.cond).Get("parse"))
-		v, err := parse(goja.Undefined(), r.cond.ToValue(string(state)))
-		if err != nil {
-			return false, fail(err)
-		}
-		sv = v
+	if req.HTTP == nil {
+		req.HTTP = recorder.NewClient(nil, recorder.NewRecorder(req.Redactor))
 	}
-	t := time.AfterFunc(time.Second, func() { r.cond.Interrupt("edge condition took longer than 1s") })
-	v, err := fn(goja.Undefined(), sv, r.cond.ToValue(upstream))
-	t.Stop()
-	r.cond.ClearInterrupt()
-	if err != nil {
-		return false, fail(err)
+	if req.Values == nil {
+		req.Values = map[string]any{}
 	}
-	return v.ToBoolean(), nil
+	sr, _, _ := e.step(ctx, &req)
+	return sr
 }
 
 // step runs one job. It returns the cleaned output state (nil when the step
 // produced none) and the error that ended it, if any.
-func (r *run) step(ctx context.Context, job *config.Job, id string, compat config.Compat, input json.RawMessage) (sr StepResult, out json.RawMessage, serr *Error) {
-	e := r.e
+func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out json.RawMessage, serr *Error) {
+	job, id, compat, input := r.Job, r.ID, r.Compat, r.Input
 	sr = StepResult{ID: id, Job: job.Key, Name: job.Name, Started: e.opts.Now(), Status: StatusSuccess}
 	defer func() {
 		sr.Finished = e.opts.Now()
 		if serr != nil {
 			serr.Step = id
-			serr.Message = r.red.String(serr.Message)
-			serr.Details = r.red.Value(serr.Details)
+			serr.Message = r.Redactor.String(serr.Message)
+			serr.Details = r.Redactor.Value(serr.Details)
 			sr.Error = serr
 			sr.Status = StatusFailed
 			if serr.Severity != "fail" {
@@ -431,10 +296,10 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 			conf[k] = v
 		}
 		if job.Credential != "" {
-			if r.req.Credential == nil {
+			if r.Credential == nil {
 				return sr, nil, &Error{Name: "CredentialError", Severity: "crash", Source: "runtime", Message: fmt.Sprintf("job %s needs credential %q but no credentials were provided", job.Key, job.Credential)}
 			}
-			cred, ok := r.req.Credential(job.Credential)
+			cred, ok := r.Credential(job.Credential)
 			if !ok {
 				return sr, nil, &Error{Name: "CredentialError", Severity: "crash", Source: "runtime", Message: fmt.Sprintf("job %s: credential %q not found", job.Key, job.Credential)}
 			}
@@ -442,11 +307,11 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 				conf[k] = v
 			}
 		}
-		r.red.AddSecretsFrom(conf)
+		r.Redactor.AddSecretsFrom(conf)
 		// Exchanges are redacted by the recorder's own redactor: teach it
 		// this step's secrets too (masking is additive, so sharing is safe).
-		if r.http.Rec != nil {
-			r.http.Rec.Redactor().AddSecretsFrom(conf)
+		if r.HTTP.Rec != nil {
+			r.HTTP.Rec.Redactor().AddSecretsFrom(conf)
 		}
 	}
 	var confJSON, defJSON string
@@ -483,17 +348,17 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 	stepCtx, cancel := context.WithTimeout(ctx, e.opts.StepTimeout)
 	defer cancel()
 	s.mu.Lock()
-	s.logf = func(level, msg string) { r.logLine(id, level, msg) }
+	s.logf = func(level, msg string) { r.logLine(e, id, level, msg) }
 	s.mu.Unlock()
 	cutOff := new(atomic.Bool) // an external call was still waiting at the deadline
-	client := r.http.ForStep(job.Key)
+	client := r.HTTP.ForStep(job.Key)
 	client.CutOff = cutOff
 	s.env.SetRun(&adaptors.Run{
-		Ctx: stepCtx, HTTP: client, StepID: id, Now: e.opts.Now, Values: r.values, CutOff: cutOff,
-		Log: func(level, msg string) { r.logLine(id, level, msg) },
+		Ctx: stepCtx, HTTP: client, StepID: id, Now: e.opts.Now, Values: r.Values, CutOff: cutOff,
+		Log: func(level, msg string) { r.logLine(e, id, level, msg) },
 	})
 	for _, w := range c.warnings {
-		r.logLine(id, "warn", w)
+		r.logLine(e, id, "warn", w)
 	}
 	// Deadline watchdog: interrupts JS wherever it is (e.g. while(true){}).
 	done, fin := make(chan struct{}), make(chan struct{})
@@ -532,7 +397,7 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 		if err != nil {
 			return nil, err
 		}
-		warn := func(msg string) { r.logLine(id, "warn", msg) }
+		warn := func(msg string) { r.logLine(e, id, "warn", msg) }
 		v, err := s.run(goja.Undefined(), thunks, stateVal, vm.ToValue(lightning), s.execute, vm.ToValue(warn))
 		if err != nil {
 			return nil, err
@@ -573,8 +438,8 @@ func (r *run) step(ctx context.Context, job *config.Job, id string, compat confi
 			}
 			// Details can hold what an adaptor sent or received (a sign-in
 			// body with a password): redact before it enters state.
-			serr.Details = r.red.Value(serr.Details)
-			_ = errs.Set(id, errorRecord(vm, c, serr, id, r.red.String(serr.Message), opIndex(vm) >= 0))
+			serr.Details = r.Redactor.Value(serr.Details)
+			_ = errs.Set(id, errorRecord(vm, c, serr, id, r.Redactor.String(serr.Message), opIndex(vm) >= 0))
 		}
 		final = stateVal
 	}

@@ -371,3 +371,13 @@ func TestGlobalsAvailable(t *testing.T) {
 		}
 	}
 }
+
+func TestCredentialErrors(t *testing.T) {
+	e := New(Options{})
+	j := &config.Job{Key: "a", Name: "a", Adaptor: "common", Body: "fn(s => s)"}
+	j.Credential = "missing"
+	res := e.RunJob(context.Background(), j, config.CompatLightning, nil, RunRequest{Credential: func(string) (map[string]any, bool) { return nil, false }})
+	if res.Status != StatusCrashed || res.Error.Name != "CredentialError" || !strings.Contains(res.Error.Message, `"missing"`) {
+		t.Errorf("%+v", res.Error)
+	}
+}

@@ -50,7 +50,7 @@ func newAPIFixture(t *testing.T, st store.Store) *apiFixture {
 	red := redact.New()
 	red.AddValues(creds.SecretValues()...)
 	clock := schedule.NewFakeClock(t0)
-	x, err := workflow.New(p, workflow.Options{URN: "urn:mediator:test", Runner: runtime.New(runtime.Options{}),
+	x, err := workflow.New(p, workflow.Options{URN: "urn:mediator:test", Runner: workflow.NewLocal(runtime.New(runtime.Options{})),
 		Credentials: creds.Get, Redactor: red, Observer: &workflow.History{Store: st, Redactor: red}, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -112,7 +112,7 @@ func newE2E(t *testing.T, clock *FakeClock) (*e2e, *schedFixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := workflow.New(p, workflow.Options{URN: "urn:mediator:test", Runner: runtime.New(runtime.Options{}), Credentials: creds.Get,
+	x, err := workflow.New(p, workflow.Options{URN: "urn:mediator:test", Runner: workflow.NewLocal(runtime.New(runtime.Options{})), Credentials: creds.Get,
 		Redactor: red, Observer: &workflow.History{Store: st, Redactor: red}, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)

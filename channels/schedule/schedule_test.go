@@ -69,7 +69,7 @@ func newSched(t testing.TB, st store.Store, up *chantest.Upstream, clock *FakeCl
 	red := redact.New()
 	red.AddValues(creds.SecretValues()...)
 	x, err := workflow.New(p, workflow.Options{
-		URN: "urn:mediator:test", Runner: runtime.New(runtime.Options{}), Credentials: creds.Get,
+		URN: "urn:mediator:test", Runner: workflow.NewLocal(runtime.New(runtime.Options{})), Credentials: creds.Get,
 		Redactor: red, Observer: &workflow.History{Store: st, Redactor: red}, Now: clock.Now,
 	})
 	if err != nil {
@@ -526,7 +526,7 @@ func TestOverlap(t *testing.T) {
 
 func TestStartSchedulerErrors(t *testing.T) {
 	p := loadSchedProject(t)
-	x, err := workflow.New(p, workflow.Options{Runner: runtime.New(runtime.Options{})})
+	x, err := workflow.New(p, workflow.Options{Runner: workflow.NewLocal(runtime.New(runtime.Options{}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,7 +541,7 @@ func TestStartSchedulerErrors(t *testing.T) {
 	} {
 		p := loadSchedProject(t)
 		mut(p)
-		x, _ := workflow.New(p, workflow.Options{Runner: runtime.New(runtime.Options{})})
+		x, _ := workflow.New(p, workflow.Options{Runner: workflow.NewLocal(runtime.New(runtime.Options{}))})
 		if err := New(x, Options{Store: st}).Start(context.Background()); err == nil || !strings.Contains(err.Error(), "workflow pull") {
 			t.Errorf("%s: error = %v, want one naming workflow pull", name, err)
 		}

@@ -65,7 +65,7 @@ func newFixture(t testing.TB, mut func(*testOptions)) *fixture {
 	o := testOptions{
 		execOptions: workflow.Options{
 			URN:         "urn:mediator:test",
-			Runner:      runtime.New(runtime.Options{}),
+			Runner:      workflow.NewLocal(runtime.New(runtime.Options{})),
 			Credentials: creds.Get,
 			Redactor:    red,
 		},

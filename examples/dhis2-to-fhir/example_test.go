@@ -22,6 +22,7 @@ import (
 	"github.com/jobmediator/jobmediator/runtime"
 	simdhis2 "github.com/jobmediator/jobmediator/sim/dhis2"
 	simfhir "github.com/jobmediator/jobmediator/sim/fhir"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 const (
@@ -96,7 +97,7 @@ func TestDHIS2ToFHIR(t *testing.T) {
 	runOnce := func(input string) (map[string]any, []recorder.Exchange) {
 		red := redact.New()
 		rec := recorder.NewRecorder(red)
-		res := runtime.New(runtime.Options{}).Run(context.Background(), runtime.RunRequest{
+		res := workflow.NewLocal(runtime.New(runtime.Options{})).Run(context.Background(), runtime.RunRequest{
 			Workflow: w, Compat: p.Compat, Input: json.RawMessage(input), HTTP: recorder.NewClient(nil, rec),
 			Redactor: red, Credential: cred,
 		})

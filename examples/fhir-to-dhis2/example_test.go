@@ -18,6 +18,7 @@ import (
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/runtime"
 	sim "github.com/jobmediator/jobmediator/sim/dhis2"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 type outcome struct {
@@ -51,7 +52,7 @@ func runExample(t *testing.T, s *sim.Server, input []byte) outcome {
 	c["hostUrl"] = s.URL() // the simulator instead of a local DHIS2
 	red := redact.New()
 	rec := recorder.NewRecorder(red)
-	res := runtime.New(runtime.Options{}).Run(context.Background(), runtime.RunRequest{
+	res := workflow.NewLocal(runtime.New(runtime.Options{})).Run(context.Background(), runtime.RunRequest{
 		Workflow: w, Compat: p.Compat, Input: input, HTTP: recorder.NewClient(nil, rec), Redactor: red,
 		Credential: func(k string) (map[string]any, bool) { return c, k == "dhis2" },
 	})

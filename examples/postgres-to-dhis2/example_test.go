@@ -23,6 +23,7 @@ import (
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/runtime"
 	simdhis2 "github.com/jobmediator/jobmediator/sim/dhis2"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 const (
@@ -151,7 +152,7 @@ func TestPostgresToDHIS2(t *testing.T) {
 		t.Helper()
 		red := redact.New()
 		rec := recorder.NewRecorder(red)
-		res := runtime.New(runtime.Options{Now: func() time.Time { return now }}).Run(ctx, runtime.RunRequest{
+		res := workflow.NewLocal(runtime.New(runtime.Options{Now: func() time.Time { return now }})).Run(ctx, runtime.RunRequest{
 			Workflow: w, Compat: p.Compat, Input: json.RawMessage(input), HTTP: recorder.NewClient(nil, rec),
 			Redactor: red, Credential: cred,
 		})

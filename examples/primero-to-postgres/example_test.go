@@ -26,6 +26,7 @@ import (
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/runtime"
 	simprimero "github.com/jobmediator/jobmediator/sim/primero"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 const (
@@ -127,7 +128,7 @@ func TestPrimeroToPostgres(t *testing.T) {
 		t.Helper()
 		red := redact.New()
 		rec := recorder.NewRecorder(red)
-		res := runtime.New(runtime.Options{}).Run(ctx, runtime.RunRequest{
+		res := workflow.NewLocal(runtime.New(runtime.Options{})).Run(ctx, runtime.RunRequest{
 			Workflow: w, Compat: p.Compat, Input: json.RawMessage(input), HTTP: recorder.NewClient(nil, rec),
 			Redactor: red, Credential: cred,
 		})

@@ -21,6 +21,7 @@ import (
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/runtime"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 func validateAdaptor(spec string) error {
@@ -32,7 +33,7 @@ func validateAdaptor(spec string) error {
 // state goes to -o (or stdout), logs to stderr.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := newFlags("run", stdout, stderr)
-	var adaptor, statePath, outPath, compat, workflow, credPath string
+	var adaptor, statePath, outPath, compat, wfKey, credPath string
 	fs.StringVar(&adaptor, "a", "", "adaptor for a .js job, e.g. http@7 or @openfn/language-http@5.0.4 (default common)")
 	fs.StringVar(&adaptor, "adaptor", "", "same as -a")
 	fs.StringVar(&statePath, "s", "", "input state JSON file ('-' for stdin)")
@@ -41,7 +42,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	fs.StringVar(&outPath, "output", "", "same as -o")
 	keepConf := fs.Bool("keep-configuration", false, "keep state.configuration (credentials, in clear) in the -o file; by default it is removed, as the OpenFn CLI does")
 	fs.StringVar(&compat, "compat", getenv("JM_COMPAT"), "legacy (OpenFn v1) or lightning (default)")
-	fs.StringVar(&workflow, "workflow", "", "workflow key or name to run from a project with several")
+	fs.StringVar(&wfKey, "workflow", "", "workflow key or name to run from a project with several")
 	fs.StringVar(&credPath, "credentials", getenv("JM_CREDENTIALS"), "credentials file (YAML or JSON map of key → fields)")
 	timeout := fs.Duration("timeout", 300*time.Second, "deadline for the whole run")
 	nowFlag := fs.String("now", "", "fixed clock for the run (RFC 3339), for reproducible outputs: Date, cursor() and date helpers see this time")
@@ -145,7 +146,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 			}
 		}
 		req.Credential = creds.Get
-		wf, err := pickWorkflow(p, workflow)
+		wf, err := pickWorkflow(p, wfKey)
 		if err != nil {
 			fmt.Fprintln(stderr, "run:", err)
 			return exitUsage
@@ -154,7 +155,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		if req.Compat == config.CompatDefault {
 			req.Compat = p.Compat
 		}
-		res = eng.Run(ctx, req)
+		res = workflow.NewLocal(eng).Run(ctx, req)
 	}
 	for _, ex := range rec.Exchanges() {
 		status := ex.Error

@@ -1,4 +1,4 @@
-package runtime
+package workflow
 
 import (
 	"context"
@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/jobmediator/jobmediator/adaptors/common"
 	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/runtime"
 )
 
 func job(key, body string) *config.Job {
@@ -42,7 +44,7 @@ func branching(aBody string) *config.Workflow {
 	return wf
 }
 
-func stepIDs(res *Result) string {
+func stepIDs(res *runtime.Result) string {
 	var ids []string
 	for _, s := range res.Steps {
 		ids = append(ids, s.ID+":"+string(s.Status))
@@ -51,8 +53,8 @@ func stepIDs(res *Result) string {
 }
 
 func TestEdgesOnSuccess(t *testing.T) {
-	e := New(Options{})
-	res := e.Run(context.Background(), RunRequest{Workflow: branching(`fn(s => s)`), Compat: config.CompatLightning, Input: json.RawMessage(`{"data":{"n":2}}`)})
+	e := NewLocal(runtime.New(runtime.Options{}))
+	res := e.Run(context.Background(), runtime.RunRequest{Workflow: branching(`fn(s => s)`), Compat: config.CompatLightning, Input: json.RawMessage(`{"data":{"n":2}}`)})
 	mustSucceed(t, res)
 	if got := stepIDs(res); got != "a:success,success:success,always:success,expr-true:success,upstream:success" {
 		t.Errorf("steps %s", got)
@@ -67,9 +69,9 @@ func TestEdgesOnSuccess(t *testing.T) {
 }
 
 func TestEdgesOnFailure(t *testing.T) {
-	e := New(Options{})
-	res := e.Run(context.Background(), RunRequest{Workflow: branching(`fn(s => { throw new Error('nope') })`), Compat: config.CompatLightning, Input: json.RawMessage(`{"data":{"n":2}}`)})
-	if res.Status != StatusFailed || res.Error == nil || res.Error.Step != "a" || res.Error.Message != "nope" {
+	e := NewLocal(runtime.New(runtime.Options{}))
+	res := e.Run(context.Background(), runtime.RunRequest{Workflow: branching(`fn(s => { throw new Error('nope') })`), Compat: config.CompatLightning, Input: json.RawMessage(`{"data":{"n":2}}`)})
+	if res.Status != runtime.StatusFailed || res.Error == nil || res.Error.Step != "a" || res.Error.Message != "nope" {
 		t.Fatalf("status %s error %+v", res.Status, res.Error)
 	}
 	if got := stepIDs(res); got != "a:failed,failure:success,always:success,upstream:success" {
@@ -84,10 +86,10 @@ func TestEdgesOnFailure(t *testing.T) {
 }
 
 func TestLegacyFailureHasNoState(t *testing.T) {
-	e := New(Options{})
+	e := NewLocal(runtime.New(runtime.Options{}))
 	wf := branching(`fn(s => { throw new Error('nope') })`)
-	res := e.Run(context.Background(), RunRequest{Workflow: wf, Compat: config.CompatLegacy, Input: json.RawMessage(`{"data":{"n":2}}`)})
-	if res.Status != StatusFailed || res.State != nil {
+	res := e.Run(context.Background(), runtime.RunRequest{Workflow: wf, Compat: config.CompatLegacy, Input: json.RawMessage(`{"data":{"n":2}}`)})
+	if res.Status != runtime.StatusFailed || res.State != nil {
 		t.Errorf("legacy failed run: %s %s", res.Status, res.State)
 	}
 	// the catch (on failure) branch still runs, with the failed step's input
@@ -97,59 +99,72 @@ func TestLegacyFailureHasNoState(t *testing.T) {
 }
 
 func TestEdgeConditionErrorCrashes(t *testing.T) {
-	e := New(Options{})
+	e := NewLocal(runtime.New(runtime.Options{}))
 	wf := &config.Workflow{Key: "w", Jobs: []*config.Job{job("a", "fn(s => s)"), job("b", "fn(s => s)")},
 		Edges: []*config.Edge{edge("a", "b", config.ConditionJSExpression, "state.nope.deeper")}}
-	res := e.Run(context.Background(), RunRequest{Workflow: wf, Input: json.RawMessage(`{}`)})
-	if res.Status != StatusCrashed || res.Error.Name != "EdgeConditionError" {
+	res := e.Run(context.Background(), runtime.RunRequest{Workflow: wf, Input: json.RawMessage(`{}`)})
+	if res.Status != runtime.StatusCrashed || res.Error.Name != "EdgeConditionError" {
 		t.Errorf("%s %+v", res.Status, res.Error)
 	}
 	wf.Edges = []*config.Edge{edge("a", "b", config.ConditionJSExpression, "((")}
-	res = e.Run(context.Background(), RunRequest{Workflow: wf, Input: json.RawMessage(`{}`)})
-	if res.Status != StatusCrashed || res.Error.Name != "EdgeConditionError" {
+	res = e.Run(context.Background(), runtime.RunRequest{Workflow: wf, Input: json.RawMessage(`{}`)})
+	if res.Status != runtime.StatusCrashed || res.Error.Name != "EdgeConditionError" {
 		t.Errorf("syntax: %s %+v", res.Status, res.Error)
 	}
 	wf.Edges = []*config.Edge{edge("a", "b", "sometimes", "")}
-	res = e.Run(context.Background(), RunRequest{Workflow: wf, Input: json.RawMessage(`{}`)})
-	if res.Status != StatusCrashed || !strings.Contains(res.Error.Message, "unknown condition") {
+	res = e.Run(context.Background(), runtime.RunRequest{Workflow: wf, Input: json.RawMessage(`{}`)})
+	if res.Status != runtime.StatusCrashed || !strings.Contains(res.Error.Message, "unknown condition") {
 		t.Errorf("unknown: %s %+v", res.Status, res.Error)
 	}
 }
 
 func TestStepRunsTwiceAndChains(t *testing.T) {
-	e := New(Options{})
+	e := NewLocal(runtime.New(runtime.Options{}))
 	wf := &config.Workflow{Key: "w",
 		Jobs: []*config.Job{job("a", "fn(s => ({ ...s, n: 1 }))"), job("b", "fn(s => ({ ...s, n: s.n + 10 }))"), job("c", "fn(s => ({ ...s, n: s.n + 100 }))"), job("d", "fn(s => ({ ...s, n: s.n * 2 }))")},
 		Edges: []*config.Edge{edge("a", "b", config.ConditionAlways, ""), edge("a", "c", config.ConditionAlways, ""),
 			edge("b", "d", config.ConditionAlways, ""), edge("c", "d", config.ConditionAlways, "")}}
-	res := e.Run(context.Background(), RunRequest{Workflow: wf, Input: json.RawMessage(`{}`)})
+	res := e.Run(context.Background(), runtime.RunRequest{Workflow: wf, Input: json.RawMessage(`{}`)})
 	mustSucceed(t, res)
 	if got := stepIDs(res); got != "a:success,b:success,c:success,d:success,d-1:success" {
 		t.Errorf("steps %s", got)
 	}
 	jsonEq(t, json.RawMessage(res.State), `{"d":{"data":{},"n":22},"d-1":{"data":{},"n":202}}`)
 	// Start reruns from a step
-	res = e.Run(context.Background(), RunRequest{Workflow: wf, Start: "c", Input: json.RawMessage(`{"n":5}`)})
+	res = e.Run(context.Background(), runtime.RunRequest{Workflow: wf, Start: "c", Input: json.RawMessage(`{"n":5}`)})
 	mustSucceed(t, res)
 	jsonEq(t, json.RawMessage(res.State), `{"data":{},"n":210}`)
 	// bad start / trigger
-	if res = e.Run(context.Background(), RunRequest{Workflow: wf, Start: "zz"}); res.Status != StatusCrashed {
+	if res = e.Run(context.Background(), runtime.RunRequest{Workflow: wf, Start: "zz"}); res.Status != runtime.StatusCrashed {
 		t.Errorf("unknown start accepted")
 	}
-	if res = e.Run(context.Background(), RunRequest{Workflow: wf, Trigger: "zz"}); res.Status != StatusCrashed {
+	if res = e.Run(context.Background(), runtime.RunRequest{Workflow: wf, Trigger: "zz"}); res.Status != runtime.StatusCrashed {
 		t.Errorf("unknown trigger accepted")
 	}
-	if res = e.Run(context.Background(), RunRequest{}); res.Status != StatusCrashed {
+	if res = e.Run(context.Background(), runtime.RunRequest{}); res.Status != runtime.StatusCrashed {
 		t.Errorf("nil workflow accepted")
 	}
 }
 
-func TestCredentialErrors(t *testing.T) {
-	e := New(Options{})
-	j := job("a", "fn(s => s)")
-	j.Credential = "missing"
-	res := e.RunJob(context.Background(), j, config.CompatLightning, nil, RunRequest{Credential: func(string) (map[string]any, bool) { return nil, false }})
-	if res.Status != StatusCrashed || res.Error.Name != "CredentialError" || !strings.Contains(res.Error.Message, `"missing"`) {
-		t.Errorf("%+v", res.Error)
+func mustSucceed(t *testing.T, res *runtime.Result) {
+	t.Helper()
+	if res.Status != runtime.StatusSuccess {
+		t.Fatalf("status %s, error %+v", res.Status, res.Error)
+	}
+}
+
+func jsonEq(t *testing.T, got json.RawMessage, want string) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("bad want JSON %s: %v", want, err)
+	}
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("got is not JSON: %s", got)
+	}
+	gb, _ := json.Marshal(g)
+	wb, _ := json.Marshal(w)
+	if string(gb) != string(wb) {
+		t.Errorf("got %s, want %s", gb, wb)
 	}
 }
