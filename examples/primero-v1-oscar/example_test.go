@@ -22,6 +22,7 @@ import (
 	"github.com/jobmediator/jobmediator/runtime"
 	simoscar "github.com/jobmediator/jobmediator/sim/oscar"
 	simprimero "github.com/jobmediator/jobmediator/sim/primero"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 const (
@@ -107,7 +108,7 @@ func (e *env) run() *runtime.Result {
 	}
 	red := redact.New()
 	rec := recorder.NewRecorder(red)
-	res := runtime.New(runtime.Options{Now: e.ps.Now}).Run(context.Background(), runtime.RunRequest{
+	res := workflow.NewLocal(runtime.New(runtime.Options{Now: e.ps.Now})).Run(context.Background(), runtime.RunRequest{
 		Workflow: w, Compat: e.p.EffectiveCompat(w, nil, ""), Input: input,
 		HTTP: recorder.NewClient(nil, rec), Redactor: red,
 		Credential: func(k string) (map[string]any, bool) {

@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 
+	"github.com/jobmediator/jobmediator/runtime"
 	"github.com/jobmediator/jobmediator/runtime/isolate"
+	"github.com/jobmediator/jobmediator/workflow"
 )
 
 // worker is the process the daemon runs jobs in (runtime/isolate). It is
@@ -25,7 +27,8 @@ func worker(stderr io.Writer, getenv func(string) string) int {
 		fmt.Fprintln(stderr, "jobmediator worker: started by the daemon only (needs fds 3 and 4)")
 		return exitUsage
 	}
-	if err := isolate.Serve(in, out, o); err != nil {
+	walk := func(e *runtime.Engine) isolate.Runner { return workflow.NewLocal(e) }
+	if err := isolate.Serve(in, out, o, walk); err != nil {
 		fmt.Fprintln(stderr, "jobmediator worker:", err)
 		return exitFailed
 	}

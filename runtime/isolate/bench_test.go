@@ -8,6 +8,7 @@ import (
 
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/runtime"
+	walker "github.com/jobmediator/jobmediator/workflow"
 )
 
 // BenchmarkTrivialRun compares one trivial run in-process with the same run
@@ -18,7 +19,7 @@ func BenchmarkTrivialRun(b *testing.B) {
 	input := json.RawMessage(`{"data":{"patient":{"id":"p1","name":"Ada"}},"request":{"method":"POST","path":"/trivial","headers":{}}}`)
 	req := runtime.RunRequest{Workflow: wf, Compat: config.CompatLightning, Input: input}
 	b.Run("in-process", func(b *testing.B) {
-		e := runtime.New(runtime.Options{})
+		e := walker.NewLocal(runtime.New(runtime.Options{}))
 		for b.Loop() {
 			if r := e.Run(context.Background(), req); r.Status != runtime.StatusSuccess {
 				b.Fatal(r.Error)

@@ -18,6 +18,7 @@ import (
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/runtime"
+	walker "github.com/jobmediator/jobmediator/workflow"
 )
 
 // The test binary doubles as the worker: the pool starts it again with
@@ -28,7 +29,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(workerEnv) == "1" {
 		var o WorkerOptions
 		_ = json.Unmarshal([]byte(os.Getenv(OptionsEnv)), &o)
-		if err := Serve(os.NewFile(3, "requests"), os.NewFile(4, "replies"), o); err != nil {
+		walk := func(e *runtime.Engine) Runner { return walker.NewLocal(e) }
+		if err := Serve(os.NewFile(3, "requests"), os.NewFile(4, "replies"), o, walk); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -61,7 +63,7 @@ func TestRunMatchesInProcess(t *testing.T) {
 		{Key: "b", Name: "b", Adaptor: "common", Body: `fn(s => ({ ...s, data: { n: s.data.n * 10 } }))`},
 	}, Edges: []*config.Edge{{Key: "ab", SourceJob: "a", TargetJob: "b", Condition: config.ConditionOnSuccess, Enabled: true}}}
 	req := runtime.RunRequest{Workflow: wf, Compat: config.CompatLightning, Input: json.RawMessage(`{"data":{"n":4}}`)}
-	want := runtime.New(runtime.Options{}).Run(context.Background(), req)
+	want := walker.NewLocal(runtime.New(runtime.Options{})).Run(context.Background(), req)
 	for i := 0; i < 3; i++ { // the second and third runs reuse the warm worker
 		var streamed []string
 		req.Log = func(l runtime.LogLine) { streamed = append(streamed, l.Message) }

@@ -32,19 +32,26 @@ const (
 	maxStepOutput = 64 << 20 // step outputs kept for history, in total
 )
 
+// Runner runs one run of a workflow. The worker walks workflows with the
+// workflow layer's walker over its own engine (workflow.NewLocal), which
+// its caller hands in: the runtime imports nothing above it.
+type Runner interface {
+	Run(ctx context.Context, req runtime.RunRequest) *runtime.Result
+}
+
 // Serve is the worker process: it reads run requests from in, runs them one
-// at a time in its own engine (warm VMs, compiled programs cached) and
-// writes log lines, exchanges and results to out. It returns when in is
-// closed (the mediator went away) or after a run went over its memory
-// budget (the mediator starts a fresh worker).
-func Serve(in io.Reader, out io.Writer, o WorkerOptions) error {
+// at a time in its own engine (warm VMs, compiled programs cached) with the
+// runner walk makes of it, and writes log lines, exchanges and results to
+// out. It returns when in is closed (the mediator went away) or after a run
+// went over its memory budget (the mediator starts a fresh worker).
+func Serve(in io.Reader, out io.Writer, o WorkerOptions, walk func(*runtime.Engine) Runner) error {
 	eng := runtime.New(runtime.Options{Compat: o.Compat, PoolSize: 2})
 	for _, w := range o.Warm {
 		// A failure here shows again, with a proper error, in the run
 		// that uses the adaptor.
 		_ = eng.Warm(w.Adaptor, w.Compat)
 	}
-	wk := &worker{eng: eng, w: bufio.NewWriterSize(out, 64<<10), wfs: map[uint64]*config.Workflow{}}
+	wk := &worker{eng: eng, walker: walk(eng), w: bufio.NewWriterSize(out, 64<<10), wfs: map[uint64]*config.Workflow{}}
 	if err := wk.send(kindHello, helloMsg{PID: os.Getpid()}); err != nil {
 		return err
 	}
@@ -129,10 +136,11 @@ func Serve(in io.Reader, out io.Writer, o WorkerOptions) error {
 }
 
 type worker struct {
-	eng *runtime.Engine
-	wmu sync.Mutex
-	w   *bufio.Writer
-	wfs map[uint64]*config.Workflow
+	eng    *runtime.Engine
+	walker Runner
+	wmu    sync.Mutex
+	w      *bufio.Writer
+	wfs    map[uint64]*config.Workflow
 }
 
 func (wk *worker) send(kind byte, hdr any, blobs ...[]byte) error {
@@ -156,7 +164,7 @@ func (wk *worker) run(ctx context.Context, cancel context.CancelFunc, m runMsg, 
 	var logBytes atomic.Int64
 	var logCut atomic.Bool
 	g := guard(m.Limit, cancel)
-	res := wk.eng.Run(ctx, runtime.RunRequest{
+	res := wk.walker.Run(ctx, runtime.RunRequest{
 		Workflow: wf, Compat: m.Compat, Trigger: m.Trigger, Start: m.Start, Input: input, RunID: m.RunID,
 		Credential: func(key string) (map[string]any, bool) { c, ok := m.Creds[key]; return c, ok },
 		HTTP:       recorder.NewClient(nil, rec),
