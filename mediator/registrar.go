@@ -78,8 +78,10 @@ type Registrar struct {
 	// logState is the last logged condition, so repeated identical
 	// failures are logged once.
 	logState string
-	// nextSync is when a failed channel sync may be tried again.
-	nextSync time.Time
+	// nextSync is when a failed channel sync may be tried again, and
+	// retrySync whether its failure can pass (core failing, unreachable).
+	nextSync  time.Time
+	retrySync bool
 }
 
 // NewRegistrar prepares the loop; Run starts it. store may be nil when the
@@ -209,7 +211,7 @@ func (r *Registrar) Run(ctx context.Context) {
 		// heartbeats, at most once per Backoff.Max. Collisions and
 		// unscheduled polling are not retried: they need a person.
 		r.mu.Lock()
-		resync := r.opts.InstallChannels && r.status.Channels == ChannelFailed && !r.opts.Now().Before(r.nextSync)
+		resync := r.opts.InstallChannels && r.status.Channels == ChannelFailed && r.retrySync && !r.opts.Now().Before(r.nextSync)
 		r.mu.Unlock()
 		if resync {
 			r.syncChannels(ctx)
@@ -331,6 +333,9 @@ func (r *Registrar) syncChannels(ctx context.Context) {
 			return
 		}
 		// Core failing or unreachable: nothing is known, try again later.
+		r.mu.Lock()
+		r.retrySync = true
+		r.mu.Unlock()
 		r.setChannelStates(nil, fmt.Sprintf("could not list core's channels (%v); fix: none needed if core recovers, it is tried again", err))
 		return
 	}
@@ -349,6 +354,9 @@ func (r *Registrar) syncChannels(ctx context.Context) {
 			installed[n] = true
 		}
 		states, _ = r.classify(chans, installed)
+		r.mu.Lock()
+		r.retrySync = passing(err)
+		r.mu.Unlock()
 		if err != nil && !errors.Is(err, ErrChannelExists) {
 			for i := range states {
 				if states[i].State == ChannelFailed {
@@ -384,6 +392,21 @@ func (r *Registrar) syncChannels(ctx context.Context) {
 		states[i].Polling = "scheduled"
 	}
 	r.setChannelStates(states, "")
+}
+
+// passing reports whether a failed call may succeed later by itself: core
+// answered 5xx (other than a duplicate name) or could not be reached. A 4xx
+// (a name core's stored defaults lack, a right the user lacks) needs a
+// person.
+func passing(err error) bool {
+	if err == nil || errors.Is(err, ErrChannelExists) {
+		return false
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status >= 500
+	}
+	return true
 }
 
 // classify sorts our default channels by what core has. installed names
@@ -477,6 +500,9 @@ func (r *Registrar) installAll(ctx context.Context, listErr error) {
 		outcome = ChannelFailed
 		r.log.WithError(err).Warn("could not install default channels in OpenHIM core; install them from the console (Mediators → Install channels)")
 	}
+	r.mu.Lock()
+	r.retrySync = passing(err)
+	r.mu.Unlock()
 	var problems []string
 	for _, def := range r.reg.DefaultChannelConfig {
 		if def.Type == "polling" && outcome != ChannelFailed {

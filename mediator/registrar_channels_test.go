@@ -98,26 +98,55 @@ func syncRegistration(host string, port int, revision int64, workflows map[strin
 	return reg
 }
 
-// runRegistrar runs a registrar until its channels are synced and returns
-// it with a stop function.
-func runRegistrar(t *testing.T, core *openhim.Core, reg Registration) (*Registrar, func()) {
+// startRegistrar runs a registrar against apiURL until the test ends;
+// stop ends it earlier.
+func startRegistrar(t *testing.T, apiURL string, reg Registration, opts RegistrarOptions) (*Registrar, func()) {
 	t.Helper()
-	c, err := NewClient(ClientOptions{APIURL: core.APIURL(), Username: openhim.RootEmail, Password: openhim.RootPassword, Timeout: 5 * time.Second})
+	c, err := NewClient(ClientOptions{APIURL: apiURL, Username: openhim.RootEmail, Password: openhim.RootPassword, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := NewRegistrar(c, reg, nil, RegistrarOptions{Interval: 5 * time.Millisecond, InstallChannels: true,
-		Backoff: Backoff{Initial: time.Millisecond, Max: 4 * time.Millisecond}})
+	opts.InstallChannels = true
+	if opts.Interval == 0 {
+		opts.Interval = 5 * time.Millisecond
+	}
+	if opts.Backoff.Initial == 0 {
+		opts.Backoff = Backoff{Initial: time.Millisecond, Max: 4 * time.Millisecond}
+	}
+	r := NewRegistrar(c, reg, nil, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
-	stop := func() {
-		cancel()
-		<-done
-	}
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(stop)
+	return r, stop
+}
+
+// runRegistrar runs a registrar against the simulator until its channels
+// are synced.
+func runRegistrar(t *testing.T, core *openhim.Core, reg Registration) (*Registrar, func()) {
+	t.Helper()
+	r, stop := startRegistrar(t, core.APIURL(), reg, RegistrarOptions{})
 	waitFor(t, "the channels synced", func() bool { return r.Status().Channels != "" })
 	return r, stop
+}
+
+// refusingProxy stands in front of the simulator and answers the requests
+// refuse picks (status, body) itself: a core whose rights or database
+// behave otherwise than the simulator's, for one call.
+func refusingProxy(t *testing.T, core *openhim.Core, refuse func(*http.Request) (int, string)) string {
+	target, _ := url.Parse(core.APIURL())
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if status, body := refuse(r); status != 0 {
+			http.Error(w, body, status)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	return proxy.URL
 }
 
 func channelNamed(core *openhim.Core, name string) map[string]any {
@@ -307,29 +336,16 @@ func TestDisabledPollingChannelIsLeftOff(t *testing.T) {
 // A proxy in front of the simulator refuses only that call.
 func TestUnschedulablePollingIsReported(t *testing.T) {
 	core := startSimCore(t)
-	target, _ := url.Parse(core.APIURL())
-	rp := httputil.NewSingleHostReverseProxy(target)
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api := refusingProxy(t, core, func(r *http.Request) (int, string) {
 		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/channels/") {
 			// openhim-core-js:src/api/channels.js updateChannel
-			http.Error(w, "User root@openhim.org is not an admin, API access to updateChannel denied.", http.StatusForbidden)
-			return
+			return http.StatusForbidden, "User root@openhim.org is not an admin, API access to updateChannel denied."
 		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(proxy.Close)
+		return 0, ""
+	})
 	rs := newRouteServer(t)
 	host, port := rs.hostPort(t)
-	c, err := NewClient(ClientOptions{APIURL: proxy.URL, Username: openhim.RootEmail, Password: openhim.RootPassword, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := syncRegistration(host, port, 1, map[string]string{"pull": "1 hour"})
-	r := NewRegistrar(c, reg, nil, RegistrarOptions{Interval: 5 * time.Millisecond, InstallChannels: true})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r, _ := startRegistrar(t, api, syncRegistration(host, port, 1, map[string]string{"pull": "1 hour"}), RegistrarOptions{})
 	waitFor(t, "the channels synced", func() bool { return r.Status().Channels != "" })
 	st := r.Status()
 	s := statesByName(st)["Job Mediator – pull"]
@@ -349,40 +365,24 @@ func TestUnschedulablePollingIsReported(t *testing.T) {
 // showed in the status meanwhile.
 func TestFailedChannelSyncIsRetried(t *testing.T) {
 	core := startSimCore(t)
-	target, _ := url.Parse(core.APIURL())
-	rp := httputil.NewSingleHostReverseProxy(target)
 	var mu sync.Mutex
 	failing := 2 // the first two channel installs answer 500
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api := refusingProxy(t, core, func(r *http.Request) (int, string) {
 		mu.Lock()
-		fail := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/channels") && failing > 0
-		if fail {
+		defer mu.Unlock()
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/channels") && failing > 0 {
 			failing--
+			return http.StatusInternalServerError, "Could not load mediator default channel config (urn: x): MongoNetworkError: connection reset"
 		}
-		mu.Unlock()
-		if fail {
-			http.Error(w, "Could not load mediator default channel config (urn: x): MongoNetworkError: connection reset", http.StatusInternalServerError)
-			return
-		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(proxy.Close)
+		return 0, ""
+	})
 	rs := newRouteServer(t)
 	host, port := rs.hostPort(t)
-	c, err := NewClient(ClientOptions{APIURL: proxy.URL, Username: openhim.RootEmail, Password: openhim.RootPassword, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := syncRegistration(host, port, 1, map[string]string{"ingest": ""})
 	logs := &syncBuffer{}
 	l := logrus.New()
 	l.SetOutput(logs)
-	r := NewRegistrar(c, reg, nil, RegistrarOptions{Interval: 2 * time.Millisecond, InstallChannels: true, Logger: l,
-		Backoff: Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r, _ := startRegistrar(t, api, syncRegistration(host, port, 1, map[string]string{"ingest": ""}),
+		RegistrarOptions{Interval: 2 * time.Millisecond, Logger: l, Backoff: Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}})
 	waitFor(t, "the channel installed after core recovers", func() bool { return r.Status().Channels == "installed" })
 	// Each failed attempt was reported (the status said the same until the
 	// next attempt).
@@ -391,5 +391,39 @@ func TestFailedChannelSyncIsRetried(t *testing.T) {
 	}
 	if st := r.Status(); len(st.Problems) != 0 || channelNamed(core, "Job Mediator – ingest") == nil {
 		t.Fatalf("status %+v, channels %v", st, core.Channels())
+	}
+}
+
+// A sync core refuses for good (a 4xx: here a name core's stored defaults
+// lack, as when a registration was not accepted) is reported and not
+// tried again, however long core answers heartbeats.
+func TestRefusedChannelSyncIsNotRetried(t *testing.T) {
+	core := startSimCore(t)
+	var mu sync.Mutex
+	installs, heartbeats := 0, 0
+	api := refusingProxy(t, core, func(r *http.Request) (int, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/heartbeat"):
+			heartbeats++
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/channels"):
+			installs++
+			// openhim-core-js:src/api/mediators.js loadDefaultChannels
+			return http.StatusBadRequest, "Could not load mediator default channel config, one or more channels in the request body not found in the mediator config (urn: urn:mediator:jobmediator)"
+		}
+		return 0, ""
+	})
+	rs := newRouteServer(t)
+	host, port := rs.hostPort(t)
+	r, _ := startRegistrar(t, api, syncRegistration(host, port, 1, map[string]string{"ingest": ""}),
+		RegistrarOptions{Interval: time.Millisecond, Backoff: Backoff{Initial: time.Millisecond, Max: time.Millisecond}})
+	waitFor(t, "twenty heartbeats", func() bool { mu.Lock(); defer mu.Unlock(); return heartbeats >= 20 })
+	st := r.Status()
+	mu.Lock()
+	n := installs
+	mu.Unlock()
+	if n != 1 || st.Channels != ChannelFailed || len(st.Problems) != 1 || !strings.Contains(st.Problems[0], "HTTP 400") {
+		t.Fatalf("%d installs, status %+v", n, st)
 	}
 }
