@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -154,6 +155,9 @@ func (cfg *Config) startMediator(upstream string) (*server, error) {
 	cmd := cfg.pinned("0", cfg.Binary, "serve", "--project", cfg.Project, "--credentials", creds)
 	cmd.Env = append(os.Environ(), "JM_DATA_DIR="+filepath.Join(dir, "data"), fmt.Sprintf("SERVER_PORT=%d", port), "OPENHIM_URL=")
 	cmd.Env = append(cmd.Env, cfg.MediatorEnv...)
+	if cfg.ProfileDir != "" {
+		cmd.Env = append(cmd.Env, "JM_PPROF=true", "JM_API_TOKEN="+profileToken)
+	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	return cfg.startServer("mediator", base+"/readyz", base+"/hello", cmd)
 }
@@ -252,7 +256,14 @@ func (cfg *Config) Routed() ([]RoutedRow, error) {
 		row := RoutedRow{Scenario: sc.Name}
 		for i := 0; i < cfg.Repeats; i++ {
 			for _, s := range []*server{med, bare} {
+				var profiled chan struct{}
+				if s == med && i == 0 && sc.Conns == 16 && cfg.ProfileDir != "" {
+					profiled = cfg.profile(med, "mediator-closed16")
+				}
 				r := cfg.runLoad(s, sc)
+				if profiled != nil {
+					<-profiled
+				}
 				row.Errors += r.Errors
 				if row.FirstError == "" && r.FirstErr != "" {
 					row.FirstError = s.name + ": " + r.FirstErr
@@ -274,4 +285,44 @@ func (cfg *Config) Routed() ([]RoutedRow, error) {
 		rows = append(rows, row)
 	}
 	return rows, nil
+}
+
+const profileToken = "jmbench-profile-token"
+
+// profile fetches a CPU profile of the mediator covering a load run.
+func (cfg *Config) profile(s *server, name string) chan struct{} {
+	done := make(chan struct{})
+	secs := max(1, int(cfg.Duration.Seconds())-1)
+	go func() {
+		defer close(done)
+		base := strings.TrimSuffix(s.url, "/hello")
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs), nil)
+		req.Header.Set("Authorization", "Bearer "+profileToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cfg.progress("profile %s: %v", name, err)
+			return
+		}
+		defer resp.Body.Close()
+		_ = os.MkdirAll(cfg.ProfileDir, 0o755)
+		// where requests wait: the goroutines, taken while the load still runs
+		if g, err := http.NewRequest(http.MethodGet, base+"/debug/pprof/goroutine?debug=1", nil); err == nil {
+			g.Header.Set("Authorization", "Bearer "+profileToken)
+			if gr, err := http.DefaultClient.Do(g); err == nil {
+				b, _ := io.ReadAll(gr.Body)
+				gr.Body.Close()
+				_ = os.WriteFile(filepath.Join(cfg.ProfileDir, name+".goroutines.txt"), b, 0o644)
+			}
+		}
+		path := filepath.Join(cfg.ProfileDir, name+".pprof")
+		f, err := os.Create(path)
+		if err != nil {
+			cfg.progress("profile %s: %v", name, err)
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+		cfg.progress("profile %s: %s (%s)", name, path, resp.Status)
+	}()
+	return done
 }

@@ -154,6 +154,36 @@ func (s *boltStore) CreateRun(ctx context.Context, r *Run) error {
 	})
 }
 
+// recordRuns writes a journal batch in one transaction (one fsync): each
+// run with its log lines; a run whose ID exists already gets its own error.
+func (s *boltStore) recordRuns(ctx context.Context, recs []*runRecord) error {
+	ready, logs, logErrs := prepareBatch(s.san, recs)
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		runs, lb := tx.Bucket(bRuns), tx.Bucket(bLogs)
+		for i, rec := range ready {
+			rec.err = logErrs[i]
+			if runs.Get([]byte(rec.run.ID)) != nil {
+				rec.err = fmt.Errorf("%w: run %s already exists", ErrDuplicate, rec.run.ID)
+				continue
+			}
+			if err := s.putRun(tx, rec.run); err != nil {
+				return err
+			}
+			for _, l := range logs[i] {
+				seq, err := lb.NextSequence()
+				if err != nil {
+					return err
+				}
+				if err := putJSON(lb, logKey(rec.run.ID, seq), l); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return err
+}
+
 func (s *boltStore) putRun(tx *bolt.Tx, r *Run) error {
 	if err := putJSON(tx.Bucket(bRuns), []byte(r.ID), r); err != nil {
 		return err

@@ -14,7 +14,7 @@ func TestDetectsFerretDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if !s.(*mongoStore).ferret {
+	if !s.(*journal).Store.(*mongoStore).ferret {
 		t.Fatal("FerretDB not detected from buildInfo")
 	}
 }

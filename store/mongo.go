@@ -530,11 +530,65 @@ func nextLogSeq() int64 {
 // document stays far below the 16 MiB limit).
 const logChunkBytes = 4 << 20
 
+// recordRuns writes a journal batch with one unordered InsertMany of runs
+// and one of log chunks; a duplicate run ID fails only that run.
+func (s *mongoStore) recordRuns(ctx context.Context, recs []*runRecord) error {
+	ready, logs, logErrs := prepareBatch(s.san, recs)
+	if len(ready) == 0 {
+		return nil
+	}
+	docs := make([]any, len(ready))
+	for i, rec := range ready {
+		docs[i] = toRunDoc(rec.run)
+		rec.err = logErrs[i]
+	}
+	failed := map[int]bool{}
+	if _, err := s.runs.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+			return s.wrap("record runs", err)
+		}
+		for _, we := range bwe.WriteErrors {
+			if !mongo.IsDuplicateKeyError(we) {
+				return s.wrap("record runs", err)
+			}
+			failed[we.Index] = true
+			ready[we.Index].err = fmt.Errorf("%w: run %s already exists", ErrDuplicate, ready[we.Index].run.ID)
+		}
+	}
+	var logDocs []any
+	for i, rec := range ready {
+		if !failed[i] {
+			logDocs = append(logDocs, s.logDocs(rec.run.ID, logs[i])...)
+		}
+	}
+	if len(logDocs) == 0 {
+		return nil
+	}
+	if _, err := s.logs.InsertMany(ctx, logDocs, options.InsertMany().SetOrdered(false)); err != nil {
+		// the runs are in: report the lost log lines on each run, not a
+		// failed batch (which would write the runs again)
+		err = s.wrap("record log lines", err)
+		for i, rec := range ready {
+			if !failed[i] && len(logs[i]) > 0 && rec.err == nil {
+				rec.err = err
+			}
+		}
+	}
+	return nil
+}
+
 func (s *mongoStore) AppendLogs(ctx context.Context, runID string, lines []LogLine) error {
 	clean, err := s.san.logs(runID, lines)
 	if err != nil || len(clean) == 0 {
 		return err
 	}
+	_, err = s.logs.InsertMany(ctx, s.logDocs(runID, clean))
+	return s.wrap("append logs to run "+runID, err)
+}
+
+// logDocs chunks a run's cleaned log lines into documents.
+func (s *mongoStore) logDocs(runID string, clean []LogLine) []any {
 	var docs []any
 	var cur []logLineDoc
 	size := 0
@@ -552,8 +606,7 @@ func (s *mongoStore) AppendLogs(ctx context.Context, runID string, lines []LogLi
 		size += len(l.Message) + len(l.Step) + 64
 	}
 	flush()
-	_, err = s.logs.InsertMany(ctx, docs)
-	return s.wrap("append logs to run "+runID, err)
+	return docs
 }
 
 func (s *mongoStore) Logs(ctx context.Context, runID string) ([]LogLine, error) {

@@ -117,13 +117,22 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		if strings.ContainsAny(db, `/\. "$`) {
 			return nil, invalid("mongo database name %q contains a character MongoDB forbids", db)
 		}
-		return openMongo(ctx, cfg.MongoURL, db, cfg.ConnectTimeout, san, cfg.Now)
+		m, err := openMongo(ctx, cfg.MongoURL, db, cfg.ConnectTimeout, san, cfg.Now)
+		if err != nil {
+			return nil, err
+		}
+		return newJournal(m), nil
 	}
 	dir := cfg.DataDir
 	if dir == "" {
 		dir = DefaultDataDir
 	}
-	return openBolt(dir, san, cfg.Now)
+	b, err := openBolt(dir, san, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	// run history goes through the group-commit journal (journal.go)
+	return newJournal(b), nil
 }
 
 // Backoff returns the delay before retry number attempt (1 = first retry):

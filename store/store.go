@@ -278,14 +278,3 @@ type Retention struct {
 	Days    int `json:"days" yaml:"days"`
 	MaxRuns int `json:"maxRuns" yaml:"max_runs"`
 }
-
-// RecordRun stores a finished run and its log lines, as run history does.
-func RecordRun(ctx context.Context, s Store, r *Run, logs []LogLine) error {
-	if err := s.CreateRun(ctx, r); err != nil {
-		return err
-	}
-	if len(logs) == 0 {
-		return nil
-	}
-	return s.AppendLogs(ctx, r.ID, logs)
-}

@@ -87,19 +87,21 @@ func (h *History) RunFinished(ctx context.Context, rec RunRecord) {
 			run.Steps = append(run.Steps, sr)
 		}
 	}
-	ctx = context.WithoutCancel(ctx)
-	if err := h.Store.CreateRun(ctx, run); err != nil {
-		h.log().WithError(err).WithField("run", rec.RunID).Error("run history: could not record the run")
-		return
-	}
+	var lines []store.LogLine
 	if res != nil && len(res.Logs) > 0 {
-		lines := make([]store.LogLine, 0, len(res.Logs))
+		lines = make([]store.LogLine, 0, len(res.Logs))
 		for _, l := range res.Logs {
 			lines = append(lines, store.LogLine{Time: l.Time, Level: l.Level, Step: l.Step, Message: red.String(l.Message)})
 		}
-		if err := h.Store.AppendLogs(ctx, rec.RunID, lines); err != nil {
-			h.log().WithError(err).WithField("run", rec.RunID).Warn("run history: could not record log lines")
-		}
+	}
+	// Queued for the store's next group commit (store/journal.go): the
+	// answer does not wait for an fsync of its own.
+	runID := rec.RunID
+	onErr := func(err error) {
+		h.log().WithError(err).WithField("run", runID).Error("run history: could not record the run")
+	}
+	if err := store.RecordRun(context.WithoutCancel(ctx), h.Store, run, lines, onErr); err != nil {
+		onErr(err)
 	}
 }
 

@@ -127,6 +127,7 @@ func Run(t *testing.T, open OpenFunc, opts ...Option) {
 		{"ScheduleLease", testScheduleLease},
 		{"Cull", testCull},
 		{"RestartPersistence", testRestartPersistence},
+		{"RecordRunJournal", testRecordRunJournal},
 	}
 	cases = append(cases, accountCases...)
 	for _, c := range cases {
@@ -992,5 +993,74 @@ func assertJSONEqual(t *testing.T, what string, got, want json.RawMessage) {
 	}
 	if !reflect.DeepEqual(g, w) {
 		t.Fatalf("%s = %s, want %s", what, got, want)
+	}
+}
+
+// testRecordRunJournal: history queued with RecordRun (group commit) is
+// what a reader sees right after (read-your-writes), keeps each run's log
+// lines apart and in order, reports a duplicate run to its callback only,
+// is redacted like CreateRun, and is on disk after Close.
+func testRecordRunJournal(t *testing.T, e *env) {
+	const n = 120
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var cbErrs []error
+	onErr := func(err error) { mu.Lock(); cbErrs = append(cbErrs, err); mu.Unlock() }
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				r := sampleRun(fmt.Sprintf("jr-%03d", i), "wf", T0.Add(time.Duration(i)*time.Second))
+				r.Input = json.RawMessage(`{"password":"` + secret + `"}`)
+				logs := []store.LogLine{
+					{Time: T0, Level: "info", Step: "a", Message: fmt.Sprintf("run %d first", i)},
+					{Time: T0, Level: "info", Step: "a", Message: fmt.Sprintf("run %d second %s", i, secret)},
+				}
+				if err := store.RecordRun(e.ctx, e.s, r, logs, onErr); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("jr-%03d", i)
+		r, err := e.s.GetRun(e.ctx, id)
+		must(t, err)
+		if strings.Contains(string(r.Input), secret) {
+			t.Fatalf("%s: secret stored in input: %s", id, r.Input)
+		}
+		logs, err := e.s.Logs(e.ctx, id)
+		must(t, err)
+		if len(logs) != 2 || logs[0].Message != fmt.Sprintf("run %d first", i) || strings.Contains(logs[1].Message, secret) {
+			t.Fatalf("%s: logs = %+v", id, logs)
+		}
+	}
+	runs, err := e.s.ListRuns(e.ctx, store.RunFilter{Workflow: "wf", Limit: 1000})
+	must(t, err)
+	if len(runs) != n {
+		t.Fatalf("ListRuns right after RecordRun: %d runs, want %d", len(runs), n)
+	}
+	// a duplicate ID fails alone, through the callback
+	must(t, store.RecordRun(e.ctx, e.s, sampleRun("jr-000", "wf", T0), nil, onErr))
+	must(t, store.RecordRun(e.ctx, e.s, sampleRun("jr-new", "wf", T0), nil, onErr))
+	if _, err := e.s.GetRun(e.ctx, "jr-new"); err != nil {
+		t.Fatalf("run queued with a duplicate: %v", err)
+	}
+	mu.Lock()
+	if len(cbErrs) != 1 || !errors.Is(cbErrs[0], store.ErrDuplicate) {
+		t.Fatalf("callback errors = %v, want one ErrDuplicate", cbErrs)
+	}
+	mu.Unlock()
+	// queued then closed: written by Close
+	for i := 0; i < 20; i++ {
+		must(t, store.RecordRun(e.ctx, e.s, sampleRun(fmt.Sprintf("jc-%02d", i), "closing", T0), nil, onErr))
+	}
+	e.reopen()
+	runs, err = e.s.ListRuns(e.ctx, store.RunFilter{Workflow: "closing"})
+	must(t, err)
+	if len(runs) != 20 {
+		t.Fatalf("after Close and reopen: %d runs, want 20", len(runs))
 	}
 }

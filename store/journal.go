@@ -1,0 +1,317 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// Run history leaves the request path through a journal: RecordRun queues
+// a finished run with its log lines and returns at once; one writer
+// goroutine commits whatever has queued up in a single write (one bbolt
+// transaction and fsync, or one InsertMany per collection on MongoDB), so
+// under load hundreds of runs share a commit instead of each request
+// waiting for two fsyncs of its own behind bbolt's single writer.
+//
+// What a crash can lose is only history of runs whose answer has gone out
+// while their commit was still queued or in flight: the runs of one commit
+// (a few milliseconds) plus at most JournalMax queued behind it, and only
+// for synchronous routed runs, which OpenHIM core records anyway. Nothing
+// else is deferred: queue messages (an async request's 202 is sent after
+// its Enqueue has committed), cursors and leases are written synchronously,
+// and every queue transition (Complete, Fail, DeadLetter) first waits for
+// the history queued before it, so a message is never marked done ahead of
+// its run's history.
+//
+// Reads wait for the history queued before them (read-your-writes): a
+// client that got its answer and then asks GET /api/runs finds its run.
+
+// JournalMax is how many finished runs may wait for their commit; RecordRun
+// blocks beyond it, so a store that cannot keep up slows the answers down
+// instead of growing the queue without bound.
+const JournalMax = 4096
+
+// batchRecorder is implemented by stores that write many runs at once.
+// It sets rec.err for a run that could not be written (e.g. a duplicate
+// ID) and returns an error only when the whole batch failed.
+type batchRecorder interface {
+	recordRuns(ctx context.Context, recs []*runRecord) error
+}
+
+type runRecord struct {
+	run   *Run
+	logs  []LogLine
+	onErr func(error)
+	err   error
+}
+
+// batch is one generation of the journal: done is closed once every run
+// queued in it has been written (or has failed).
+type batch struct {
+	recs []*runRecord
+	done chan struct{}
+}
+
+// journal wraps a Store with the run history queue; every other method
+// passes through.
+type journal struct {
+	Store
+
+	mu       sync.Mutex
+	space    *sync.Cond
+	cur      *batch // collecting
+	inflight *batch // being written
+	closed   bool
+	wake     chan struct{}
+	stopped  chan struct{}
+}
+
+func newJournal(s Store) *journal {
+	j := &journal{Store: s, cur: &batch{done: make(chan struct{})}, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	j.space = sync.NewCond(&j.mu)
+	go j.writer()
+	return j
+}
+
+// RecordRun stores a finished run and its log lines, as run history does.
+// On a store opened by Open it returns once the run is queued: the run is
+// written by the next group commit, and onErr (may be nil) hears about a
+// run that could not be written. Other stores write it before returning.
+func RecordRun(ctx context.Context, s Store, r *Run, logs []LogLine, onErr func(error)) error {
+	if j, ok := s.(*journal); ok {
+		return j.record(r, logs, onErr)
+	}
+	if err := s.CreateRun(ctx, r); err != nil {
+		return err
+	}
+	if len(logs) == 0 {
+		return nil
+	}
+	return s.AppendLogs(ctx, r.ID, logs)
+}
+
+func (j *journal) record(r *Run, logs []LogLine, onErr func(error)) error {
+	if r == nil {
+		return invalid("run is nil")
+	}
+	if r.ID == "" {
+		r.ID = NewID()
+	}
+	j.mu.Lock()
+	for len(j.cur.recs) >= JournalMax && !j.closed {
+		j.space.Wait()
+	}
+	if j.closed {
+		j.mu.Unlock()
+		return ErrClosed
+	}
+	j.cur.recs = append(j.cur.recs, &runRecord{run: r, logs: logs, onErr: onErr})
+	j.mu.Unlock()
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// flush waits until every run queued before the call has been written.
+func (j *journal) flush(ctx context.Context) error {
+	j.mu.Lock()
+	var wait *batch
+	switch {
+	case len(j.cur.recs) > 0:
+		wait = j.cur
+	case j.inflight != nil:
+		wait = j.inflight
+	}
+	j.mu.Unlock()
+	if wait == nil {
+		return nil
+	}
+	select {
+	case <-wait.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (j *journal) writer() {
+	defer close(j.stopped)
+	for {
+		j.mu.Lock()
+		for len(j.cur.recs) == 0 && !j.closed {
+			j.mu.Unlock()
+			<-j.wake
+			j.mu.Lock()
+		}
+		if len(j.cur.recs) == 0 && j.closed {
+			j.mu.Unlock()
+			return
+		}
+		b := j.cur
+		j.cur = &batch{done: make(chan struct{})}
+		j.inflight = b
+		j.space.Broadcast()
+		j.mu.Unlock()
+
+		j.write(b.recs)
+
+		j.mu.Lock()
+		j.inflight = nil
+		j.mu.Unlock()
+		close(b.done)
+	}
+}
+
+// write commits one batch: all at once when the store can, else (or when
+// the batch as a whole failed) run by run, so one bad run costs only itself.
+func (j *journal) write(recs []*runRecord) {
+	ctx := context.Background()
+	if br, ok := j.Store.(batchRecorder); ok {
+		if err := br.recordRuns(ctx, recs); err == nil {
+			for _, rec := range recs {
+				if rec.err != nil && rec.onErr != nil {
+					rec.onErr(rec.err)
+				}
+			}
+			return
+		}
+		for _, rec := range recs {
+			rec.err = nil
+		}
+	}
+	for _, rec := range recs {
+		err := j.Store.CreateRun(ctx, rec.run)
+		if err == nil && len(rec.logs) > 0 {
+			err = j.Store.AppendLogs(ctx, rec.run.ID, rec.logs)
+		}
+		if err != nil && rec.onErr != nil && !errors.Is(err, ErrDuplicate) {
+			rec.onErr(err)
+		}
+	}
+}
+
+// Close writes what is queued, then closes the store.
+func (j *journal) Close() error {
+	j.mu.Lock()
+	already := j.closed
+	j.closed = true
+	j.space.Broadcast()
+	j.mu.Unlock()
+	if !already {
+		select {
+		case j.wake <- struct{}{}:
+		default:
+		}
+		<-j.stopped
+	}
+	return j.Store.Close()
+}
+
+// Reads and writes that must see (or follow) the queued history wait for
+// it first; the wait is nothing when the queue is empty.
+
+func (j *journal) CreateRun(ctx context.Context, r *Run) error {
+	if err := j.flush(ctx); err != nil {
+		return err
+	}
+	return j.Store.CreateRun(ctx, r)
+}
+
+func (j *journal) UpdateRun(ctx context.Context, r *Run) error {
+	if err := j.flush(ctx); err != nil {
+		return err
+	}
+	return j.Store.UpdateRun(ctx, r)
+}
+
+func (j *journal) GetRun(ctx context.Context, id string) (*Run, error) {
+	if err := j.flush(ctx); err != nil {
+		return nil, err
+	}
+	return j.Store.GetRun(ctx, id)
+}
+
+func (j *journal) ListRuns(ctx context.Context, f RunFilter) ([]*Run, error) {
+	if err := j.flush(ctx); err != nil {
+		return nil, err
+	}
+	return j.Store.ListRuns(ctx, f)
+}
+
+func (j *journal) FindRunByTransaction(ctx context.Context, txID string) (*Run, error) {
+	if err := j.flush(ctx); err != nil {
+		return nil, err
+	}
+	return j.Store.FindRunByTransaction(ctx, txID)
+}
+
+func (j *journal) AppendLogs(ctx context.Context, runID string, lines []LogLine) error {
+	if err := j.flush(ctx); err != nil {
+		return err
+	}
+	return j.Store.AppendLogs(ctx, runID, lines)
+}
+
+func (j *journal) Logs(ctx context.Context, runID string) ([]LogLine, error) {
+	if err := j.flush(ctx); err != nil {
+		return nil, err
+	}
+	return j.Store.Logs(ctx, runID)
+}
+
+func (j *journal) Complete(ctx context.Context, id, owner string) error {
+	if err := j.flush(ctx); err != nil {
+		return err
+	}
+	return j.Store.Complete(ctx, id, owner)
+}
+
+func (j *journal) Fail(ctx context.Context, id, owner, errMsg string, next time.Time) (*Message, error) {
+	if err := j.flush(ctx); err != nil {
+		return nil, err
+	}
+	return j.Store.Fail(ctx, id, owner, errMsg, next)
+}
+
+func (j *journal) DeadLetter(ctx context.Context, id, owner, reason string) error {
+	if err := j.flush(ctx); err != nil {
+		return err
+	}
+	return j.Store.DeadLetter(ctx, id, owner, reason)
+}
+
+func (j *journal) Cull(ctx context.Context, olderThan time.Time, keepMax int) (int, error) {
+	if err := j.flush(ctx); err != nil {
+		return 0, err
+	}
+	return j.Store.Cull(ctx, olderThan, keepMax)
+}
+
+func (j *journal) Ping(ctx context.Context) error { return j.Store.Ping(ctx) }
+
+// CullAccounts drops the orchestrations of runs missing from the history:
+// queued runs must be there first.
+func (j *journal) CullAccounts(ctx context.Context, now time.Time) (int, error) {
+	if err := j.flush(ctx); err != nil {
+		return 0, err
+	}
+	return j.Store.CullAccounts(ctx, now)
+}
+
+// prepareBatch sanitises a batch for recordRuns: the runs that can be
+// written, their cleaned log lines, and an error per run whose log lines
+// were refused (the run itself is still written, as CreateRun then
+// AppendLogs would). A run refused outright gets rec.err and is left out.
+func prepareBatch(san sanitizer, recs []*runRecord) (ready []*runRecord, logs [][]LogLine, logErrs []error) {
+	for _, rec := range recs {
+		if rec.err = san.run(rec.run); rec.err != nil {
+			continue
+		}
+		l, err := san.logs(rec.run.ID, rec.logs)
+		ready, logs, logErrs = append(ready, rec), append(logs, l), append(logErrs, err)
+	}
+	return ready, logs, logErrs
+}
