@@ -14,6 +14,7 @@ import (
 type CoreChannel struct {
 	ID              string  `json:"_id"`
 	Name            string  `json:"name"`
+	Description     string  `json:"description"`
 	Type            string  `json:"type"`
 	Status          string  `json:"status"`
 	PollingSchedule string  `json:"pollingSchedule"`

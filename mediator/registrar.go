@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -433,9 +434,12 @@ func (r *Registrar) classify(chans []CoreChannel, installed map[string]bool) (st
 			st.State = ChannelConflict
 			st.Problem = fmt.Sprintf("channel %q was deleted in the console, but core keeps it (it has transactions) and its name", def.Name)
 			st.Fix = "restore it in the console (set its status to enabled), or set MEDIATOR_NAME to a new name: default channels are named \"<MEDIATOR_NAME> – <workflow>\""
-		case !routesHere(ch, def):
+		case !r.owns(ch, def):
 			st.State = ChannelConflict
 			st.Problem = fmt.Sprintf("channel name %q is taken by a channel that routes to %s, not to this mediator (%s)", def.Name, routeTargets(ch.Routes), routeTargets(def.Routes))
+			if m := urnMark.FindStringSubmatch(ch.Description); m != nil {
+				st.Problem = fmt.Sprintf("channel name %q is taken by mediator %s's channel (this one is %s)", def.Name, m[1], r.reg.URN)
+			}
 			st.Fix = "set MEDIATOR_NAME (--mediator-name) to a name no other mediator uses: default channels are named \"<MEDIATOR_NAME> – <workflow>\"; or, if it is an older install of this mediator, point its route here or delete it in the console"
 		case installed[def.Name]:
 			st.State = ChannelInstalled
@@ -456,9 +460,33 @@ func (r *Registrar) defaultChannel(name string) Channel {
 	return Channel{}
 }
 
+var urnMark = regexp.MustCompile(`\((urn:[^()\s]+)\)\s*$`)
+
+// owns reports whether a stored channel of one of our default channels'
+// names is ours. The urn at the end of its description decides; a channel
+// without one (installed by an earlier version, imported with core's
+// metadata, made by hand) is ours when it routes to this mediator's host
+// and port, or carries the description an earlier version gave it. Route
+// alone cannot decide: the host is the machine's name by default, and a
+// container gets a new one on every start.
+func (r *Registrar) owns(ch CoreChannel, def Channel) bool {
+	if m := urnMark.FindStringSubmatch(ch.Description); m != nil {
+		return m[1] == r.reg.URN
+	}
+	if routesHere(ch, def) {
+		return true
+	}
+	// The workflow key, read back from our own description (the
+	// registration does not keep it otherwise).
+	var wf string
+	if _, err := fmt.Sscanf(def.Description, "Runs workflow %q", &wf); err != nil {
+		return false
+	}
+	return ch.Description == legacyChannelDescription(wf, r.reg.Name)
+}
+
 // routesHere reports whether a stored channel has a route to the host and
-// port of the default channel's routes: then it is ours, whatever an
-// operator changed since.
+// port of the default channel's routes.
 func routesHere(ch CoreChannel, def Channel) bool {
 	for _, want := range def.Routes {
 		for _, got := range ch.Routes {

@@ -427,3 +427,34 @@ func TestRefusedChannelSyncIsNotRetried(t *testing.T) {
 		t.Fatalf("%d installs, status %+v", n, st)
 	}
 }
+
+// Which stored channel of one of our names is ours: the urn mark decides;
+// without it (earlier versions, core metadata imports, hand-made), the
+// route to this mediator or the description an earlier version wrote.
+func TestRegistrarOwnsChannel(t *testing.T) {
+	reg := syncRegistration("10.0.0.5", 4001, 1, map[string]string{"ingest": ""})
+	c, err := NewClient(ClientOptions{APIURL: "http://127.0.0.1:1", Username: "u", Password: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRegistrar(c, reg, nil, RegistrarOptions{})
+	def := reg.DefaultChannelConfig[0]
+	here := []Route{{Host: "10.0.0.5", Port: 4001}}
+	elsewhere := []Route{{Host: "10.9.9.9", Port: 4001}}
+	for _, c := range []struct {
+		name string
+		ch   CoreChannel
+		ours bool
+	}{
+		{"our urn, moved host", CoreChannel{Description: `Runs workflow "ingest" on Job Mediator (urn:mediator:jobmediator)`, Routes: elsewhere}, true},
+		{"another urn, same route", CoreChannel{Description: `Runs workflow "ingest" on Job Mediator (urn:mediator:other)`, Routes: here}, false},
+		{"earlier version, moved host", CoreChannel{Description: `Runs workflow "ingest" on Job Mediator`, Routes: elsewhere}, true},
+		{"hand-made, routes here", CoreChannel{Description: "made by hand", Routes: here}, true},
+		{"hand-made, routes elsewhere", CoreChannel{Routes: elsewhere}, false},
+		{"earlier version of another workflow", CoreChannel{Description: `Runs workflow "other" on Job Mediator`, Routes: elsewhere}, false},
+	} {
+		if got := r.owns(c.ch, def); got != c.ours {
+			t.Errorf("%s: owns = %v, want %v", c.name, got, c.ours)
+		}
+	}
+}

@@ -208,7 +208,7 @@ func BuildRegistration(id Identity, channels []ChannelSpec, creds []CredentialFi
 		reg.Endpoints = append(reg.Endpoints, route)
 		ch := Channel{
 			Name:         name,
-			Description:  fmt.Sprintf("Runs workflow %q on %s", s.Workflow, id.Name),
+			Description:  channelDescription(s.Workflow, id.Name, id.URN),
 			URLPattern:   "^" + regexp.QuoteMeta(path) + "$",
 			Type:         "http",
 			AuthType:     "private",
@@ -376,6 +376,19 @@ func hasAny(m map[string]any, names []string) bool {
 		}
 	}
 	return false
+}
+
+// channelDescription names the workflow, the mediator and, at the end in
+// parentheses, the mediator's urn: the mark by which the registrar tells
+// its own channels from another mediator's of the same name (channels
+// carry no other link to the mediator that installed them).
+func channelDescription(workflow, name, urn string) string {
+	return fmt.Sprintf("Runs workflow %q on %s (%s)", workflow, name, urn)
+}
+
+// legacyChannelDescription is the description before it carried the urn.
+func legacyChannelDescription(workflow, name string) string {
+	return fmt.Sprintf("Runs workflow %q on %s", workflow, name)
 }
 
 // Slug makes a key usable in a config param name: lower-case ASCII letters,
