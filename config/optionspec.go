@@ -144,7 +144,7 @@ var WorkflowOptionSpecs = []OptionSpec{
 				dst.Timeout = src.Timeout
 			}
 		}},
-	{Key: "memory_limit", Takes: "size (e.g. 512mb, 2gb), at least 16mb", Default: "512mb", Example: "512mb",
+	{Key: "memory_limit", Takes: "size (e.g. 512mb, 2gb), at least 16mb", Default: strconv.Itoa(DefaultMemoryLimit>>20) + "mb", Example: "512mb",
 		Doc: "Memory one run may use; over it the run fails alone (the process and other runs go on).",
 		read: func(c *collector, n *yaml.Node, line int, f string, o *WorkflowOptions) bool {
 			s, _ := c.str(n, f)
