@@ -16,6 +16,11 @@ type ValidationError struct {
 	Field   string // dotted path, e.g. workflows.Inbound.jobs.receive.body
 	Message string
 	Fix     string
+	// Column is the 1-based column (0 when unknown); Source is the
+	// offending source line, printed under the error with a caret at
+	// Column, as compilers do.
+	Column int
+	Source string
 }
 
 // Error formats the problem as `file:line: field: message (fix: …)`, leaving
@@ -27,6 +32,10 @@ func (e ValidationError) Error() string {
 		if e.Line > 0 {
 			b.WriteString(":")
 			b.WriteString(strconv.Itoa(e.Line))
+			if e.Column > 0 {
+				b.WriteString(":")
+				b.WriteString(strconv.Itoa(e.Column))
+			}
 		}
 		b.WriteString(": ")
 	}
@@ -60,11 +69,55 @@ func (es ValidationErrors) Error() string {
 // `jobmediator check`.
 func (es ValidationErrors) Write(w io.Writer, prefix string) error {
 	for _, e := range es {
-		if _, err := fmt.Fprintf(w, "%s%s\n", prefix, e.Error()); err != nil {
+		if _, err := fmt.Fprintf(w, "%s%s\n%s", prefix, e.Error(), Excerpt(e.Source, e.Line, e.Column)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Excerpt shows one source line with its number and, when column is known,
+// a caret under that column:
+//
+//	5 | fn(s => s;
+//	  |          ^
+//
+// It is empty when there is no source line. Tabs are kept in the caret
+// line so the caret lines up in a terminal.
+func Excerpt(source string, line, column int) string {
+	if source == "" || line <= 0 {
+		return ""
+	}
+	num := strconv.Itoa(line)
+	gutter := strings.Repeat(" ", max(4-len(num), 0))
+	out := gutter + num + " | " + source + "\n"
+	if column > 0 {
+		var pad strings.Builder
+		for i, r := range []rune(source) {
+			if i >= column-1 {
+				break
+			}
+			if r == '\t' {
+				pad.WriteRune('\t')
+			} else {
+				pad.WriteRune(' ')
+			}
+		}
+		out += gutter + strings.Repeat(" ", len(num)) + " | " + pad.String() + "^\n"
+	}
+	return out
+}
+
+// SourceLine returns line n (1-based) of text, or "" when out of range.
+func SourceLine(text string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	lines := strings.Split(text, "\n")
+	if n > len(lines) {
+		return ""
+	}
+	return strings.TrimRight(lines[n-1], "\r")
 }
 
 // collector accumulates errors and warnings while loading one file.

@@ -192,9 +192,10 @@ func TestValidationErrorFormat(t *testing.T) {
 		e    ValidationError
 		want string
 	}{
-		{ValidationError{"p.yaml", 3, "jobs.a", "bad", "fix it"}, "p.yaml:3: jobs.a: bad (fix: fix it)"},
-		{ValidationError{"p.yaml", 0, "jobs.a", "bad", ""}, "p.yaml: jobs.a: bad"},
-		{ValidationError{"", 0, "", "bad", ""}, "bad"},
+		{ValidationError{File: "p.yaml", Line: 3, Field: "jobs.a", Message: "bad", Fix: "fix it"}, "p.yaml:3: jobs.a: bad (fix: fix it)"},
+		{ValidationError{File: "p.yaml", Line: 3, Column: 7, Field: "jobs.a", Message: "bad"}, "p.yaml:3:7: jobs.a: bad"},
+		{ValidationError{File: "p.yaml", Field: "jobs.a", Message: "bad"}, "p.yaml: jobs.a: bad"},
+		{ValidationError{Message: "bad"}, "bad"},
 	}
 	for _, tt := range tests {
 		if got := tt.e.Error(); got != tt.want {

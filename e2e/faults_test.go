@@ -275,7 +275,7 @@ func TestServeRefusesBrokenProject(t *testing.T) {
 		want    *regexp.Regexp // in both check's and serve's output
 	}{
 		{"job syntax error", faultProject("@openfn/language-http@7", "// forward the body\npost('/records', $.data;", ""),
-			regexp.MustCompile(`project\.yaml:14: workflows\.faulty\.jobs\.call-upstream\.body: .*SyntaxError: Unexpected token ;? ?\(line 2, column \d+\) \(fix: correct the job source\)`)},
+			regexp.MustCompile(`project\.yaml:14:\d+: workflows\.faulty\.jobs\.call-upstream\.body: .*SyntaxError: Unexpected token ;? ?\(line 2, column \d+\) \(fix: correct the job source\)`)},
 		{"unknown adaptor", faultProject("@openfn/language-nosuch@1", good, ""),
 			regexp.MustCompile(`project\.yaml:10: workflows\.faulty\.jobs\.call-upstream\.adaptor: adaptor "@openfn/language-nosuch@1" is not available: known adaptors are .*http.* \(fix: `)},
 		{"bad cron", faultProject("@openfn/language-http@7", good, "      hourly: {type: cron, cron_expression: '61 * * * *', enabled: true}\n"),

@@ -115,6 +115,10 @@ type StepResult struct {
 	Finished time.Time       `json:"finished"`
 	Error    *Error          `json:"error,omitempty"`
 	Output   json.RawMessage `json:"-"` // cleaned output state
+	// Reached is, when the step crashed (or failed under legacy) while
+	// its operations ran, the cleaned state the failing operation was
+	// handed; nil otherwise.
+	Reached json.RawMessage `json:"-"`
 }
 
 // Result is the outcome of a run.
@@ -124,7 +128,12 @@ type Result struct {
 	// when several leaves produced state (as @openfn/runtime). Under the
 	// legacy profile a failed run has no final state (nil).
 	State json.RawMessage
-	Steps []StepResult
-	Error *Error // the error that decided Status, nil on success
-	Logs  []LogLine
+	// Reached is the state a crashed run (or a failed legacy run) got to:
+	// the Reached of the step that stopped it. It is not a final state
+	// (OpenFn writes none then); `jobmediator run -o` writes it so the
+	// user can see how far the job got.
+	Reached json.RawMessage
+	Steps   []StepResult
+	Error   *Error // the error that decided Status, nil on success
+	Logs    []LogLine
 }

@@ -189,6 +189,7 @@ func (e *Engine) RunJob(ctx context.Context, job *config.Job, compat config.Comp
 			}
 		}})
 	res.Steps = []StepResult{sr}
+	res.Reached = sr.Reached
 	if sr.Error != nil {
 		res.Error = sr.Error
 		if sr.Error.Severity != "fail" {
@@ -426,6 +427,9 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 			}
 		}
 		if serr.Severity != "fail" || !lightning {
+			if serr.Severity != "kill" && opIndex(vm) >= 0 {
+				sr.Reached = s.reached(vm, remove)
+			}
 			return sr, nil, serr
 		}
 		// v2: the step's input state gets errors[stepId] and edges go on.
@@ -460,6 +464,21 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 		return sr, nil, tooLarge(id, "final state", len(o), e.opts.MaxStateBytes)
 	}
 	return sr, json.RawMessage(o), serr
+}
+
+// reached serialises the state the failing operation was handed (see
+// __jmState in helpers.go); nil when there is none or it cannot be
+// serialised.
+func (s *slot) reached(vm *goja.Runtime, remove []string) json.RawMessage {
+	st := vm.Get("__jmState")
+	if st == nil || goja.IsUndefined(st) || goja.IsNull(st) {
+		return nil
+	}
+	o, err := s.stringify(st, remove)
+	if err != nil {
+		return nil
+	}
+	return json.RawMessage(o)
 }
 
 // settle drives promises and timers until v is a plain value. goja drains

@@ -102,8 +102,12 @@ const helpersJS = `
   // error raised outside job frames (e.g. by an adaptor) still gets the
   // line of the operation that failed.
   g.__jmOp = -1;
+  // __jmState is the state the running operation was handed: when the
+  // step crashes it is "the state reached", which jobmediator run writes
+  // to -o so the user sees how far the job got.
+  g.__jmState = undefined;
   function track(op, n) {
-    return function (state) { g.__jmOp = n; return op(state); };
+    return function (state) { g.__jmOp = n; g.__jmState = state; return op(state); };
   }
 
   // v2 wrapOperation: an operation handed a falsy state gets {} and a

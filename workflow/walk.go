@@ -151,6 +151,9 @@ func (l *Local) Run(ctx context.Context, req runtime.RunRequest) *runtime.Result
 			Credential: req.Credential, HTTP: r.http, Redactor: r.red, Values: r.values, Log: r.addLog})
 		out, serr := sr.Output, sr.Error
 		res.Steps = append(res.Steps, sr)
+		if sr.Reached != nil {
+			res.Reached = sr.Reached
+		}
 		if serr != nil {
 			if res.Error == nil || serr.Severity != "fail" {
 				res.Error = serr

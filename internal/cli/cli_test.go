@@ -192,9 +192,10 @@ triggers:
   t:
     criteria: '{"form":"x"}'
 `
-	for _, tc := range []struct{ name, file, want string }{
-		{"lightning block", lightning, "project.yaml:11: workflows.wf.jobs.j.body: "},
-		{"v1 expression", v1, "project.yaml:7: "},
+	for _, tc := range []struct{ name, file, want, excerpt string }{
+		// line and column in the project file, then the line and a caret
+		{"lightning block", lightning, "project.yaml:11:20: workflows.wf.jobs.j.body: SyntaxError", "  11 |           fn(s => s;\n     |                    ^\n"},
+		{"v1 expression", v1, "project.yaml:7:24: jobs.j.body: SyntaxError", "   7 |       alterState(s => s;\n     |                        ^\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -202,8 +203,8 @@ triggers:
 				t.Fatal(err)
 			}
 			code, stdout, _ := runCLI(t, nil, "check", "--project", dir)
-			if code != 1 || !strings.Contains(stdout, tc.want) || !strings.Contains(stdout, "SyntaxError") {
-				t.Fatalf("exit %d, want 1 and %q:\n%s", code, tc.want, stdout)
+			if code != 1 || !strings.Contains(stdout, tc.want) || !strings.Contains(stdout, tc.excerpt) {
+				t.Fatalf("exit %d, want 1, %q and the excerpt:\n%s", code, tc.want, stdout)
 			}
 		})
 	}
@@ -252,5 +253,110 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	// A wrong flag is still a usage error (exit 2), on stderr.
 	if code, _, stderr := runCLI(t, nil, "healthcheck", "--nope"); code != 2 || !strings.Contains(stderr, "flag provided but not defined") {
 		t.Errorf("bad flag: exit %d %q", code, stderr)
+	}
+}
+
+// TestCheckReportsEveryStage: settings, options, project and job syntax
+// problems all come out of one run of check.
+func TestCheckReportsEveryStage(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"project.yaml": `jobs:
+  good-syntax-bad-adaptor:
+    trigger: t
+    adaptor: language-nothing@1.0.0
+    expression: fn(s => s;
+  inline:
+    trigger: t
+    adaptor: language-common@1.7.0
+    expression: |
+      alterState(s => s);
+      alterState(s => s;
+  from-file:
+    trigger: t
+    adaptor: language-common@1.7.0
+    expression: file://job.js
+triggers:
+  t:
+    criteria: 'not json'
+`,
+		"job.js":           "fn(s => s);\nfn(s => {\n  return s.x.y\n}))\n",
+		"jobmediator.yaml": "bogus: 1\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, stdout, _ := runCLI(t, nil, "check", "--project", dir, "--log-level", "nonsense")
+	if code != 1 {
+		t.Fatalf("exit %d\n%s", code, stdout)
+	}
+	for _, want := range []string{
+		"settings: LOG_LEVEL/--log-level",        // settings
+		"jobmediator.yaml:1: bogus: unknown key", // options
+		"triggers.t.criteria",                    // project
+		`jobs.good-syntax-bad-adaptor.adaptor: adaptor "language-nothing@1.0.0" is not available`,
+		"project.yaml:11:24: jobs.inline.body: SyntaxError", // inline job syntax
+		"job.js:4:3: job from-file: SyntaxError",            // job file syntax
+		"   4 | }))\n     |   ^\n",
+		"6 error(s)",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("check output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Count(stdout, "language-nothing") != 1 {
+		t.Errorf("the refused adaptor is reported more than once:\n%s", stdout)
+	}
+}
+
+// TestRunPointsAtTheLineAndWritesTheStateReached: a run that crashes names
+// file:line:column with the source line and a caret (the job file, or the
+// project file for an inline body), and -o gets the state the failing
+// operation was handed.
+func TestRunPointsAtTheLineAndWritesTheStateReached(t *testing.T) {
+	dir := t.TempDir()
+	job := "fn(s => ({ ...s, reached: 1 }));\nfn(s => { s.more = 2; return s; });\nfn(s => {\n  return nope.x;\n});\n"
+	project := `jobs:
+  j:
+    trigger: t
+    adaptor: language-common@1.7.0
+    expression: |
+      alterState(s => ({ ...s, reached: 'inline' }));
+      alterState(s => missing.y);
+triggers:
+  t:
+    criteria: '{"a":1}'
+`
+	for name, body := range map[string]string{"job.js": job, "project.yaml": project} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "out.json")
+	code, _, stderr := runCLI(t, nil, "run", filepath.Join(dir, "job.js"), "-o", out)
+	if code != 1 || !strings.Contains(stderr, "job.js:4:10 (job job): ReferenceError: nope is not defined") ||
+		!strings.Contains(stderr, "   4 |   return nope.x;\n     |          ^\n") {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("-o not written: %v", err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(b, &st); err != nil || st["reached"] != float64(1) || st["more"] != float64(2) {
+		t.Errorf("state reached: %s", b)
+	}
+	if !strings.Contains(stderr, "no final state") {
+		t.Errorf("the user is not told the file is not a final state:\n%s", stderr)
+	}
+	code, stdout, stderr := runCLI(t, nil, "run", filepath.Join(dir, "project.yaml"))
+	if code != 1 || !strings.Contains(stderr, "project.yaml:7:23 (jobs.j.body): ReferenceError: missing is not defined") ||
+		!strings.Contains(stderr, "   7 |       alterState(s => missing.y);\n     |                       ^\n") {
+		t.Fatalf("inline: exit %d:\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, `"reached": "inline"`) {
+		t.Errorf("state reached not printed: %s", stdout)
 	}
 }

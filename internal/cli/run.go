@@ -116,6 +116,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	eng := runtime.New(opts)
 
 	var res *runtime.Result
+	var jobs []*config.Job // to point errors at their source
+	projectPath := path
 	if strings.HasSuffix(strings.ToLower(path), ".js") {
 		body, err := os.ReadFile(path)
 		if err != nil {
@@ -132,6 +134,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		}
 		key := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 		job := &config.Job{Key: key, Name: key, Adaptor: spec, Body: string(body), BodyPath: path, Compat: cp}
+		jobs = []*config.Job{job}
 		res = eng.RunJob(ctx, job, cp, input, req)
 	} else {
 		p, err := config.LoadProjectWith(path, config.LoadOptions{ValidateAdaptor: validateAdaptor})
@@ -152,6 +155,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 			return exitUsage
 		}
 		req.Workflow = wf
+		jobs, projectPath = wf.Jobs, p.Path
 		if req.Compat == config.CompatDefault {
 			req.Compat = p.Compat
 		}
@@ -163,6 +167,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 			status = fmt.Sprint(ex.Response.Status)
 		}
 		fmt.Fprintf(stderr, "→ %s %s %s\n", ex.Request.Method, ex.Request.URL, status)
+	}
+	final := res.State != nil
+	if !final && res.Reached != nil {
+		// No final state (a crash, or a failed legacy run): write the state
+		// the failing operation was handed, so the user sees how far the
+		// job got, and say that it is not a final state.
+		res.State = res.Reached
+		fmt.Fprintln(stderr, "no final state: writing the state the failing operation was handed")
 	}
 	if res.State != nil {
 		state := res.State
@@ -181,14 +193,39 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		if e == nil {
 			e = &runtime.Error{Message: "run failed"}
 		}
-		where := e.Step
+		where, excerpt := e.Step, ""
 		if e.Line > 0 {
 			where = fmt.Sprintf("%s:%d", where, e.Line)
+			if j := stepJob(jobs, e.Step); j != nil {
+				file, line, col, field, src := runtime.Locate(projectPath, j, e.Line, e.Column)
+				where = fmt.Sprintf("%s:%d", file, line)
+				if col > 0 {
+					where = fmt.Sprintf("%s:%d", where, col)
+				}
+				where += " (" + field + ")"
+				excerpt = config.Excerpt(red.String(src), line, col)
+			}
 		}
-		fmt.Fprintf(stderr, "run failed: %s in %s: %s\n", e.Name, where, red.String(e.Message))
+		fmt.Fprintf(stderr, "run failed: %s in %s: %s\n%s", e.Name, where, red.String(e.Message), excerpt)
 		return exitFailed
 	}
 	return exitOK
+}
+
+// stepJob finds the job of a step id ("key", or "key-1" when a step ran
+// twice).
+func stepJob(jobs []*config.Job, step string) *config.Job {
+	for _, j := range jobs {
+		if j.Key == step {
+			return j
+		}
+	}
+	for _, j := range jobs {
+		if rest, ok := strings.CutPrefix(step, j.Key+"-"); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
+			return j
+		}
+	}
+	return nil
 }
 
 func pickWorkflow(p *config.Project, name string) (*config.Workflow, error) {

@@ -73,8 +73,18 @@ func check(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 		return exitUsage
 	}
 	res := config.Check(s, envErrs, validateAdaptor)
-	if res.Project != nil && len(res.Errors) == 0 {
-		res.Errors = append(res.Errors, runtime.New(runtime.Options{Compat: s.Compat}).CheckProject(res.Project, s.Compat)...)
+	if res.Project != nil {
+		// Every stage in one pass: the jobs are compiled even when the
+		// settings, options or project have problems, so one run of check
+		// lists everything to fix. A job whose adaptor the loader already
+		// refused is not reported a second time.
+		loaderFound := len(res.Errors) > 0
+		for _, ve := range runtime.New(runtime.Options{Compat: s.Compat}).CheckProject(res.Project, s.Compat) {
+			if loaderFound && ve.Fix == runtime.FixAdaptor {
+				continue
+			}
+			res.Errors = append(res.Errors, ve)
+		}
 	}
 	res.Write(stdout)
 	if !res.OK() {
