@@ -6,6 +6,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,8 +33,10 @@ import (
 	"github.com/jobmediator/jobmediator/internal/logging"
 	"github.com/jobmediator/jobmediator/internal/metrics"
 	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/internal/tlsreload"
 	"github.com/jobmediator/jobmediator/internal/version"
 	"github.com/jobmediator/jobmediator/mediator"
+	"github.com/jobmediator/jobmediator/notify"
 	"github.com/jobmediator/jobmediator/runtime"
 	"github.com/jobmediator/jobmediator/runtime/isolate"
 	"github.com/jobmediator/jobmediator/store"
@@ -67,6 +70,8 @@ type Daemon struct {
 	regr     *mediator.Registrar   // nil when not registering
 	handler  http.Handler
 	metrics  *metrics.Metrics
+	notifier *notify.Notifier    // nil when no sink is configured
+	tls      *tlsreload.Reloader // nil when serving plain HTTP
 
 	chanName map[string]string // workflow key → our default channel's name in core
 	chanMu   sync.Mutex
@@ -119,6 +124,15 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 	}
 	for _, wf := range project.Workflows {
 		d.enabled[wf.Key] = wf.Options.Enabled
+	}
+	if err := d.checkInbox(); err != nil {
+		return nil, fmt.Errorf("inbox security:\n%w", err)
+	}
+	if err := d.buildNotifier(); err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
+	if err := d.setupTLS(); err != nil {
+		return nil, err
 	}
 	d.engine = runtime.New(runtime.Options{Compat: s.Compat})
 	// Every job must compile before we accept traffic; the errors read as
@@ -288,6 +302,9 @@ func (d *Daemon) registration() mediator.Registration {
 		URN: s.URN, Name: s.MediatorName, Version: version.String(),
 		Description: "Runs OpenFn workflows from " + filepath.Base(d.project.Path),
 		RouteHost:   host, RoutePort: s.EffectiveRoutePort(),
+		// With HTTPS on, core must call us over TLS (and, with a client CA,
+		// present its certificate: a secured route does both).
+		RouteSecured: s.TLSCertFile != "",
 	}
 	if len(s.RouteAuth) > 0 {
 		id.RouteUsername, id.RoutePassword = s.RouteAuth[0].Username, s.RouteAuth[0].Password
@@ -471,6 +488,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: d.handler, ReadHeaderTimeout: 10 * time.Second}
 	fields := logrus.Fields{"addr": ln.Addr().String(), "project": d.project.Path, "version": version.String()}
+	if d.tls != nil {
+		ln = tls.NewListener(ln, d.tls.Config())
+		fields["tls"] = true
+		fields["client_certificates"] = d.tls.RequiresClientCerts()
+	}
 	var paths []string
 	for _, wf := range d.webhook.Webhooks() {
 		paths = append(paths, fmt.Sprintf("%v %s → %s", wf.Options.Methods, wf.Options.Path, wf.Key))

@@ -28,17 +28,18 @@ func (d *Daemon) buildChannels(st store.Store) error {
 		Redactor:    d.red,
 		Logger:      d.log,
 		Enabled:     d.isEnabled,
-		Observer:    d.metrics.Observer(&workflow.History{Store: st, Redactor: d.red, Logger: d.log}),
+		Observer:    notifyObserver{d: d, next: d.metrics.Observer(&workflow.History{Store: st, Redactor: d.red, Logger: d.log})},
 	})
 	if err != nil {
 		return err
 	}
 	d.exec = x
 	completer := d.completer()
-	d.queue = queue.New(x, queue.Options{Store: st, Completer: completer, Owner: d.owner(), Workers: s.Workers, Lease: s.QueueLease})
-	d.webhook = webhook.New(x, d.queue, webhook.Options{BodyLimit: s.BodySizeLimit, Completer: completer, RouteAuth: s.RouteAuth})
+	d.queue = queue.New(x, queue.Options{Store: st, Completer: completer, Owner: d.owner(), Workers: s.Workers, Lease: s.QueueLease, Dead: d.deadLettered})
+	d.webhook = webhook.New(x, d.queue, webhook.Options{BodyLimit: s.BodySizeLimit, Completer: completer, RouteAuth: s.RouteAuth,
+		ClientCerts: s.TLSClientCAFile != "", Credential: d.credential})
 	so := schedule.Options{Store: st, Completer: completer, BodyLimit: s.BodySizeLimit, RouteAuth: s.RouteAuth,
-		Owner: d.owner(), ChannelID: d.channelID}
+		ClientCerts: s.TLSClientCAFile != "", Owner: d.owner(), ChannelID: d.channelID}
 	if s.TimeZone != "" {
 		so.Location, _ = time.LoadLocation(s.TimeZone)
 	}
@@ -69,13 +70,16 @@ type namedService struct {
 
 // services are the background parts in start order; they stop in reverse.
 func (d *Daemon) services() []namedService {
-	out := []namedService{
+	// The notifier starts first and stops last, so what the others report
+	// while stopping is still told; certificates reload while we serve.
+	out := append(d.notifyServices(), d.tlsServices()...)
+	out = append(out, []namedService{
 		{"queue workers", d.queue},
 		{"scheduler", d.sched},
 		{"retention", &service.Func{Run: func(ctx context.Context) {
 			<-store.StartCuller(ctx, d.store, store.Retention{Days: d.s.RetentionDays, MaxRuns: d.s.RetentionMaxRuns}, time.Hour, d.log)
 		}}},
-	}
+	}...)
 	if d.regr != nil {
 		out = append(out, namedService{"registrar", &service.Func{Run: d.regr.Run}})
 	}

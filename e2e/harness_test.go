@@ -55,12 +55,30 @@ func freePort(t *testing.T) int {
 type proc struct {
 	cmd  *exec.Cmd
 	port int
+	// client talks to the mediator: plain HTTP, or HTTPS trusting its
+	// test CA (startTLS).
+	client *http.Client
+	scheme string
 	mu   sync.Mutex
 	logs strings.Builder
 	done chan error
 }
 
-func (p *proc) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", p.port) }
+func (p *proc) URL() string {
+	scheme := p.scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	return fmt.Sprintf("%s://127.0.0.1:%d", scheme, p.port)
+}
+
+// Client is what talks to the mediator (HTTPS-aware with startTLS).
+func (p *proc) Client() *http.Client {
+	if p.client == nil {
+		return http.DefaultClient
+	}
+	return p.client
+}
 
 // Logs returns everything the process wrote so far.
 func (p *proc) Logs() string {
@@ -85,9 +103,21 @@ func startCapped(t *testing.T, kb int, env map[string]string, args ...string) *p
 	return launch(t, exec.Command("/bin/sh", append([]string{"-c", script, binary}, args...)...), env)
 }
 
+// startTLS is start for a mediator serving HTTPS: client (trusting its
+// CA) checks health and is p.Client().
+func startTLS(t *testing.T, env map[string]string, client *http.Client, args ...string) *proc {
+	t.Helper()
+	return launchWith(t, exec.Command(binary, append([]string{"serve"}, args...)...), env, &proc{client: client, scheme: "https"})
+}
+
 func launch(t *testing.T, cmd *exec.Cmd, env map[string]string) *proc {
 	t.Helper()
-	p := &proc{port: freePort(t), done: make(chan error, 1)}
+	return launchWith(t, cmd, env, &proc{})
+}
+
+func launchWith(t *testing.T, cmd *exec.Cmd, env map[string]string, p *proc) *proc {
+	t.Helper()
+	p.port, p.done = freePort(t), make(chan error, 1)
 	p.cmd = cmd
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("SERVER_PORT=%d", p.port), "JM_DATA_DIR=" + t.TempDir(), "LOG_LEVEL=debug"}
 	for k, v := range env {
@@ -121,7 +151,7 @@ func launch(t *testing.T, cmd *exec.Cmd, env map[string]string) *proc {
 			t.Fatalf("jobmediator exited early: %v\n%s", err, p.Logs())
 		default:
 		}
-		resp, err := http.Get(p.URL() + "/healthz")
+		resp, err := p.Client().Get(p.URL() + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -169,7 +199,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 
 // readyStatus is the status of GET /readyz, 0 when nothing answers.
 func readyStatus(p *proc) int {
-	r, err := http.Get(p.URL() + "/readyz")
+	r, err := p.Client().Get(p.URL() + "/readyz")
 	if err != nil {
 		return 0
 	}

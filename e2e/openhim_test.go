@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,7 +33,15 @@ func mediatorWithCore(t *testing.T) (*openhim.Core, *records, *proc) {
 // mediatorWithCoreEnv is mediatorWithCore with extra settings.
 func mediatorWithCoreEnv(t *testing.T, extra map[string]string) (*openhim.Core, *records, *proc) {
 	t.Helper()
-	core := openhim.New(openhim.Options{DisablePolling: true})
+	return mediatorWithCoreTLS(t, extra, nil, nil)
+}
+
+// mediatorWithCoreTLS is mediatorWithCoreEnv with the mediator serving
+// HTTPS (client trusts it) and core calling secured routes with routeTLS
+// (its client certificate); nil client serves plain HTTP.
+func mediatorWithCoreTLS(t *testing.T, extra map[string]string, client *http.Client, routeTLS *tls.Config) (*openhim.Core, *records, *proc) {
+	t.Helper()
+	core := openhim.New(openhim.Options{DisablePolling: true, RouteTLS: routeTLS})
 	if err := core.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +65,12 @@ func mediatorWithCoreEnv(t *testing.T, extra map[string]string) (*openhim.Core, 
 	for k, v := range extra {
 		env[k] = v
 	}
-	p := start(t, env)
+	var p *proc
+	if client != nil {
+		p = startTLS(t, env, client)
+	} else {
+		p = start(t, env)
+	}
 	waitFor(t, "registration, default channel and readiness", 20*time.Second, func() bool {
 		_, registered := core.Mediator("urn:mediator:jobmediator")
 		return registered && readyStatus(p) == http.StatusOK && channelNamed(core, "hello-upstream") != ""

@@ -48,6 +48,9 @@ type Options struct {
 	Workers   int           // concurrent claims; default 4
 	Lease     time.Duration // claim lease, extended while running; default 60s
 	Poll      time.Duration // idle poll interval; default 250ms
+	// Dead is told when a message moves to the dead letters (notifications);
+	// nil is fine.
+	Dead func(workflow, reason string)
 }
 
 // Queue stores work and runs it with workers.
@@ -255,6 +258,9 @@ func (q *Queue) dead(ctx context.Context, m *store.Message, reason string, log *
 		return
 	}
 	log.WithField("reason", reason).Error("queue: message moved to dead letters")
+	if q.o.Dead != nil {
+		q.o.Dead(m.Workflow, reason)
+	}
 }
 
 // finish reports the final result of queued work to OpenHIM.

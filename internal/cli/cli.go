@@ -52,6 +52,14 @@ store and cursors, waits for the outcome and prints it. --cursor replaces the st
 cursor first; --state runs once from that state and leaves the cursor alone.`,
 		examples: `  JM_API_TOKEN=… jobmediator trigger dhis2-to-fhir
   JM_API_TOKEN=… jobmediator trigger dhis2-to-fhir --cursor cursor.json`},
+	{name: "notify-test", summary: "send a test notification to every configured sink",
+		usage: "jobmediator notify-test [--project PATH] [--credentials FILE] [flags]",
+		description: `Reads the notification settings (JM_NOTIFY_WEBHOOK_URL, JM_SMTP_URL, …) and the project's
+jobmediator.yaml notify: entries, sends one test message to each webhook and mail sink, and
+prints how each went. It does not start the daemon (the store may be in use). Exit 0 when
+every sink took the message, 1 otherwise.`,
+		examples: `  JM_SMTP_URL=smtp://alerts:…@mail.example.org:587 JM_NOTIFY_EMAIL_FROM=jm@example.org \
+    JM_NOTIFY_EMAIL_TO=ops@example.org jobmediator notify-test --project /project`},
 	{name: "version", summary: "print the version",
 		usage: "jobmediator version",
 		description: `Prints the binary's version (git describe at build time; "dev" for go run). The
@@ -139,6 +147,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 		return check(rest, stdout, stderr, getenv)
 	case "trigger":
 		return trigger(rest, stdout, stderr, getenv)
+	case "notify-test":
+		return notifyTest(rest, stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		if cmd == "version" && wantsHelp(rest) {
 			commandHelp(nil, "version", stdout)

@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/daemon"
@@ -91,4 +93,43 @@ func check(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 		return exitFailed
 	}
 	return exitOK
+}
+
+// notifyTest sends a test notification to every sink and lists the
+// outcomes.
+func notifyTest(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	s, envErrs, _, err := settings("notify-test", args, stdout, stderr, getenv)
+	if err == flag.ErrHelp {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	if len(envErrs) > 0 {
+		fmt.Fprintln(stderr, "jobmediator notify-test: invalid settings:")
+		listErrors(stderr, envErrs)
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	results, err := daemon.NotifyTest(ctx, s)
+	if err != nil {
+		fmt.Fprintln(stderr, "jobmediator notify-test:", err)
+		return exitUsage
+	}
+	code := exitOK
+	for _, r := range results {
+		scope := "all workflows"
+		if len(r.Workflows) > 0 {
+			scope = "workflows " + strings.Join(r.Workflows, ", ")
+		}
+		if r.Error != "" {
+			fmt.Fprintf(stdout, "FAILED  %s %s (%s): %s\n", r.Kind, r.Target, scope, r.Error)
+			code = exitFailed
+			continue
+		}
+		fmt.Fprintf(stdout, "sent    %s %s (%s)\n", r.Kind, r.Target, scope)
+	}
+	return code
 }

@@ -124,14 +124,14 @@ func (r *Reloader) Reload() error {
 func (r *Reloader) Config() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"h2", "http/1.1"},
+		NextProtos: []string{"http/1.1"},
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			r.mu.RLock()
 			cert, pool := r.cert, r.pool
 			r.mu.RUnlock()
 			c := &tls.Config{
 				MinVersion:   tls.VersionTLS12,
-				NextProtos:   []string{"h2", "http/1.1"},
+				NextProtos:   []string{"http/1.1"},
 				Certificates: []tls.Certificate{*cert},
 			}
 			if pool != nil {
