@@ -59,9 +59,9 @@ type proc struct {
 	// test CA (startTLS).
 	client *http.Client
 	scheme string
-	mu   sync.Mutex
-	logs strings.Builder
-	done chan error
+	mu     sync.Mutex
+	logs   strings.Builder
+	done   chan error
 }
 
 func (p *proc) URL() string {
