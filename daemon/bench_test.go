@@ -33,6 +33,9 @@ func BenchmarkRoutedTransaction(b *testing.B) {
 	s.CredentialsPath = creds
 	s.DataDir = filepath.Join(dir, "data")
 	s.LogLevel = "warn"
+	// jobs in the daemon: this measures the routed path itself; the worker
+	// processes' share shows in make bench, which runs the real binary
+	s.Isolation = config.IsolationNone
 	d, err := New(s, io.Discard)
 	if err != nil {
 		b.Fatal(err)

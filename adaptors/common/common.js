@@ -258,9 +258,24 @@ function descendants(v, out) {
   if (isObject(v)) children(v).forEach(function (c) { descendants(c, out); });
 }
 
+// Parsed paths are kept per VM: dataValue('x') in an each() over thousands
+// of items parses the same few paths again and again, and parsing
+// character by character is most of such a job's time in goja. Segments are
+// never mutated after parsing, so sharing them is safe; the cache is bounded.
+var pathCache = Object.create(null), pathCacheSize = 0;
+function parsePathCached(path) {
+  if (typeof path === 'string') {
+    var hit = pathCache[path];
+    if (hit) return hit;
+  }
+  var segs = parsePath(path);
+  if (typeof path === 'string' && pathCacheSize < 1000) { pathCache[path] = segs; pathCacheSize++; }
+  return segs;
+}
+
 // JSONPath(path, json) → all matches (possibly empty).
 function JSONPath(path, json) {
-  var segs = parsePath(path);
+  var segs = parsePathCached(path);
   var cur = [json];
   for (var s = 0; s < segs.length; s++) {
     var next = [];

@@ -189,10 +189,22 @@ type Client struct {
 	CutOff *atomic.Bool
 }
 
-// NewClient returns a client recording into rec.
+// Transport is the outbound transport adaptors share by default: Go's
+// default transport settings, but keeping up to 128 idle connections per
+// host. With the default 2, concurrent runs calling one busy upstream
+// closed and redialled a connection on most calls.
+var Transport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 128
+	return t
+}()
+
+// NewClient returns a client recording into rec (hc nil: a client on
+// Transport).
 func NewClient(hc *http.Client, rec *Recorder) *Client {
 	if hc == nil {
-		hc = &http.Client{}
+		hc = &http.Client{Transport: Transport}
 	}
 	return &Client{HTTP: hc, Rec: rec, Timeout: 300 * time.Second, MaxBody: 64 << 20}
 }
