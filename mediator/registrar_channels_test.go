@@ -458,3 +458,27 @@ func TestRegistrarOwnsChannel(t *testing.T) {
 		}
 	}
 }
+
+// An API user that may not list channels: the registrar installs every
+// default channel blind, and says that its polling channel may not be
+// scheduled, with the fix.
+func TestChannelSyncWithoutListing(t *testing.T) {
+	core := startSimCore(t)
+	api := refusingProxy(t, core, func(r *http.Request) (int, string) {
+		if r.Method == http.MethodGet && r.URL.Path == "/channels" {
+			return http.StatusForbidden, "User root@openhim.org is not an admin, API access to getChannels denied."
+		}
+		return 0, ""
+	})
+	rs := newRouteServer(t)
+	host, port := rs.hostPort(t)
+	r, _ := startRegistrar(t, api, syncRegistration(host, port, 1, map[string]string{"ingest": "", "pull": "1 hour"}), RegistrarOptions{})
+	waitFor(t, "the channels synced", func() bool { return r.Status().Channels != "" })
+	st := r.Status()
+	if st.Channels != "installed" || len(core.Channels()) != 2 {
+		t.Fatalf("status %+v, channels %v", st, core.Channels())
+	}
+	if len(st.Problems) != 1 || !strings.Contains(st.Problems[0], "Job Mediator – pull: polling channel may not be scheduled") || !strings.Contains(st.Problems[0], "HTTP 403") {
+		t.Fatalf("problems %q", st.Problems)
+	}
+}
