@@ -243,13 +243,6 @@ func (c *Client) Register(ctx context.Context, reg Registration) error {
 	return c.apiError(op, status, body)
 }
 
-// heartbeatRequest is the heartbeat body; Config is omitted unless true
-// because core only honours JSON true.
-type heartbeatRequest struct {
-	Uptime float64 `json:"uptime"`
-	Config bool    `json:"config,omitempty"`
-}
-
 // Heartbeat reports uptime (POST /mediators/:urn/heartbeat) and returns the
 // config when core sends one. ok is false when core sent no config: an empty
 // body, "OK" (no config stored), or anything that is not a JSON object. An
@@ -263,7 +256,7 @@ func (c *Client) Heartbeat(ctx context.Context, urn string, uptime time.Duration
 	if uptime < 0 {
 		uptime = 0
 	}
-	payload, _ := json.Marshal(heartbeatRequest{Uptime: uptime.Seconds(), Config: forceConfig})
+	payload, _ := json.Marshal(HeartbeatRequest{Uptime: uptime.Seconds(), Config: forceConfig})
 	status, body, err := c.do(ctx, op, http.MethodPost, "/mediators/"+url.PathEscape(urn)+"/heartbeat", payload)
 	if err != nil {
 		return nil, false, err
@@ -328,10 +321,10 @@ func (c *Client) InstallChannels(ctx context.Context, urn string, names []string
 
 // CreateTransaction records a transaction directly (POST /transactions), for
 // work the mediator started itself. Core's 201 does not return the id, so
-// the caller sets "_id" (NewObjectID). The document must carry a known
-// "status" and "request.timestamp" (core's required fields); bodies should
-// already be redacted. Core answers 500 for every rejection.
-func (c *Client) CreateTransaction(ctx context.Context, tx map[string]any) error {
+// the caller sets ID (NewObjectID). The document must carry a known status
+// and a request timestamp (core's required fields); bodies should already
+// be redacted. Core answers 500 for every rejection.
+func (c *Client) CreateTransaction(ctx context.Context, tx Transaction) error {
 	const op = "create transaction (POST /transactions)"
 	payload, err := json.Marshal(tx)
 	if err != nil {
@@ -351,15 +344,15 @@ func (c *Client) CreateTransaction(ctx context.Context, tx map[string]any) error
 }
 
 // UpdateTransaction updates a transaction (PUT /transactions/:id). The body
-// goes to Mongo verbatim: plain fields are set, "$push" appends. An update
-// containing "error" makes core queue an auto-retry. Core answers 500 for an
+// goes to Mongo verbatim: plain fields are set, Push appends. An update
+// carrying Error makes core queue an auto-retry. Core answers 500 for an
 // unknown id.
-func (c *Client) UpdateTransaction(ctx context.Context, id string, update map[string]any) error {
+func (c *Client) UpdateTransaction(ctx context.Context, id string, update TransactionUpdate) error {
 	const op = "update transaction (PUT /transactions/:id)"
 	if !IsObjectID(id) {
 		return fmt.Errorf("openhim: %s: transaction id %q is not a 24-hex-digit ObjectId", op, id)
 	}
-	if len(update) == 0 {
+	if update.IsZero() {
 		return fmt.Errorf("openhim: %s: update is empty", op)
 	}
 	payload, err := json.Marshal(update)

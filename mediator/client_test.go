@@ -319,7 +319,7 @@ func TestSecretsNeverInErrorsOrLogs(t *testing.T) {
 	core := newFakeCore(t)
 	srv := core.start()
 	c, logs := newTestClient(t, srv.URL, nil)
-	err := c.UpdateTransaction(context.Background(), "000000000000000000000000", map[string]any{"status": "Failed"})
+	err := c.UpdateTransaction(context.Background(), "000000000000000000000000", TransactionUpdate{Status: "Failed"})
 	if err == nil {
 		t.Fatal("expected 500")
 	}
@@ -583,12 +583,12 @@ func TestTransactions(t *testing.T) {
 	c, _ := newTestClient(t, srv.URL, nil)
 	ctx := context.Background()
 	id := NewObjectID()
-	good := map[string]any{"_id": id, "status": "Successful", "channelID": "6592a6c1f0e1b2a3c4d5e6aa",
-		"request": map[string]any{"method": "GET", "path": "/pull", "timestamp": time.Now().UTC()}}
+	good := Transaction{ID: id, Status: "Successful", ChannelID: "6592a6c1f0e1b2a3c4d5e6aa",
+		Request: TransactionRequest{Method: "GET", Path: "/pull", Timestamp: Timestamp(time.Now())}}
 	if err := c.CreateTransaction(ctx, good); err != nil {
 		t.Fatal(err)
 	}
-	upd := map[string]any{"status": "Completed", "$push": map[string]any{"routes": map[string]any{"name": "async"}}}
+	upd := TransactionUpdate{Status: "Completed", Push: &TransactionPush{Orchestrations: PushEach{Each: []Orchestration{{Name: "async"}}}}}
 	if err := c.UpdateTransaction(ctx, id, upd); err != nil {
 		t.Fatal(err)
 	}
@@ -599,7 +599,7 @@ func TestTransactions(t *testing.T) {
 	if reqs[1].Method != "PUT" || reqs[1].Path != "/transactions/"+id || !strings.Contains(reqs[1].Body, `"$push"`) {
 		t.Errorf("update = %+v", reqs[1])
 	}
-	err := c.UpdateTransaction(ctx, "000000000000000000000000", map[string]any{"status": "Failed"})
+	err := c.UpdateTransaction(ctx, "000000000000000000000000", TransactionUpdate{Status: "Failed"})
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Status != 500 {
 		t.Errorf("unknown id: %v", err)
@@ -607,14 +607,13 @@ func TestTransactions(t *testing.T) {
 
 	bad := []struct {
 		name string
-		tx   map[string]any
+		tx   Transaction
 		want string
 	}{
-		{"no id", map[string]any{"status": "Successful", "request": map[string]any{"timestamp": "2024-01-01T00:00:00Z"}}, `"_id" is required`},
-		{"bad id", map[string]any{"_id": "xyz", "status": "Successful", "request": map[string]any{"timestamp": "2024-01-01T00:00:00Z"}}, "24-hex"},
-		{"bad status", map[string]any{"_id": id, "status": "Success", "request": map[string]any{"timestamp": "2024-01-01T00:00:00Z"}}, `"status" must be one of`},
-		{"no request timestamp", map[string]any{"_id": id, "status": "Failed", "request": map[string]any{}}, `"request.timestamp" is required`},
-		{"unencodable", map[string]any{"_id": id, "x": make(chan int)}, "encode"},
+		{"no id", Transaction{Status: "Successful", Request: TransactionRequest{Timestamp: "2024-01-01T00:00:00Z"}}, `"_id" is required`},
+		{"bad id", Transaction{ID: "xyz", Status: "Successful", Request: TransactionRequest{Timestamp: "2024-01-01T00:00:00Z"}}, "24-hex"},
+		{"bad status", Transaction{ID: id, Status: "Success", Request: TransactionRequest{Timestamp: "2024-01-01T00:00:00Z"}}, `"status" must be one of`},
+		{"no request timestamp", Transaction{ID: id, Status: "Failed"}, `"request.timestamp" is required`},
 	}
 	before := len(core.requests())
 	for _, tc := range bad {
@@ -628,10 +627,10 @@ func TestTransactions(t *testing.T) {
 	if err := c.UpdateTransaction(ctx, "nope", upd); err == nil || !strings.Contains(err.Error(), "ObjectId") {
 		t.Errorf("bad id: %v", err)
 	}
-	if err := c.UpdateTransaction(ctx, id, nil); err == nil || !strings.Contains(err.Error(), "empty") {
+	if err := c.UpdateTransaction(ctx, id, TransactionUpdate{}); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Errorf("empty update: %v", err)
 	}
-	if err := c.UpdateTransaction(ctx, id, map[string]any{"status": "Done"}); err == nil || !strings.Contains(err.Error(), "status") {
+	if err := c.UpdateTransaction(ctx, id, TransactionUpdate{Status: "Done"}); err == nil || !strings.Contains(err.Error(), "status") {
 		t.Errorf("bad status: %v", err)
 	}
 	if n := len(core.requests()); n != before {

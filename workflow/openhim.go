@@ -22,26 +22,7 @@ var (
 // Completer finishes an asynchronous transaction in OpenHIM
 // (PUT /transactions/:id); *mediator.Client satisfies it.
 type Completer interface {
-	UpdateTransaction(ctx context.Context, id string, update map[string]any) error
-}
-
-// CompletionUpdate is the PUT /transactions/:id body that finishes an async
-// transaction: final status and response, the orchestrations appended.
-func CompletionUpdate(env *mediator.Response) map[string]any {
-	u := map[string]any{
-		"status":   env.Status,
-		"response": env.Response,
-	}
-	if len(env.Orchestrations) > 0 {
-		u["$push"] = map[string]any{"orchestrations": map[string]any{"$each": env.Orchestrations}}
-	}
-	if len(env.Properties) > 0 {
-		u["properties"] = env.Properties
-	}
-	if env.Error != nil {
-		u["error"] = env.Error
-	}
-	return u
+	UpdateTransaction(ctx context.Context, id string, update mediator.TransactionUpdate) error
 }
 
 // OpenHIMState is state.openhim: the transaction context plus the

@@ -268,7 +268,7 @@ func (q *Queue) finish(ctx context.Context, it Item, env *mediator.Response, log
 	if !it.Complete || !it.Tx.Routed() || q.o.Completer == nil || env == nil {
 		return
 	}
-	if err := q.o.Completer.UpdateTransaction(ctx, it.Tx.TransactionID, workflow.CompletionUpdate(env)); err != nil {
+	if err := q.o.Completer.UpdateTransaction(ctx, it.Tx.TransactionID, mediator.Completion(env)); err != nil {
 		log.WithError(err).Error("could not complete the OpenHIM transaction")
 	}
 }

@@ -52,7 +52,7 @@ func TestRunNowWithCursorOverride(t *testing.T) {
 	}
 	created, updates := f.txs.snapshot()
 	last := created[len(created)-1]
-	if last["_id"] != r.TransactionID || last["request"].(map[string]any)["headers"].(map[string]string)["x-jobmediator-trigger"] != "manual" ||
+	if last["_id"] != r.TransactionID || last["request"].(map[string]any)["headers"].(map[string]any)["x-jobmediator-trigger"] != "manual" ||
 		len(updates[r.TransactionID]) != 1 {
 		t.Errorf("manual transaction = %v / %v", last, updates[r.TransactionID])
 	}

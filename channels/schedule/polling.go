@@ -191,7 +191,7 @@ func (h *Scheduler) pollRun(w http.ResponseWriter, r *http.Request, wf *config.W
 		} else {
 			env = out.Env
 		}
-		if cerr := h.o.Completer.UpdateTransaction(ctx, tx.TransactionID, redactUpdate(workflow.CompletionUpdate(env), h.x.RunRedactor(wf))); cerr != nil {
+		if cerr := h.o.Completer.UpdateTransaction(ctx, tx.TransactionID, redactUpdate(mediator.Completion(env), h.x.RunRedactor(wf))); cerr != nil {
 			log.WithError(cerr).Error("could not complete the polling transaction")
 		}
 	}()

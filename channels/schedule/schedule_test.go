@@ -163,7 +163,8 @@ type fakeRecorder struct {
 	fail    bool
 }
 
-func (r *fakeRecorder) CreateTransaction(_ context.Context, tx map[string]any) error {
+func (r *fakeRecorder) CreateTransaction(_ context.Context, doc mediator.Transaction) error {
+	tx := chantest.Wire(doc)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail {
@@ -173,7 +174,8 @@ func (r *fakeRecorder) CreateTransaction(_ context.Context, tx map[string]any) e
 	return nil
 }
 
-func (r *fakeRecorder) UpdateTransaction(_ context.Context, id string, u map[string]any) error {
+func (r *fakeRecorder) UpdateTransaction(_ context.Context, id string, update mediator.TransactionUpdate) error {
+	u := chantest.Wire(update)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.updates == nil {
@@ -326,7 +328,7 @@ func TestSchedulerHourlyCursor(t *testing.T) {
 	created, updates := f.txs.snapshot()
 	var pulls []map[string]any
 	for _, c := range created {
-		if c["properties"].(map[string]string)["workflow"] == "pull" {
+		if c["properties"].(map[string]any)["workflow"] == "pull" {
 			pulls = append(pulls, c)
 		}
 	}
@@ -335,7 +337,7 @@ func TestSchedulerHourlyCursor(t *testing.T) {
 	}
 	req := pulls[0]["request"].(map[string]any)
 	if pulls[0]["status"] != mediator.StatusProcessing || pulls[0]["channelID"] != "5f0000000000000000000001" ||
-		req["headers"].(map[string]string)["x-jobmediator-trigger"] != "cron" || req["path"] != "/pull" {
+		req["headers"].(map[string]any)["x-jobmediator-trigger"] != "cron" || req["path"] != "/pull" {
 		t.Errorf("transaction = %v", pulls[0])
 	}
 	want := []string{mediator.StatusSuccessful, mediator.StatusFailed, mediator.StatusSuccessful}
@@ -566,7 +568,7 @@ func TestRerunOfScheduledTransaction(t *testing.T) {
 	created, _ := f.txs.snapshot()
 	var first map[string]any
 	for _, c := range created {
-		if c["properties"].(map[string]string)["workflow"] == "pull" {
+		if c["properties"].(map[string]any)["workflow"] == "pull" {
 			first = c
 			break
 		}
@@ -577,8 +579,8 @@ func TestRerunOfScheduledTransaction(t *testing.T) {
 	// What core's rerun server sends: the stored method, path, headers and
 	// body, plus parentid/taskid (lower-case) and a new transaction id.
 	httpReq := httptest.NewRequest(req["method"].(string), req["path"].(string), strings.NewReader(req["body"].(string)))
-	for k, v := range req["headers"].(map[string]string) {
-		httpReq.Header.Set(k, v)
+	for k, v := range req["headers"].(map[string]any) {
+		httpReq.Header.Set(k, v.(string))
 	}
 	httpReq.Header.Set("parentid", parent)
 	httpReq.Header.Set("taskid", "6a0000000000000000000001")

@@ -30,8 +30,8 @@ const TriggerHeader = "X-Jobmediator-Trigger"
 // TransactionRecorder records scheduled runs in OpenHIM (POST and PUT
 // /transactions); *mediator.Client satisfies it.
 type TransactionRecorder interface {
-	CreateTransaction(ctx context.Context, tx map[string]any) error
-	UpdateTransaction(ctx context.Context, id string, update map[string]any) error
+	CreateTransaction(ctx context.Context, tx mediator.Transaction) error
+	UpdateTransaction(ctx context.Context, id string, update mediator.TransactionUpdate) error
 }
 
 // Scheduler runs the scheduled ways in: cron ticks (Start/Stop), OpenHIM
@@ -320,7 +320,7 @@ func (h *Scheduler) runScheduled(ctx context.Context, sp runSpec) (*runOutcome, 
 	}
 	out := &runOutcome{RunID: runID, TransactionID: tx.TransactionID, Reply: rp, Env: env, Result: res, Window: body.Window, Redactor: red}
 	if sp.record && o.Transactions != nil && tx.Routed() && sp.tx.TransactionID == "" {
-		if err := o.Transactions.UpdateTransaction(context.WithoutCancel(ctx), tx.TransactionID, redactUpdate(workflow.CompletionUpdate(env), red)); err != nil {
+		if err := o.Transactions.UpdateTransaction(context.WithoutCancel(ctx), tx.TransactionID, redactUpdate(mediator.Completion(env), red)); err != nil {
 			log.WithError(err).Warn("could not complete the scheduled run's OpenHIM transaction")
 		}
 	}
@@ -354,30 +354,28 @@ func (h *Scheduler) runScheduled(ctx context.Context, sp runSpec) (*runOutcome, 
 // transactionDoc is the POST /transactions body for a scheduled run. Its
 // request body is the window and start state (no configuration, redacted),
 // which is exactly what a rerun replays.
-func (h *Scheduler) transactionDoc(id string, wf *config.Workflow, trigger string, body scheduledBody, started time.Time, red *redact.Redactor, o Options) map[string]any {
+func (h *Scheduler) transactionDoc(id string, wf *config.Workflow, trigger string, body scheduledBody, started time.Time, red *redact.Redactor, o Options) mediator.Transaction {
 	b, _ := json.Marshal(body)
-	doc := map[string]any{
-		"_id":    id,
-		"status": mediator.StatusProcessing,
-		"request": map[string]any{
-			"path":   wf.Options.Path,
-			"method": http.MethodPost,
-			"headers": map[string]string{
+	doc := mediator.Transaction{
+		ID:     id,
+		Status: mediator.StatusProcessing,
+		Request: mediator.TransactionRequest{
+			Path:   wf.Options.Path,
+			Method: http.MethodPost,
+			Headers: map[string]string{
 				"content-type":            "application/json",
 				"x-jobmediator-trigger":   trigger,
 				"x-jobmediator-workflow":  wf.Key,
 				"x-jobmediator-window-to": body.Window.Until.Format(time.RFC3339),
 			},
-			"body":      string(red.JSON(b)),
-			"timestamp": started.UTC().Format("2006-01-02T15:04:05.000Z"),
+			Body:      string(red.JSON(b)),
+			Timestamp: mediator.Timestamp(started),
 		},
-		"canRerun":   true,
-		"properties": map[string]string{"workflow": wf.Key, "trigger": trigger},
+		CanRerun:   true,
+		Properties: map[string]string{"workflow": wf.Key, "trigger": trigger},
 	}
 	if o.ChannelID != nil {
-		if ch := o.ChannelID(wf.Key); ch != "" {
-			doc["channelID"] = ch
-		}
+		doc.ChannelID = o.ChannelID(wf.Key)
 	}
 	return doc
 }
@@ -427,12 +425,12 @@ func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, e
 }
 
 // redactUpdate scrubs known secret values from a transaction update.
-func redactUpdate(u map[string]any, red *redact.Redactor) map[string]any {
+func redactUpdate(u mediator.TransactionUpdate, red *redact.Redactor) mediator.TransactionUpdate {
 	b, err := json.Marshal(u)
 	if err != nil {
 		return u
 	}
-	var out map[string]any
+	var out mediator.TransactionUpdate
 	if err := json.Unmarshal([]byte(red.String(string(b))), &out); err != nil {
 		return u
 	}

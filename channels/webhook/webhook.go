@@ -194,7 +194,7 @@ func (h *Webhook) serveAsync(w http.ResponseWriter, r *http.Request, wf *config.
 		if err != nil || !tx.Routed() || h.o.Completer == nil {
 			return
 		}
-		if err := h.o.Completer.UpdateTransaction(ctx, tx.TransactionID, workflow.CompletionUpdate(out.Envelope)); err != nil {
+		if err := h.o.Completer.UpdateTransaction(ctx, tx.TransactionID, mediator.Completion(out.Envelope)); err != nil {
 			log.WithError(err).Error("could not complete the OpenHIM transaction")
 		}
 	}()

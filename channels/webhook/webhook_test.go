@@ -324,7 +324,8 @@ type completer struct {
 	done    chan struct{}
 }
 
-func (c *completer) UpdateTransaction(_ context.Context, id string, u map[string]any) error {
+func (c *completer) UpdateTransaction(_ context.Context, id string, update mediator.TransactionUpdate) error {
+	u := chantest.Wire(update)
 	c.mu.Lock()
 	c.updates[id] = u
 	c.mu.Unlock()

@@ -111,3 +111,17 @@ func OpenStore(t testing.TB, dir string) store.Store {
 	}
 	return s
 }
+
+// Wire is v as it goes over the wire to OpenHIM, decoded into a map, so
+// tests assert what core receives.
+func Wire(v any) map[string]any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("chantest: %T does not encode: %v", v, err))
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		panic(fmt.Sprintf("chantest: %T is not a JSON object: %v", v, err))
+	}
+	return m
+}
