@@ -16,16 +16,23 @@
 //     Bearer/Basic auth only when configuration.baseUrl is set.
 //
 // Every request goes through the run's recorder client, so it becomes an
-// orchestration with secrets redacted. Not implemented yet, each failing
-// with a named error rather than being ignored: multipart bodies
-// (form/formData, contentType "form"), TLS options (agentOptions, tls,
-// configuration.tls), parseXML and streams. Also missing: the
-// 3xx-without-maxRedirections error (redirects follow the underlying
-// http.Client's policy).
+// orchestration with secrets redacted. TLS options (tls, agentOptions,
+// configuration.tls: ca, cert+key, rejectUnauthorized, servername) are
+// applied to a per-run transport; multipart bodies (contentType "form",
+// formData) and urlencoded form (≤5) are encoded here; ≥6 has the util
+// namespace. Not implemented, each failing with a named error rather than
+// being ignored: parseXML (cheerio), parseAs "stream", encrypted keys
+// (passphrase, pfx). Also missing: the 3xx-without-maxRedirections error
+// (redirects follow the underlying http.Client's policy).
 package http
 
 import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	_ "embed"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
@@ -135,6 +142,13 @@ func Host(env *adaptors.Env) map[string]any {
 			if client == nil {
 				client = recorder.NewClient(nil, nil)
 			}
+			if t, ok := m["tls"].(map[string]any); ok && len(t) > 0 {
+				tc, err := withTLS(run, client, t)
+				if err != nil {
+					env.Throw(err.Error(), map[string]any{"code": "ERR_TLS_OPTIONS"})
+				}
+				client = tc
+			}
 			if r.Timeout > 0 {
 				c := *client
 				c.Timeout = time.Duration(r.Timeout * float64(time.Millisecond))
@@ -188,6 +202,94 @@ func Host(env *adaptors.Env) map[string]any {
 			j.SetCookies(u, (&http.Response{Header: h}).Cookies())
 		},
 	}
+}
+
+// withTLS returns client with a transport that applies Node-style TLS
+// options (tls.connect / https.Agent names): ca (PEM, or a list of PEMs;
+// replaces the system roots, as in Node), cert + key (PEM client
+// certificate), rejectUnauthorized (false skips verification), servername.
+// Transports are kept per run and option set, so connections are reused.
+// Error messages never include the option values (a key is a secret).
+func withTLS(run *adaptors.Run, client *recorder.Client, opts map[string]any) (*recorder.Client, error) {
+	raw, _ := json.Marshal(opts)
+	sum := sha256.Sum256(raw)
+	key := "http.tls." + hex.EncodeToString(sum[:])
+	var tr *http.Transport
+	if run.Values != nil {
+		tr, _ = run.Values[key].(*http.Transport)
+	}
+	if tr == nil {
+		cfg, err := tlsConfig(opts)
+		if err != nil {
+			return nil, err
+		}
+		if base, ok := client.HTTP.Transport.(*http.Transport); ok && base != nil {
+			tr = base.Clone()
+		} else {
+			tr = http.DefaultTransport.(*http.Transport).Clone()
+		}
+		tr.TLSClientConfig = cfg
+		if run.Values != nil {
+			run.Values[key] = tr
+		}
+	}
+	hc := *client.HTTP
+	hc.Transport = tr
+	c := *client
+	c.HTTP = &hc
+	return &c, nil
+}
+
+func tlsConfig(opts map[string]any) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	for _, k := range []string{"passphrase", "pfx"} {
+		if v, ok := opts[k]; ok && v != nil && v != "" {
+			return nil, fmt.Errorf("TLS option %q is not supported by Job Mediator: use an unencrypted PEM cert and key", k)
+		}
+	}
+	if ca, ok := opts["ca"]; ok && ca != nil {
+		var pems []string
+		switch t := ca.(type) {
+		case string:
+			pems = []string{t}
+		case []any:
+			for _, x := range t {
+				if s, ok := x.(string); ok {
+					pems = append(pems, s)
+				}
+			}
+		}
+		pool := x509.NewCertPool()
+		added := false
+		for _, p := range pems {
+			if pool.AppendCertsFromPEM([]byte(p)) {
+				added = true
+			}
+		}
+		if !added {
+			return nil, fmt.Errorf("TLS option ca holds no PEM certificate")
+		}
+		cfg.RootCAs = pool
+	}
+	certPEM, hasCert := opts["cert"].(string)
+	keyPEM, hasKey := opts["key"].(string)
+	switch {
+	case hasCert && hasKey:
+		pair, err := tls.X509KeyPair([]byte(certPEM), []byte(keyPEM))
+		if err != nil {
+			return nil, fmt.Errorf("TLS options cert and key are not a PEM certificate and its unencrypted private key")
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	case hasCert || hasKey:
+		return nil, fmt.Errorf("TLS options cert and key go together: give both")
+	}
+	if v, ok := opts["rejectUnauthorized"].(bool); ok && !v {
+		cfg.InsecureSkipVerify = true
+	}
+	if sn, ok := opts["servername"].(string); ok && sn != "" {
+		cfg.ServerName = sn
+	}
+	return cfg, nil
 }
 
 func init() {

@@ -97,6 +97,32 @@ function parseBody(res, parseAs) {
 
 // ---------------------------------------------------------------- ≥ 6 -------
 
+// getTLSOptions is language-http's: the request's tls, else its
+// (deprecated) agentOptions, else configuration.tls. host.request applies
+// ca, cert, key, rejectUnauthorized and servername in a real handshake.
+function getTLSOptions(state, requestOptions) {
+  var conf = state.configuration || {};
+  var o = requestOptions || {};
+  if (o.tls !== undefined && o.tls !== null) return o.tls;
+  if (o.agentOptions !== undefined && o.agentOptions !== null) return o.agentOptions;
+  return conf.tls;
+}
+
+// multipart encodes a form-data body (RFC 7578) from an object: one part
+// per key, null/undefined skipped, objects as JSON, Buffers as their bytes.
+function multipart(data) {
+  var boundary = '----formdata-jobmediator-' + common.util.uuid().replace(/-/g, '');
+  var out = '';
+  Object.keys(data || {}).forEach(function (k) {
+    var v = data[k];
+    if (v === null || v === undefined) return;
+    var value = v && v.__isBuffer ? v.toString('binary') : (typeof v === 'object' ? JSON.stringify(v) : String(v));
+    out += '--' + boundary + '\r\nContent-Disposition: form-data; name="' + String(k).replace(/"/g, '%22').replace(/\r|\n/g, ' ') + '"\r\n\r\n' + value + '\r\n';
+  });
+  out += '--' + boundary + '--\r\n';
+  return { body: out, contentType: 'multipart/form-data; boundary=' + boundary };
+}
+
 // unsupported fails a job that asks for something this adaptor does not do
 // yet, instead of silently ignoring it (a TLS option ignored would send
 // the request anyway, with the wrong trust or without a client certificate).
@@ -109,7 +135,8 @@ function unsupported(what, fix) {
 function modernRequest(method, path, options, state) {
   var conf = state.configuration || {};
   options = options || {};
-  if (options.tls || options.agentOptions || conf.tls) throw unsupported('TLS options (tls, agentOptions, configuration.tls)', 'use a CA-signed certificate upstream, or terminate TLS in front of it');
+  var tls = getTLSOptions(state, options);
+  if (options.agentOptions) console.warn('WARNING: The `agentOptions` option has been deprecated. Add `tls` to state.configuration instead.');
   var headers = Object.assign({}, options.headers || {});
   var baseUrl = conf.baseUrl;
   var url;
@@ -133,9 +160,13 @@ function modernRequest(method, path, options, state) {
   var contentType = options.contentType || 'json';
   if (body !== undefined && body !== null && typeof body !== 'string') {
     if (contentType === 'form') {
-      throw new Error('contentType "form" (multipart) is not supported by Job Mediator yet');
-    }
-    if (body && body.__isBuffer) body = body.toString('binary');
+      // common's encodeFormBody: a multipart/form-data entry per key
+      // (null/undefined skipped, objects as JSON), boundary in the header
+      Object.keys(headers).forEach(function (k) { if (k.toLowerCase() === 'content-type') delete headers[k]; });
+      var form = multipart(body);
+      body = form.body;
+      headers['content-type'] = form.contentType;
+    } else if (body && body.__isBuffer) body = body.toString('binary');
     else body = JSON.stringify(body);
     if (!hasHeader(headers, 'content-type') && contentType === 'json') headers['Content-Type'] = 'application/json';
   } else if (typeof body === 'string' && !hasHeader(headers, 'content-type')) {
@@ -143,7 +174,7 @@ function modernRequest(method, path, options, state) {
     else if (contentType === 'xml') headers['Content-Type'] = 'application/xml';
     else if (contentType === 'string') headers['Content-Type'] = 'text/plain';
   }
-  var res = host.request({ method: method, url: url, headers: headers, body: body === null ? undefined : body, timeout: options.timeout });
+  var res = host.request({ method: method, url: url, headers: headers, body: body === null ? undefined : body, timeout: options.timeout, tls: tls });
   var parsed = parseBody(res, options.parseAs);
   console.log(method + ' ' + res.url + ' - ' + res.status + ' in ' + res.duration + 'ms');
   var errs = options.errors;
@@ -211,7 +242,7 @@ function legacyRequest(method, path, params, state) {
     else if (typeof v === 'function' && k !== 'transformResponse') v = {}; // query/qs functions are spread as {}
     p[k] = v;
   });
-  if (p.agentOptions || conf.tls) throw unsupported('TLS options (agentOptions, configuration.tls)', 'use a CA-signed certificate upstream, or terminate TLS in front of it');
+  var tls = p.agentOptions || conf.tls;
   var url = legacySetUrl(conf, path);
   var headers = Object.assign({}, p.headers || {});
   var auth = p.authentication || p.auth;
@@ -220,15 +251,25 @@ function legacyRequest(method, path, params, state) {
   var query = Object.assign({}, p.query || {}, p.qs || {}, p.params || {});
   url = appendQuery(url, axiosParams(query));
   var body = p.body !== undefined ? p.body : (p.data !== undefined ? p.data : p.json);
-  if (p.form || p.formData) throw new Error('form/formData (multipart) are not supported by Job Mediator yet');
-  if (body !== undefined && body !== null && typeof body !== 'string') {
+  if (p.formData) {
+    // multipart/form-data, one part per key
+    var fd = multipart(p.formData);
+    body = fd.body;
+    headers['Content-Type'] = fd.contentType;
+  } else if (p.form) {
+    // the request library's `form`: application/x-www-form-urlencoded
+    body = typeof p.form === 'string' ? p.form : Object.keys(p.form).map(function (k) {
+      return formEnc(k) + '=' + formEnc(p.form[k] === null || p.form[k] === undefined ? '' : String(p.form[k]));
+    }).join('&');
+    if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/x-www-form-urlencoded';
+  } else if (body !== undefined && body !== null && typeof body !== 'string') {
     body = JSON.stringify(body);
     if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/json';
   }
   if (p.json !== undefined && !hasHeader(headers, 'content-type')) headers['Content-type'] = 'application/json';
   var jar = host.cookies(url);
   if (jar && !hasHeader(headers, 'cookie')) headers.Cookie = jar;
-  var res = host.request({ method: method, url: url, headers: headers, body: body, timeout: p.timeout });
+  var res = host.request({ method: method, url: url, headers: headers, body: body, timeout: p.timeout, tls: tls });
   if (res.setCookie && res.setCookie.length) host.storeCookies(url, res.setCookie);
   var successCodes = p.options && p.options.successCodes;
   var ok = successCodes ? successCodes.indexOf(res.status) >= 0 : (res.status >= 200 && res.status < 300);
@@ -320,6 +361,23 @@ if (version.major <= 5) {
   exports.patch = withData('PATCH');
   exports.del = function (path, options) { return modernOp('DELETE', path, options); };
   exports.request = function (method, path, options) { return modernOp(String(method).toUpperCase(), path, options); };
+}
+
+// util (≥6): language-http's src/util.js namespace. util.request is the
+// operation behind get/post/…; encode/decode/uuid are common's.
+if (version.major >= 6) {
+  exports.util = {
+    CONTENT_TYPES: { xml: 'application/xml', json: 'application/json', string: 'text/plain' },
+    request: function (method, path, params) { return modernOp(String(method).toUpperCase(), path, params); },
+    getTLSOptions: getTLSOptions,
+    encode: function (data, options) {
+      if (options && options.parseJson === false && typeof data !== 'string') data = String(data);
+      return common.util.encode(data);
+    },
+    decode: common.util.decode,
+    uuid: common.util.uuid,
+    xmlParser: function () { return exports.parseXML.apply(null, arguments); }
+  };
 }
 
 // parseXML (cheerio, a jQuery-like DOM) exists in every language-http

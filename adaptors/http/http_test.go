@@ -265,8 +265,8 @@ get('/items', { parseAs: 'text' });`, config.CompatLightning, conf)
 	}
 }
 
-// TestHTTPUnsupportedSaySo: what the adaptor does not do fails with a named
-// error instead of being ignored.
+// TestHTTPUnsupportedSaySo: what the adaptor does not do, or options it
+// cannot use, fail with a named error instead of being ignored.
 func TestHTTPUnsupportedSaySo(t *testing.T) {
 	srv := upstream(t)
 	for _, tc := range []struct {
@@ -276,9 +276,10 @@ func TestHTTPUnsupportedSaySo(t *testing.T) {
 	}{
 		{"parseXML", "http@7", `parseXML('<a>1</a>', $ => $('a').text());`, map[string]any{}, "parseXML is not supported"},
 		{"parseXML legacy", "http@5", `parseXML('<a>1</a>');`, map[string]any{}, "parseXML is not supported"},
-		{"tls option", "http@7", `get('/items', { tls: { rejectUnauthorized: false } });`, map[string]any{"baseUrl": srv.URL}, "TLS options"},
-		{"configuration.tls", "http@6", `get('/items');`, map[string]any{"baseUrl": srv.URL, "tls": map[string]any{"ca": "x"}}, "TLS options"},
-		{"agentOptions legacy", "http@5", `get('/items', { agentOptions: { ca: 'x' } });`, map[string]any{"baseUrl": srv.URL}, "TLS options"},
+		// bad TLS options are named (never their values) before anything is sent
+		{"configuration.tls bad ca", "http@6", `get('/items');`, map[string]any{"baseUrl": srv.URL, "tls": map[string]any{"ca": "x"}}, "TLS option ca holds no PEM certificate"},
+		{"agentOptions cert without key", "http@5", `get('/items', { agentOptions: { cert: 'x' } });`, map[string]any{"baseUrl": srv.URL}, "cert and key go together"},
+		{"encrypted key", "http@7", `get('/items', { tls: { passphrase: 'p' } });`, map[string]any{"baseUrl": srv.URL}, `TLS option "passphrase" is not supported`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			compat := config.CompatLightning
