@@ -208,11 +208,12 @@ func (r *Registrar) Run(ctx context.Context) {
 			}
 		}
 		// A sync that failed for a passing reason (core answered 5xx, was
-		// unreachable mid-way) is tried again while core answers
-		// heartbeats, at most once per Backoff.Max. Collisions and
-		// unscheduled polling are not retried: they need a person.
+		// unreachable mid-way: listing, installing or saving a polling
+		// channel) is tried again while core answers heartbeats, at most
+		// once per Backoff.Max. Collisions and refusals (4xx) are not:
+		// they need a person.
 		r.mu.Lock()
-		resync := r.opts.InstallChannels && r.status.Channels == ChannelFailed && r.retrySync && !r.opts.Now().Before(r.nextSync)
+		resync := r.opts.InstallChannels && r.retrySync && !r.opts.Now().Before(r.nextSync)
 		r.mu.Unlock()
 		if resync {
 			r.syncChannels(ctx)
@@ -334,12 +335,10 @@ func (r *Registrar) syncChannels(ctx context.Context) {
 			return
 		}
 		// Core failing or unreachable: nothing is known, try again later.
-		r.mu.Lock()
-		r.retrySync = true
-		r.mu.Unlock()
-		r.setChannelStates(nil, fmt.Sprintf("could not list core's channels (%v); fix: none needed if core recovers, it is tried again", err))
+		r.setChannelStates(nil, fmt.Sprintf("could not list core's channels (%v); fix: none needed if core recovers, it is tried again", err), true)
 		return
 	}
+	retry := false
 	states, missing := r.classify(chans, nil)
 	if len(missing) > 0 {
 		err := r.c.InstallChannels(ctx, r.reg.URN, missing)
@@ -355,9 +354,7 @@ func (r *Registrar) syncChannels(ctx context.Context) {
 			installed[n] = true
 		}
 		states, _ = r.classify(chans, installed)
-		r.mu.Lock()
-		r.retrySync = passing(err)
-		r.mu.Unlock()
+		retry = passing(err)
 		if err != nil && !errors.Is(err, ErrChannelExists) {
 			for i := range states {
 				if states[i].State == ChannelFailed {
@@ -385,6 +382,7 @@ func (r *Registrar) syncChannels(ctx context.Context) {
 		// version of Job Mediator was never scheduled. The cost is one
 		// immediate poll per start, as core does at its own start.
 		if err := r.c.ResaveChannel(ctx, ch.ID); err != nil {
+			retry = retry || passing(err)
 			states[i].Polling = "not scheduled"
 			states[i].Problem = "core has not scheduled this polling channel: " + err.Error()
 			states[i].Fix = "give the OpenHIM API user admin rights (core ≤8.5) or channel-manage-all, or open the channel in the console and save it, or restart core (it schedules polling channels at start)"
@@ -392,7 +390,7 @@ func (r *Registrar) syncChannels(ctx context.Context) {
 		}
 		states[i].Polling = "scheduled"
 	}
-	r.setChannelStates(states, "")
+	r.setChannelStates(states, "", retry)
 }
 
 // passing reports whether a failed call may succeed later by itself: core
@@ -528,9 +526,6 @@ func (r *Registrar) installAll(ctx context.Context, listErr error) {
 		outcome = ChannelFailed
 		r.log.WithError(err).Warn("could not install default channels in OpenHIM core; install them from the console (Mediators → Install channels)")
 	}
-	r.mu.Lock()
-	r.retrySync = passing(err)
-	r.mu.Unlock()
 	var problems []string
 	for _, def := range r.reg.DefaultChannelConfig {
 		if def.Type == "polling" && outcome != ChannelFailed {
@@ -541,13 +536,15 @@ func (r *Registrar) installAll(ctx context.Context, listErr error) {
 	r.status.Channels = outcome
 	r.status.ChannelStates = nil
 	r.status.Problems = problems
+	r.retrySync = passing(err)
 	r.nextSync = r.opts.Now().Add(r.opts.Backoff.Max)
 	r.mu.Unlock()
 }
 
 // setChannelStates records the outcome and logs each problem once. A
-// failure of the whole sync (failure != "") leaves the outcome "failed".
-func (r *Registrar) setChannelStates(states []ChannelState, failure string) {
+// failure of the whole sync (failure != "") leaves the outcome "failed";
+// retry says a failure may pass, so the sync is tried again.
+func (r *Registrar) setChannelStates(states []ChannelState, failure string, retry bool) {
 	outcome := "already installed"
 	var problems []string
 	if failure != "" {
@@ -582,6 +579,7 @@ func (r *Registrar) setChannelStates(states []ChannelState, failure string) {
 	r.status.Channels = outcome
 	r.status.ChannelStates = states
 	r.status.Problems = problems
+	r.retrySync = retry
 	r.nextSync = r.opts.Now().Add(r.opts.Backoff.Max)
 	r.mu.Unlock()
 }

@@ -482,3 +482,28 @@ func TestChannelSyncWithoutListing(t *testing.T) {
 		t.Fatalf("problems %q", st.Problems)
 	}
 }
+
+// Saving a polling channel while core fails (503) is tried again; once core
+// saves it, it is scheduled and the problem is gone.
+func TestPollingSaveIsRetriedWhileCoreFails(t *testing.T) {
+	core := startSimCore(t)
+	var mu sync.Mutex
+	failing := 1
+	api := refusingProxy(t, core, func(r *http.Request) (int, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/channels/") && failing > 0 {
+			failing--
+			return http.StatusServiceUnavailable, "Service Unavailable"
+		}
+		return 0, ""
+	})
+	rs := newRouteServer(t)
+	host, port := rs.hostPort(t)
+	r, _ := startRegistrar(t, api, syncRegistration(host, port, 1, map[string]string{"pull": "1 hour"}), RegistrarOptions{})
+	waitFor(t, "the polling channel scheduled on the second try", func() bool {
+		st := r.Status()
+		return len(st.ChannelStates) == 1 && st.ChannelStates[0].Polling == "scheduled" && len(st.Problems) == 0
+	})
+	waitFor(t, "core's poll", func() bool { return len(rs.requests("/pull")) >= 1 })
+}
