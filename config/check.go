@@ -77,6 +77,8 @@ func Check(s Settings, envErrs []error, validateAdaptor func(spec string) error)
 			r.Warnings = append(r.Warnings, where)
 		}
 	}
+	all := NewCredentials(inline).Merge(r.Credentials.Map())
+	r.Errors = append(r.Errors, CheckSecurityCredentials(r.Project, all)...)
 	errs, warns := checkCredentialFields(r.Project, credentialUses(r.Project, r.Credentials, s.CredentialsPath, inline))
 	r.Errors = append(r.Errors, errs...)
 	r.Warnings = append(r.Warnings, warns...)

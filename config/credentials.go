@@ -143,3 +143,13 @@ func (c Credentials) SecretValues(extraKeys ...string) []string {
 func (c Credentials) String() string {
 	return fmt.Sprintf("Credentials%v", c.Keys())
 }
+
+// Map copies the credentials into the plain map Merge takes.
+func (c Credentials) Map() map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for _, k := range c.Keys() {
+		v, _ := c.Get(k)
+		out[k] = v
+	}
+	return out
+}

@@ -236,3 +236,38 @@ func readNotify(c *collector, n *yaml.Node, line int, field string, o *WorkflowO
 	o.Notify = no
 	return true
 }
+
+// CheckSecurityCredentials reports `inbox:` entries and `notify.webhook`
+// naming a credential that is missing or lacks its fields: an endpoint
+// nobody could call (or one a blank key would open), a sink that cannot
+// send. Never a value.
+func CheckSecurityCredentials(p *Project, creds Credentials) ValidationErrors {
+	var errs ValidationErrors
+	bad := func(field, msg, fix string) {
+		errs = append(errs, ValidationError{File: p.OptionsPath, Field: field, Message: msg, Fix: fix})
+	}
+	has := func(c map[string]any, f string) bool { s, _ := c[f].(string); return s != "" }
+	for _, wf := range p.Workflows {
+		for i, m := range wf.Options.Inbox {
+			field := fmt.Sprintf("workflows.%s.inbox[%d]", wf.Key, i)
+			want := strings.Join(InboxFields[m.Type], ", ")
+			c, ok := creds.Get(m.Credential)
+			if !ok {
+				bad(field, fmt.Sprintf("credential %q is not in the credentials file", m.Credential), fmt.Sprintf("add `%s: {%s}` to the credentials file", m.Credential, want))
+				continue
+			}
+			for _, f := range InboxFields[m.Type] {
+				if !has(c, f) {
+					bad(field, fmt.Sprintf("credential %q has no %s for %s", m.Credential, f, m.Type), fmt.Sprintf("give %s the fields %s", m.Credential, want))
+				}
+			}
+		}
+		if name := wf.Options.Notify.Webhook; name != "" {
+			if c, ok := creds.Get(name); !ok || !has(c, "url") {
+				bad(fmt.Sprintf("workflows.%s.notify.webhook", wf.Key), fmt.Sprintf("credential %q has no url", name),
+					fmt.Sprintf("add `%s: {url: https://…, secret: …}` to the credentials file", name))
+			}
+		}
+	}
+	return errs
+}

@@ -83,3 +83,35 @@ func TestSecurityOptionErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckSecurityCredentials(t *testing.T) {
+	p := &Project{OptionsPath: "jobmediator.yaml", Workflows: []*Workflow{{Key: "intake", Options: WorkflowOptions{
+		Inbox: []InboxMethod{
+			{Type: InboxAPIKey, Credential: "good-key"}, {Type: InboxAPIKey, Credential: "missing"},
+			{Type: InboxBasic, Credential: "half-login"}, {Type: InboxHMAC, Credential: "good-key"},
+		},
+		Notify: NotifyOptions{Webhook: "no-url"},
+	}}}}
+	creds := NewCredentials(map[string]map[string]any{
+		"good-key":   {"key": "k-123456"},
+		"half-login": {"username": "u"},
+		"no-url":     {"secret": "s3cret-value"},
+	})
+	errs := CheckSecurityCredentials(p, creds)
+	var got []string
+	for _, e := range errs {
+		got = append(got, e.Field+": "+e.Message)
+	}
+	want := []string{
+		`workflows.intake.inbox[1]: credential "missing" is not in the credentials file`,
+		`workflows.intake.inbox[2]: credential "half-login" has no password for basic`,
+		`workflows.intake.inbox[3]: credential "good-key" has no secret for hmac`,
+		`workflows.intake.notify.webhook: credential "no-url" has no url`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if strings.Contains(errs.Error(), "k-123456") || strings.Contains(errs.Error(), "s3cret-value") {
+		t.Error("a check error shows a credential value")
+	}
+}

@@ -21,46 +21,25 @@ import (
 	"github.com/jobmediator/jobmediator/workflow"
 )
 
-// checkInbox refuses to start when a workflow's inbox names a credential
-// that is missing or lacks its fields (an endpoint nobody could call, or
-// one a blank key would open), and teaches the redactor every inbox
-// secret (a field named `key` is not secret by its name).
+// checkInbox refuses to start when a workflow's inbox (or notify
+// webhook) names a credential that is missing or lacks its fields, and
+// teaches the redactor every inbox secret (a field named `key` is not
+// secret by its name).
 func (d *Daemon) checkInbox() error {
-	var errs []error
+	if errs := config.CheckSecurityCredentials(d.project, d.fileCred); len(errs) > 0 {
+		return errs
+	}
 	for _, wf := range d.project.Workflows {
-		for i, m := range wf.Options.Inbox {
-			c, ok := d.fileCred.Get(m.Credential)
-			field := fmt.Sprintf("workflows.%s.inbox[%d]", wf.Key, i)
-			if !ok {
-				errs = append(errs, config.ValidationError{File: d.project.OptionsPath, Field: field,
-					Message: fmt.Sprintf("credential %q is not in the credentials file", m.Credential),
-					Fix:     fmt.Sprintf("add %s: {%s: …} to JM_CREDENTIALS", m.Credential, fieldsList(config.InboxFields[m.Type]))})
-				continue
-			}
+		for _, m := range wf.Options.Inbox {
+			c, _ := d.fileCred.Get(m.Credential)
 			for _, f := range config.InboxFields[m.Type] {
-				s, _ := c[f].(string)
-				if s == "" {
-					errs = append(errs, config.ValidationError{File: d.project.OptionsPath, Field: field,
-						Message: fmt.Sprintf("credential %q has no %s for %s", m.Credential, f, m.Type),
-						Fix:     fmt.Sprintf("give %s the fields %s", m.Credential, fieldsList(config.InboxFields[m.Type]))})
-				} else if f != "username" {
+				if s, _ := c[f].(string); s != "" && f != "username" {
 					d.red.AddValues(s)
 				}
 			}
 		}
 	}
-	return errors.Join(errs...)
-}
-
-func fieldsList(fs []string) string {
-	out := ""
-	for i, f := range fs {
-		if i > 0 {
-			out += ", "
-		}
-		out += f
-	}
-	return out
+	return nil
 }
 
 // buildNotifier assembles the notifier; it stays nil when no sink is
@@ -162,7 +141,7 @@ func NotifyTest(ctx context.Context, s config.Settings) ([]notify.TestResult, er
 		if err != nil {
 			return nil, err
 		}
-		creds = creds.Merge(asMap(file))
+		creds = creds.Merge(file.Map())
 	}
 	red := redact.New(s.SensitiveKeys...)
 	red.AddValues(creds.SecretValues(s.SensitiveKeys...)...)

@@ -106,7 +106,7 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 		if err != nil {
 			return nil, err
 		}
-		creds = creds.Merge(asMap(file))
+		creds = creds.Merge(file.Map())
 	}
 	red.AddValues(creds.SecretValues(s.SensitiveKeys...)...)
 	if s.OpenHIMPassword != "" {
@@ -204,16 +204,6 @@ func warmSpecs(p *config.Project, compat config.Compat) []isolate.WarmSpec {
 				out = append(out, w)
 			}
 		}
-	}
-	return out
-}
-
-// asMap copies credentials into the plain map Merge takes.
-func asMap(c config.Credentials) map[string]map[string]any {
-	out := map[string]map[string]any{}
-	for _, k := range c.Keys() {
-		v, _ := c.Get(k)
-		out[k] = v
 	}
 	return out
 }
