@@ -16,7 +16,7 @@ import (
 )
 
 // fhir-4's builders and datatypes against goldens recorded from the real
-// package source (testdata/builders/oracle.mjs; each case names the
+// package source (testdata/builders/README.md; each case names the
 // OpenFn/adaptors file it exercises). Every case is its own run, so value
 // and system maps start empty, as in a fresh OpenFn worker.
 func TestBuildersMatchOpenFn(t *testing.T) {
