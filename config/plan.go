@@ -176,9 +176,7 @@ func (l *loader) plan(root *yaml.Node, p *Project) {
 		}
 	}
 	for _, pn := range nexts {
-		for _, e := range l.planEdges(pn.src, pn.trig, pn.node, pn.field, w) {
-			w.Edges = append(w.Edges, e)
-		}
+		w.Edges = append(w.Edges, l.planEdges(pn.src, pn.trig, pn.node, pn.field, w)...)
 	}
 	if start == "" {
 		start = firstID

@@ -255,7 +255,9 @@ func (c *Console) login(ctx context.Context, r *http.Request, username, password
 // the OpenHIM console still arrives logged in; a cross-site POST does not
 // carry it), Secure when the request came over TLS.
 func (c *Console) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, expires time.Time) {
-	ck := &http.Cookie{Name: SessionCookie, Value: value, Path: "/", HttpOnly: true,
+	// G124: Secure follows the request's scheme (a console on plain HTTP
+	// behind OpenHIM's proxy must still log in); HttpOnly and SameSite are set.
+	ck := &http.Cookie{Name: SessionCookie, Value: value, Path: "/", HttpOnly: true, //nolint:gosec // G124: see above
 		SameSite: http.SameSiteLaxMode, Secure: c.secure(r)}
 	if value == "" {
 		ck.MaxAge = -1

@@ -20,7 +20,7 @@ import (
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 	if p := c.authenticate(r); p != nil && p.Session != nil {
-		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther) //nolint:gosec // G710: safeNext only lets through paths under /console
 		return
 	}
 	c.render(w, r, http.StatusOK, "login", view{Title: "Log in", Data: map[string]string{"Next": r.URL.Query().Get("next")}})
@@ -236,7 +236,7 @@ func (c *Console) runsPage(w http.ResponseWriter, r *http.Request) {
 	rq, err := parseRunQuery(r.URL.Query())
 	d := runsData{Query: rq, Workflows: c.workflowKeys(), Statuses: []string{"success", "failed", "crashed", "running", "pending"},
 		Triggers: []string{"webhook", "openhim", "cron", "polling", "manual", "retry"}}
-	d.ExportBase = template.URL(rq.Values().Encode())
+	d.ExportBase = template.URL(rq.Values().Encode()) //nolint:gosec // G203: url.Values.Encode escapes every key and value
 	if err != nil {
 		c.render(w, r, http.StatusBadRequest, "runs", view{Title: "Runs", Nav: "runs", Error: err.Error(), Data: d})
 		return
@@ -257,7 +257,7 @@ func (c *Console) runsPage(w http.ResponseWriter, r *http.Request) {
 	if len(d.Runs) == rq.Limit && !done {
 		v := rq.Values()
 		v.Set("before", d.Runs[len(d.Runs)-1].ID)
-		d.Next = template.URL(v.Encode())
+		d.Next = template.URL(v.Encode()) //nolint:gosec // G203: url.Values.Encode escapes every key and value
 	}
 	d.Partial = !done && len(d.Runs) < rq.Limit
 	c.render(w, r, http.StatusOK, "runs", view{Title: "Runs", Nav: "runs", Live: rq.Before == "", Data: d})

@@ -142,7 +142,7 @@ func newRequestBundle(typ string, entries []BundleEntry) (*Resource, error) {
 			}
 			seen[e.FullURL] = i
 		}
-		wire.Entry = append(wire.Entry, wireEntry{FullURL: e.FullURL, Resource: e.Resource, Request: e.Request})
+		wire.Entry = append(wire.Entry, wireEntry(e))
 	}
 	b, err := json.Marshal(wire)
 	if err != nil {

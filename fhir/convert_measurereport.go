@@ -353,9 +353,7 @@ func referenceKeys(raw json.RawMessage, ref *models.Reference) []string {
 	if ref.Reference != nil {
 		r := *ref.Reference
 		if strings.HasPrefix(r, "#") {
-			for _, id := range containedIdentifiers(raw, r[1:]) {
-				ks = append(ks, id)
-			}
+			ks = append(ks, containedIdentifiers(raw, r[1:])...)
 		}
 		ks = append(ks, r)
 	}

@@ -34,10 +34,10 @@ func NewObjectID() string {
 
 func newObjectID(t time.Time) string {
 	var b [12]byte
-	binary.BigEndian.PutUint32(b[0:4], uint32(t.Unix()))
+	binary.BigEndian.PutUint32(b[0:4], uint32(t.Unix())) //nolint:gosec // G115: an ObjectID holds the Unix time in 32 bits, as MongoDB's does
 	copy(b[4:9], oidProcess[:])
 	n := oidCounter.Add(1)
-	b[9], b[10], b[11] = byte(n>>16), byte(n>>8), byte(n)
+	b[9], b[10], b[11] = byte(n>>16), byte(n>>8), byte(n) //nolint:gosec // G115: the low 24 bits of the counter, as the ObjectID layout says
 	return hex.EncodeToString(b[:])
 }
 

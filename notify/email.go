@@ -291,7 +291,8 @@ func (e *Email) compose(m Message) []byte {
 	}
 	b.WriteString("\r\n")
 	qp := quotedprintable.NewWriter(&b)
-	qp.Write([]byte(strings.ReplaceAll(Body(m), "\n", "\r\n")))
-	qp.Close()
+	// Into a bytes.Buffer: these writes cannot fail.
+	_, _ = qp.Write([]byte(strings.ReplaceAll(Body(m), "\n", "\r\n")))
+	_ = qp.Close()
 	return b.Bytes()
 }

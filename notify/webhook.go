@@ -87,7 +87,7 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 			// url.Error repeats the URL (and its token): say only the host.
 			return fmt.Errorf("webhook %s: %s", w.Target(), cause(err))
 		}
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // drain for reuse; best effort
 		resp.Body.Close()
 		switch {
 		case resp.StatusCode >= 200 && resp.StatusCode < 300:

@@ -288,7 +288,7 @@ var nodeType = reflect.TypeOf((*ast.Node)(nil)).Elem()
 
 func walkValue(f reflect.Value, parents []ast.Node, visit func(ast.Node, []ast.Node)) {
 	switch f.Kind() {
-	case reflect.Interface, reflect.Ptr:
+	case reflect.Interface, reflect.Pointer:
 		if f.IsNil() {
 			return
 		}
@@ -297,7 +297,7 @@ func walkValue(f reflect.Value, parents []ast.Node, visit func(ast.Node, []ast.N
 				if f.Kind() == reflect.Interface {
 					// unwrap to the concrete pointer
 					inner := f.Elem()
-					if inner.Kind() == reflect.Ptr {
+					if inner.Kind() == reflect.Pointer {
 						walk(n, parents, visit)
 						return
 					}

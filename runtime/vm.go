@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -283,10 +284,14 @@ func (s *slot) installTimers() {
 		if !ok {
 			panic(s.vm.NewTypeError("The \"callback\" argument must be of type function"))
 		}
-		d := time.Duration(call.Argument(1).ToFloat() * float64(time.Millisecond))
-		if d < 0 || d != d {
-			d = 0
+		// The NaN test belongs on the float: converting NaN or an
+		// out-of-range float to a Duration is implementation-defined in Go.
+		// Like Node, a delay beyond TIMEOUT_MAX (2^31-1 ms) fires at once.
+		ms := call.Argument(1).ToFloat()
+		if math.IsNaN(ms) || ms < 0 || ms > math.MaxInt32 {
+			ms = 0
 		}
+		d := time.Duration(ms * float64(time.Millisecond))
 		var args []goja.Value
 		if len(call.Arguments) > 2 {
 			args = append(args, call.Arguments[2:]...)
@@ -368,7 +373,7 @@ func (s *slot) installBuffer() {
 		case "binary", "latin1", "bytes":
 			raw = make([]byte, 0, len(data))
 			for _, r := range data {
-				raw = append(raw, byte(r))
+				raw = append(raw, byte(r)) //nolint:gosec // G115: latin1/binary keeps the low byte of each code unit, as Node's Buffer does
 			}
 		default:
 			return "", fmt.Errorf("unknown encoding %q", from)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // boltStore is the embedded implementation: one bbolt file, every method one
@@ -51,7 +52,7 @@ func openBolt(dir string, san sanitizer, now func() time.Time) (*boltStore, erro
 	path := filepath.Join(dir, BoltFile)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("store: %s is locked by another process (another jobmediator using the same data directory?)", path)
 		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -65,7 +66,7 @@ func openBolt(dir string, san sanitizer, now func() time.Time) (*boltStore, erro
 		return nil
 	})
 	if err != nil {
-		db.Close()
+		_ = db.Close() // read-only so far; the initialise error is the news
 		return nil, fmt.Errorf("store: initialise %s: %w", path, err)
 	}
 	return &boltStore{db: db, san: san, now: now}, nil
@@ -80,7 +81,7 @@ func timeKey(t time.Time, id string) []byte {
 }
 
 func keyTime(k []byte) time.Time {
-	return time.UnixMilli(int64(binary.BigEndian.Uint64(k[:8]) ^ (1 << 63))).UTC()
+	return time.UnixMilli(int64(binary.BigEndian.Uint64(k[:8]) ^ (1 << 63))).UTC() //nolint:gosec // G115: undoes the sign-bit flip that makes keys sort by time
 }
 
 // runSummary is kept in the time index so filtering need not decode states.
@@ -100,7 +101,7 @@ func (s *boltStore) update(ctx context.Context, fn func(tx *bolt.Tx) error) erro
 		return err
 	}
 	err := s.db.Update(fn)
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
 	return err
@@ -111,7 +112,7 @@ func (s *boltStore) view(ctx context.Context, fn func(tx *bolt.Tx) error) error 
 		return err
 	}
 	err := s.db.View(fn)
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
 	return err

@@ -74,7 +74,7 @@ func openMongo(ctx context.Context, rawURL, database string, timeout time.Durati
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := s.Ping(pctx); err != nil {
-		client.Disconnect(context.Background())
+		_ = client.Disconnect(context.Background()) // the ping error is the news
 		return nil, err
 	}
 	var info bson.M
@@ -82,7 +82,7 @@ func openMongo(ctx context.Context, rawURL, database string, timeout time.Durati
 		_, s.ferret = info["ferretdbVersion"]
 	}
 	if err := s.createIndexes(pctx); err != nil {
-		client.Disconnect(context.Background())
+		_ = client.Disconnect(context.Background()) // the index error is the news
 		return nil, err
 	}
 	return s, nil
@@ -385,7 +385,7 @@ func (s *mongoStore) cas(ctx context.Context, coll *mongo.Collection, revField, 
 		// Give the revision back so a later writer is not blocked until the
 		// token goes stale; best effort (the stale check covers failure).
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		s.tokens.DeleteOne(dctx, bson.D{{Key: "_id", Value: tok}, {Key: "at", Value: now}})
+		_, _ = s.tokens.DeleteOne(dctx, bson.D{{Key: "_id", Value: tok}, {Key: "at", Value: now}})
 		cancel()
 		if err != nil {
 			return s.wrap("update "+coll.Name()+" "+id, err)
@@ -602,7 +602,7 @@ func (s *mongoStore) logDocs(runID string, clean []LogLine) []any {
 		if size+len(l.Message) > logChunkBytes || len(cur) >= 1000 {
 			flush()
 		}
-		cur = append(cur, logLineDoc{Time: l.Time, Level: l.Level, Step: l.Step, Message: l.Message})
+		cur = append(cur, logLineDoc(l))
 		size += len(l.Message) + len(l.Step) + 64
 	}
 	flush()
@@ -762,7 +762,7 @@ func (s *mongoStore) Claim(ctx context.Context, owner string, lease time.Duratio
 		off := 0
 		for i := range docs {
 			if i == 1 {
-				off = int(randUint32() % uint32(len(docs)-1))
+				off = int(randUint32() % uint32(len(docs)-1)) //nolint:gosec // G115: a claim batch is small (the worker count)
 			}
 			d := docs[0]
 			if i > 0 {

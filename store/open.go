@@ -182,7 +182,7 @@ func StartCuller(ctx context.Context, s Store, r Retention, interval time.Durati
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			CullOnce(ctx, s, r, time.Now(), logger)
+			_, _ = CullOnce(ctx, s, r, time.Now(), logger) // it logs its own failures
 			select {
 			case <-ctx.Done():
 				return

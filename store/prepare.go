@@ -99,8 +99,8 @@ var idCounter atomic.Uint32
 func NewID() string {
 	var b [12]byte
 	ms := uint64(time.Now().UnixMilli())
-	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
-	binary.BigEndian.PutUint16(b[6:8], uint16(idCounter.Add(1)))
+	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms) //nolint:gosec // G115: the 48-bit millisecond time of a ULID-like id, byte by byte
+	binary.BigEndian.PutUint16(b[6:8], uint16(idCounter.Add(1)))                                                       //nolint:gosec // G115: a wrapping 16-bit counter is the point
 	if _, err := rand.Read(b[8:]); err != nil {
 		panic("store: crypto/rand failed: " + err.Error()) // never on supported platforms
 	}

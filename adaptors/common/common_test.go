@@ -78,11 +78,10 @@ func TestJSONPath(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {
-			in, _ := json.Marshal(map[string]any{"path": c.path})
 			var d map[string]any
 			_ = json.Unmarshal([]byte(doc), &d)
 			d["path"] = c.path
-			in, _ = json.Marshal(d)
+			in, _ := json.Marshal(d)
 			res, st := run(t, "3.3.4", `fn(s => { const p = s.path; delete s.path; return { r: source(p)(s) }; })`, string(in))
 			if res.Status != runtime.StatusSuccess {
 				t.Fatalf("%+v", res.Error)

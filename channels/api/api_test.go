@@ -182,7 +182,7 @@ func TestAPI(t *testing.T) {
 	if err := st.DeadLetter(ctx, "dead-1", "", "upstream 503 after 1 attempt"); err != nil {
 		t.Fatal(err)
 	}
-	code, m, body = call("GET", "/api/dead", bearer, "")
+	code, _, body = call("GET", "/api/dead", bearer, "")
 	if code != 200 || !strings.Contains(body, `"id":"dead-1"`) || !strings.Contains(body, "upstream 503") || strings.Contains(body, "Private Person") {
 		t.Fatalf("GET /api/dead: %d %s", code, body)
 	}

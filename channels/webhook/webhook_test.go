@@ -277,8 +277,7 @@ func TestFailureStatusMapping(t *testing.T) {
 		{"job loops past its deadline", "/spin", 0, 0, false, 500, mediator.StatusFailed, false, "its own code"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var f *fixture
-			f = newFixture(t, func(o *testOptions) {
+			f := newFixture(t, func(o *testOptions) {
 				if tc.upDelay > 0 {
 					o.HTTPClient = &http.Client{Timeout: 200 * time.Millisecond}
 				}

@@ -88,7 +88,10 @@ func check(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 			res.Errors = append(res.Errors, ve)
 		}
 	}
-	res.Write(stdout)
+	if err := res.Write(stdout); err != nil {
+		fmt.Fprintln(stderr, "check:", err)
+		return exitFailed
+	}
 	if !res.OK() {
 		return exitFailed
 	}

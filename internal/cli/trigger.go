@@ -91,7 +91,7 @@ func trigger(args []string, stdout, stderr io.Writer, getenv func(string) string
 		}
 		return exitFailed
 	}
-	stdout.Write(out)
+	_, _ = stdout.Write(out) // the terminal; nothing to report to
 	var r struct {
 		Status string `json:"status"`
 	}

@@ -78,7 +78,9 @@ func (s *Server) start() error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		f.Run(ctx)
+		// Run returns when ctx is cancelled by Close; a failure to serve
+		// shows as the tests' connection errors.
+		_ = f.Run(ctx)
 	}()
 	s.addr, s.cancel, s.done = host, cancel, done
 	return nil

@@ -525,7 +525,7 @@ func TestRunsObserver(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := New(Options{Version: "test"})
 			next := &recordingObserver{}
-			var obs workflow.Observer = m.Observer(next)
+			obs := m.Observer(next)
 			obs.RunFinished(context.Background(), c.rec)
 			if len(next.got) != 1 || next.got[0].Workflow != c.rec.Workflow {
 				t.Fatalf("next observer got %d records", len(next.got))

@@ -236,7 +236,7 @@ func (r *Registry) Histogram(name, help string, buckets []float64, labels ...str
 		panic(fmt.Sprintf("metrics: histogram %s needs buckets", name))
 	}
 	for i, b := range buckets {
-		if math.IsNaN(b) || math.IsInf(b, 0) || (i > 0 && b <= buckets[i-1]) {
+		if math.IsNaN(b) || math.IsInf(b, 0) || (i > 0 && b <= buckets[i-1]) { //nolint:gosec // G602: i > 0 guards buckets[i-1]
 			panic(fmt.Sprintf("metrics: histogram %s: buckets must be finite and strictly ascending, got %v", name, buckets))
 		}
 	}
@@ -256,13 +256,6 @@ func (h *HistogramVec) Observe(v float64, values ...string) {
 
 // Init creates the series with all buckets at zero.
 func (h *HistogramVec) Init(values ...string) { h.f.get(values) }
-
-// sample is one rendered line: label values and the value text.
-type sample struct {
-	suffix string
-	labels []string // name, value, name, value…
-	value  string
-}
 
 // WriteTo writes every family in the text exposition format 0.0.4. It runs
 // the scrape-time callbacks first (with ctx, bounded by CollectTimeout).

@@ -57,11 +57,11 @@ func writeFrame(w *bufio.Writer, kind byte, hdr any, blobs ...[]byte) error {
 	}
 	put(uint32(total))
 	_ = w.WriteByte(kind)
-	put(uint32(len(h)))
+	put(uint32(len(h))) //nolint:gosec // G115: the frame was checked against maxFrame (512 MiB) above
 	_, _ = w.Write(h)
-	put(uint32(len(blobs)))
+	put(uint32(len(blobs))) //nolint:gosec // G115: the frame was checked against maxFrame (512 MiB) above
 	for _, b := range blobs {
-		l := int32(len(b))
+		l := int32(len(b)) //nolint:gosec // G115: the frame was checked against maxFrame (512 MiB) above
 		if b == nil {
 			l = -1
 		}
@@ -111,7 +111,7 @@ func readFrame(r *bufio.Reader) (frame, error) {
 	lens := make([]int32, nb)
 	for i := range lens {
 		v, _ := next()
-		lens[i] = int32(v)
+		lens[i] = int32(v) //nolint:gosec // G115: a length above MaxInt32 turns negative and reads as a nil blob; the frame is bounded by maxFrame
 	}
 	for _, l := range lens {
 		if l < 0 {

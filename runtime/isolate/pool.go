@@ -107,7 +107,7 @@ func New(o Options) (*Pool, error) {
 	for i := 0; i < o.Warm; i++ {
 		w, err := p.spawn()
 		if err != nil {
-			p.Close()
+			_ = p.Close() // the spawn error is the one to report
 			return nil, err
 		}
 		p.idle <- w

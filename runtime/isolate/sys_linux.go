@@ -41,7 +41,7 @@ func setAddressSpaceLimit(limit int64) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_AS, &rl); err != nil {
 		return
 	}
-	want := uint64(vsz + 2*limit + 512<<20)
+	want := uint64(vsz + 2*limit + 512<<20) //nolint:gosec // G115: sizes of this process and its limit, positive and far below 2^63
 	if rl.Max != ^uint64(0) && want > rl.Max {
 		want = rl.Max
 	}

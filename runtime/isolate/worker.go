@@ -107,7 +107,7 @@ func Serve(in io.Reader, out io.Writer, o WorkerOptions, walk func(*runtime.Engi
 				if running {
 					// The mediator sends the next run as soon as it has read
 					// the last one's result, which may be before we noticed.
-					running, cancel = false, nil
+					// (running and cancel are set for the new run below.)
 					if <-done {
 						return nil
 					}
@@ -247,7 +247,7 @@ func heapObjects() int64 {
 	sampleMu.Lock()
 	defer sampleMu.Unlock()
 	metrics.Read(heapSample)
-	return int64(heapSample[0].Value.Uint64())
+	return int64(heapSample[0].Value.Uint64()) //nolint:gosec // G115: a count of heap objects
 }
 
 // guard sets Go's soft memory limit and the OS address-space limit for a

@@ -259,15 +259,14 @@ func (v version) unchangedIsIgnored() bool {
 // ---- request plumbing ----
 
 type request struct {
-	w        http.ResponseWriter
-	r        *http.Request
-	path     string // path below /api, e.g. "/dataValueSets"
-	apiVer   int    // version segment in the path (/api/37/...), 0 if none
-	user     string
-	auths    []string
-	body     []byte
-	q        url.Values
-	jsonType bool
+	w      http.ResponseWriter
+	r      *http.Request
+	path   string // path below /api, e.g. "/dataValueSets"
+	apiVer int    // version segment in the path (/api/37/...), 0 if none
+	user   string
+	auths  []string
+	body   []byte
+	q      url.Values
 }
 
 func (rq *request) has(auth string) bool {
@@ -322,9 +321,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// ".json" suffixes select the representation; JSON is all we speak.
-	if strings.HasSuffix(rq.path, ".json") {
-		rq.path = strings.TrimSuffix(rq.path, ".json")
-	}
+	rq.path = strings.TrimSuffix(rq.path, ".json")
 	if !s.authenticate(rq) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="DHIS2"`)
 		writeWebMessage(w, http.StatusUnauthorized, "ERROR", "Unauthorized", nil)

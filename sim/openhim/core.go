@@ -286,8 +286,10 @@ func (c *Core) Start() error {
 	c.routerSrv = &http.Server{Handler: http.HandlerFunc(c.serveRouter), ReadHeaderTimeout: 10 * time.Second}
 	c.apiURL = "http://" + apiL.Addr().String()
 	c.routerURL = "http://" + rL.Addr().String()
-	go c.apiSrv.Serve(apiL)
-	go c.routerSrv.Serve(rL)
+	// Serve returns http.ErrServerClosed after Close; a test sees any
+	// other failure as refused connections.
+	go func() { _ = c.apiSrv.Serve(apiL) }()
+	go func() { _ = c.routerSrv.Serve(rL) }()
 	// Core (re)registers every enabled polling channel on start (§4.6).
 	c.ReschedulePolling()
 	return nil

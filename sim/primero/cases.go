@@ -23,12 +23,11 @@ func (s *Server) SeedCase(c map[string]any) string {
 	defer s.mu.Unlock()
 	rec := jsonvalue.Clone(c).(map[string]any)
 	user := User{Username: "primero", Agency: "agency-unicef"}
-	for _, u := range s.opts.Users {
-		user = u
+	if len(s.opts.Users) > 0 { // cases seeded without a login belong to the first user
+		user = s.opts.Users[0]
 		if user.Agency == "" {
 			user.Agency = "agency-unicef"
 		}
-		break
 	}
 	return s.insert(rec, user)
 }

@@ -224,7 +224,8 @@ func (ss *session) reply(code int, lines ...string) {
 		}
 		fmt.Fprintf(ss.w, "%d%s%s\r\n", code, sep, l)
 	}
-	ss.w.Flush()
+	// A client that went away sees nothing either way.
+	_ = ss.w.Flush()
 }
 
 func (ss *session) ehlo() {
@@ -396,9 +397,7 @@ func (ss *session) data() bool {
 		if line == ".\r\n" || line == ".\n" {
 			break
 		}
-		if strings.HasPrefix(line, ".") {
-			line = line[1:]
-		}
+		line = strings.TrimPrefix(line, ".") // dot-stuffing (RFC 5321 §4.5.2)
 		buf.WriteString(line)
 	}
 	m := Message{From: ss.from, To: ss.to, Data: buf.Bytes(), TLS: ss.tls, AuthUser: ss.user}
