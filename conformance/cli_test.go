@@ -52,7 +52,7 @@ func TestCorpusThroughCLI(t *testing.T) {
 	known := readKnown(t)
 	files, _ := filepath.Glob(filepath.Join("corpus", "*.js"))
 	if len(files) == 0 {
-		t.Skip("no corpus")
+		t.Fatal("no corpus jobs in corpus/*.js: the test would check nothing")
 	}
 	checked := 0
 	for _, f := range files {

@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jobmediator/jobmediator/internal/testwait"
 )
 
 var binary string
@@ -180,21 +181,11 @@ func (p *proc) stop(t *testing.T) error {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds or the deadline passes (testwait.For,
+// the one waiting helper the tests share).
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	for {
-		if cond() {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
+	testwait.For(t, what, d, cond)
 }
 
 // readyStatus is the status of GET /readyz, 0 when nothing answers.

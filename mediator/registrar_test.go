@@ -11,18 +11,14 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/jobmediator/jobmediator/internal/testwait"
 )
 
 // waitFor polls cond until it holds, failing after a bounded time.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testwait.For(t, what, 5*time.Second, cond)
 }
 
 // syncBuffer is a goroutine-safe log sink.

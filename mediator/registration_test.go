@@ -309,7 +309,7 @@ func TestCheckConfigValueMirrorsCore(t *testing.T) {
 func TestSampleRegistrationFromTestdataIsValid(t *testing.T) {
 	b, err := os.ReadFile("../testdata/shared/openhim/mediator-registration.json")
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	var reg Registration
 	if err := json.Unmarshal(b, &reg); err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	_ "time/tzdata" // zones without the system database
 
 	"github.com/gorilla/mux"
 
@@ -194,7 +195,7 @@ func (r *fakeRecorder) snapshot() ([]map[string]any, map[string][]map[string]any
 func TestParseSchedule(t *testing.T) {
 	pp, err := time.LoadLocation("Asia/Phnom_Penh")
 	if err != nil {
-		t.Skip("no tzdata:", err)
+		t.Fatal(err) // time/tzdata is linked into this test
 	}
 	sat := time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC) // a Saturday
 	for _, tc := range []struct {
