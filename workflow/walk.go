@@ -274,7 +274,7 @@ func (r *run) jsCondition(ed *config.Edge, upstream string, state json.RawMessag
 		fn, _ = goja.AssertFunction(v)
 		r.conds[ed.Expression] = fn
 	}
-	var sv goja.Value = goja.Undefined()
+	sv := goja.Undefined()
 	if state != nil {
 		parse, _ := goja.AssertFunction(r.cond.Get("JSON").ToObject(r.cond).Get("parse"))
 		v, err := parse(goja.Undefined(), r.cond.ToValue(string(state)))
