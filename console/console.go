@@ -78,6 +78,9 @@ type Options struct {
 	OpenHIM func() mediator.RegistrarStatus
 	// NextTicks lists a workflow's next n cron ticks (none for no cron).
 	NextTicks func(workflow string, n int) []time.Time
+	// CursorKeys names the store keys of a workflow's cursors (the
+	// scheduler's schedule.CursorKeys); nil shows none.
+	CursorKeys func(workflow string) map[string]string
 	// BcryptCost defaults to bcrypt.DefaultCost (tests lower it).
 	BcryptCost int
 	// Login throttling: LoginFailures failures within LoginWindow per
@@ -152,6 +155,9 @@ func New(o Options) (*Console, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.CursorKeys == nil {
+		o.CursorKeys = func(string) map[string]string { return nil }
 	}
 	if o.NextTicks == nil {
 		o.NextTicks = func(string, int) []time.Time { return nil }

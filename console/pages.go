@@ -438,14 +438,6 @@ type stepView struct {
 	Targets []string
 }
 
-// cursorKeys are where the scheduler keeps a workflow's cursors (the
-// channels' StateCursorKey, PollingCursorKey and tick key; the daemon test
-// checks they agree).
-func cursorKeys(wf string) map[string]string {
-	p := "workflow:" + wf + ":"
-	return map[string]string{"state": p + "state", "polling": p + "polling", "tick": p + "tick"}
-}
-
 func (c *Console) workflowPage(w http.ResponseWriter, r *http.Request) {
 	wf := c.o.Project.Workflow(mux.Vars(r)["key"])
 	if wf == nil {
@@ -463,7 +455,7 @@ func (c *Console) workflowPage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Steps = append(d.Steps, sv)
 	}
-	for name, key := range cursorKeys(wf.Key) {
+	for name, key := range c.o.CursorKeys(wf.Key) {
 		if cur, err := c.o.Store.GetCursor(r.Context(), key); err == nil {
 			cur.Value = c.o.Redactor.JSON(cur.Value)
 			d.Cursors[name] = cur

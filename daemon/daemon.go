@@ -30,6 +30,7 @@ import (
 	"github.com/jobmediator/jobmediator/channels/schedule"
 	"github.com/jobmediator/jobmediator/channels/webhook"
 	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/console"
 	"github.com/jobmediator/jobmediator/internal/logging"
 	"github.com/jobmediator/jobmediator/internal/metrics"
 	"github.com/jobmediator/jobmediator/internal/redact"
@@ -72,6 +73,7 @@ type Daemon struct {
 	metrics  *metrics.Metrics
 	notifier *notify.Notifier    // nil when no sink is configured
 	tls      *tlsreload.Reloader // nil when serving plain HTTP
+	console  *console.Console    // nil when JM_CONSOLE_ADDR=off
 
 	chanName map[string]string // workflow key → our default channel's name in core
 	chanMu   sync.Mutex
@@ -178,6 +180,13 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 		}
 		d.pool, d.runner = pool, pool
 	}
+	if err := d.setupConsole(logOut); err != nil {
+		if d.pool != nil {
+			_ = d.pool.Close()
+		}
+		_ = st.Close()
+		return nil, err
+	}
 	if err := d.buildChannels(st); err != nil {
 		if d.pool != nil {
 			_ = d.pool.Close()
@@ -233,6 +242,9 @@ func (d *Daemon) isEnabled(workflow string) bool {
 	d.credMu.RLock()
 	defer d.credMu.RUnlock()
 	on, ok := d.enabled[workflow]
+	if d.console != nil && d.console.Paused(workflow) {
+		return false
+	}
 	return !ok || on
 }
 
@@ -421,6 +433,15 @@ func (d *Daemon) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"milliseconds": time.Since(d.started).Milliseconds()})
 	}).Methods(http.MethodGet)
 	r.Handle("/metrics", d.metrics.Handler()).Methods(http.MethodGet, http.MethodHead)
+	if d.console != nil {
+		// Before the operator API: its catch-all would answer the
+		// console's /api routes with 404.
+		if d.s.ConsoleAddr == "" {
+			d.console.Register(r)
+		} else {
+			d.console.RegisterAPI(r)
+		}
+	}
 	d.api.Register(r)
 	// Polling and scheduled-rerun routes first: they win over the webhook
 	// routes on a shared path.
@@ -489,6 +510,20 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	sort.Strings(paths)
 	fields["channels"] = paths
+	var consoleLn net.Listener
+	if d.console != nil && d.s.ConsoleAddr != "" {
+		var err error
+		if consoleLn, err = net.Listen("tcp", d.s.ConsoleAddr); err != nil {
+			return fmt.Errorf("console listen address %s (JM_CONSOLE_ADDR): %w", d.s.ConsoleAddr, err)
+		}
+	}
+	if d.console != nil {
+		var caddr net.Addr
+		if consoleLn != nil {
+			caddr = consoleLn.Addr()
+		}
+		fields["console"] = d.consoleURL(ln.Addr(), caddr)
+	}
 	d.log.WithFields(fields).Info("jobmediator listening")
 
 	bg := context.Background()
@@ -504,11 +539,18 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	consoleCtx, stopConsole := context.WithCancel(context.Background())
+	defer stopConsole()
+	consoleErr := make(<-chan error)
+	if consoleLn != nil {
+		consoleErr = d.serveConsole(consoleCtx, consoleLn)
+	}
 
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
+	case serveErr = <-consoleErr:
 	}
 	d.log.Info("shutting down: no new requests, draining runs")
 	drain, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -521,6 +563,10 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if err := d.sched.Wait(drain); err != nil {
 		d.log.WithError(err).Warn("polls did not finish in time")
+	}
+	stopConsole()
+	if d.console != nil {
+		d.console.Wait() // run-now and retries started from the console
 	}
 	stopServices(svcs, d.log)
 	if d.pool != nil {

@@ -28,7 +28,7 @@ func (d *Daemon) buildChannels(st store.Store) error {
 		Redactor:    d.red,
 		Logger:      d.log,
 		Enabled:     d.isEnabled,
-		Observer:    notifyObserver{d: d, next: d.metrics.Observer(&workflow.History{Store: st, Redactor: d.red, Logger: d.log})},
+		Observer:    notifyObserver{d: d, next: d.metrics.Observer(d.historyObserver(st))},
 	})
 	if err != nil {
 		return err
@@ -47,8 +47,12 @@ func (d *Daemon) buildChannels(st store.Store) error {
 		so.Transactions = d.client
 	}
 	d.sched = schedule.New(x, so)
-	d.api = api.New(x, api.Options{Token: s.APIToken, Pprof: s.Pprof, Store: st, BodyLimit: s.BodySizeLimit,
-		RunManual: d.runManual, CursorKeys: schedule.CursorKeys})
+	ao := api.Options{Token: s.APIToken, Pprof: s.Pprof, Store: st, BodyLimit: s.BodySizeLimit,
+		RunManual: d.runManual, CursorKeys: schedule.CursorKeys}
+	if d.console != nil {
+		ao.Authorize, ao.Audit = d.console.Authorize, d.console.Audit
+	}
+	d.api = api.New(x, ao)
 	return nil
 }
 
@@ -82,6 +86,9 @@ func (d *Daemon) services() []namedService {
 	}...)
 	if d.regr != nil {
 		out = append(out, namedService{"registrar", &service.Func{Run: d.regr.Run}})
+	}
+	if d.console != nil {
+		out = append(out, namedService{"console sessions", &service.Func{Run: func(ctx context.Context) { d.console.Run(ctx, time.Hour) }}})
 	}
 	return out
 }

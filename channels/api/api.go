@@ -53,6 +53,14 @@ type Options struct {
 	// Pprof serves Go's profiler at /debug/pprof/ behind the same token
 	// (JM_PPROF); off, those paths are not routed at all.
 	Pprof bool
+	// Authorize, when set, replaces the bearer-token check of the /api
+	// routes (not pprof): the operator console admits its sessions (with
+	// the CSRF token on changes) as well as the bearer tokens. It answers a
+	// refused request itself and returns false.
+	Authorize func(w http.ResponseWriter, r *http.Request) (*http.Request, bool)
+	// Audit, when set, records every change made through the API (manual
+	// runs, requeues): who and where come from the request.
+	Audit func(r *http.Request, action, target, detail string, ok bool)
 }
 
 // API serves /api.
@@ -86,7 +94,7 @@ func (a *API) Register(r *mux.Router) {
 	r.Handle("/api/runs/{id}", a.guard(a.getRun)).Methods(http.MethodGet)
 	r.Handle("/api/cursors/{workflow}", a.guard(a.cursors)).Methods(http.MethodGet)
 	if a.o.Pprof {
-		r.PathPrefix("/debug/pprof/").Handler(a.guard(servePprof))
+		r.PathPrefix("/debug/pprof/").Handler(a.tokenGuard(servePprof))
 	}
 	r.PathPrefix("/api").Handler(a.guard(func(w http.ResponseWriter, req *http.Request) {
 		apiError(w, http.StatusNotFound, "no API route "+req.Method+" "+req.URL.Path)
@@ -108,8 +116,26 @@ func apiError(w http.ResponseWriter, status int, msg string) {
 	apiJSON(w, status, map[string]any{"error": map[string]any{"message": msg, "status": status}})
 }
 
-// guard checks the bearer token in constant time.
+// guard admits a request through Options.Authorize, else by bearer token.
 func (a *API) guard(next http.HandlerFunc) http.Handler {
+	if a.o.Authorize == nil {
+		return a.tokenGuard(next)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r, ok := a.o.Authorize(w, r); ok {
+			next(w, r)
+		}
+	})
+}
+
+func (a *API) audit(r *http.Request, action, target, detail string, ok bool) {
+	if a.o.Audit != nil {
+		a.o.Audit(r, action, target, detail, ok)
+	}
+}
+
+// tokenGuard checks the bearer token in constant time.
+func (a *API) tokenGuard(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(a.tokens) == 0 {
 			apiError(w, http.StatusNotFound, "the API is disabled: set an API token to enable it")
@@ -152,6 +178,15 @@ func (a *API) run(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := a.o.RunManual(r.Context(), key, cursor, state)
+	if err != nil {
+		a.audit(r, "workflow.run", key, a.x.Redactor().String(err.Error()), false)
+	} else {
+		detail := "run " + res.RunID
+		if res.Result != nil {
+			detail += " " + string(res.Result.Status)
+		}
+		a.audit(r, "workflow.run", key, detail, true)
+	}
 	switch {
 	case errors.Is(err, workflow.ErrUnknownWorkflow):
 		apiError(w, http.StatusNotFound, err.Error())
@@ -353,6 +388,7 @@ func (a *API) requeue(w http.ResponseWriter, r *http.Request) {
 	}
 	id := mux.Vars(r)["id"]
 	err := a.o.Store.Requeue(r.Context(), id)
+	a.audit(r, "dead.retry", id, "", err == nil)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		apiError(w, http.StatusNotFound, "no message "+id)
