@@ -172,5 +172,9 @@ func (d *Daemon) consoleURL(mainAddr net.Addr, consoleAddr net.Addr) string {
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "localhost" // listening on every interface: this machine's own browser
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/console/"
+	scheme := "http://"
+	if d.tls != nil {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port) + "/console/"
 }

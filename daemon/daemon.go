@@ -516,6 +516,9 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 		if consoleLn, err = net.Listen("tcp", d.s.ConsoleAddr); err != nil {
 			return fmt.Errorf("console listen address %s (JM_CONSOLE_ADDR): %w", d.s.ConsoleAddr, err)
 		}
+		if d.tls != nil {
+			consoleLn = tls.NewListener(consoleLn, d.tls.Config())
+		}
 	}
 	if d.console != nil {
 		var caddr net.Addr
