@@ -54,6 +54,8 @@ func TestCorpusThroughCLI(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no corpus jobs in corpus/*.js: the test would check nothing")
 	}
+	echo := startEcho(t)
+	stateDir := t.TempDir()
 	checked := 0
 	for _, f := range files {
 		base := strings.TrimSuffix(f, ".js")
@@ -75,9 +77,18 @@ func TestCorpusThroughCLI(t *testing.T) {
 				t.Errorf("%s: no golden", id)
 				continue
 			}
-			args := []string{"run", f, "-a", "common@3.3.4", "--compat", compat, "--now", clock}
-			if _, err := os.Stat(base + ".state.json"); err == nil {
-				args = append(args, "-s", base+".state.json")
+			golden = withEcho(golden, echo)
+			adaptor := "common@3.3.4"
+			if a := h["adaptor"]; a != "" {
+				adaptor = a
+			}
+			args := []string{"run", f, "-a", adaptor, "--compat", compat, "--now", clock}
+			if st, err := os.ReadFile(base + ".state.json"); err == nil {
+				statePath := filepath.Join(stateDir, name+".state.json")
+				if err := os.WriteFile(statePath, withEcho(st, echo), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "-s", statePath)
 			}
 			cmd := exec.Command(bin, args...)
 			cmd.Env = append(os.Environ(), "TZ=UTC")

@@ -134,6 +134,7 @@ func TestCorpus(t *testing.T) {
 		t.Fatal("no corpus jobs in corpus/*.js: the test would check nothing")
 	}
 	known := readKnown(t)
+	echo := startEcho(t)
 	var failed, fixed []string
 	for _, f := range files {
 		base := strings.TrimSuffix(f, ".js")
@@ -160,6 +161,11 @@ func TestCorpus(t *testing.T) {
 		if err != nil {
 			input = []byte("{}")
 		}
+		input = withEcho(input, echo)
+		adaptor := "@openfn/language-common@3.3.4"
+		if a := h["adaptor"]; a != "" {
+			adaptor = a
+		}
 		for _, compat := range profiles {
 			id := name + "/" + string(compat)
 			golden, err := os.ReadFile(base + "." + string(compat) + ".golden.json")
@@ -167,10 +173,11 @@ func TestCorpus(t *testing.T) {
 				t.Errorf("%s: no golden: %v", id, err)
 				continue
 			}
+			golden = withEcho(golden, echo)
 			// a fresh engine per job: its own language-common module state
 			// (cursor keeps state at module level) and its own clock
 			engine := runtime.New(runtime.Options{Now: func() time.Time { return clock }, StepTimeout: 10 * time.Second, PoolSize: 1})
-			job := &config.Job{Key: name, Adaptor: "@openfn/language-common@3.3.4", Body: string(src)}
+			job := &config.Job{Key: name, Adaptor: adaptor, Body: string(src)}
 			res := engine.RunJob(context.Background(), job, compat, input, runtime.RunRequest{})
 			var gv any
 			if err := json.Unmarshal(golden, &gv); err != nil {

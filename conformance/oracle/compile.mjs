@@ -121,7 +121,7 @@ const referencedNames = (ast) => {
   return names;
 };
 
-export function compile(src, { exportsList, stepId = 'job' } = {}) {
+export function compile(src, { exportsList, stepId = 'job', adaptor = ADAPTOR } = {}) {
   const edits = []; // { pos, end, text, order }
   let seq = 0;
   const insert = (pos, text, order = seq++) => edits.push({ pos, end: pos, text, order });
@@ -232,9 +232,9 @@ export function compile(src, { exportsList, stepId = 'job' } = {}) {
   const used = referencedNames(ast);
   const imports = exportsList.filter((e) => used.has(e) && !declared.has(e) && e !== 'default');
   let header = '';
-  if (imports.length) header += `import { ${imports.join(', ')} } from '${ADAPTOR}'; `;
+  if (imports.length) header += `import { ${imports.join(', ')} } from '${adaptor}'; `;
   if (usesDefer) header += `import { defer as _defer } from '@openfn/runtime'; `;
-  header += `export * from '${ADAPTOR}'; `;
+  header += `export * from '${adaptor}'; `;
   insert(0, header, -2);
   const footer = `\nexport default [${operations.map((_, i) => `__op${i}()`).join(', ')}];\n`;
   insert(src.length, footer);

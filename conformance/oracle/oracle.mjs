@@ -13,6 +13,7 @@
 process.env.TZ = 'UTC'; // cursor 'today' and date-fns format use local time
 
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import run from '@openfn/runtime';
@@ -35,12 +36,14 @@ export const STATE_PROPS_TO_REMOVE = ['configuration', 'response'];
 export function parseHeader(src) {
   const lines = src.replace(/^\uFEFF/, '').split('\n');
   const m = /^\/\/\s*profile:\s*(lightning|legacy|both)\s*$/.exec(lines[0] ?? '');
-  const header = { profile: m ? m[1] : null, clock: null, describe: null };
+  const header = { profile: m ? m[1] : null, clock: null, describe: null, adaptor: null };
   if (lines[1] && lines[1].startsWith('//')) header.describe = lines[1].replace(/^\/\/\s*/, '');
   for (const line of lines) {
     if (!line.startsWith('//')) break;
     const c = /^\/\/\s*clock:\s*(\S+)\s*$/.exec(line);
     if (c) header.clock = c[1];
+    const a = /^\/\/\s*adaptor:\s*(@openfn\/language-[a-z0-9-]+)@(\S+)\s*$/.exec(line);
+    if (a) header.adaptor = { name: a[1], version: a[2] };
   }
   return header;
 }
@@ -90,15 +93,71 @@ function stripStacks(value) {
   return value;
 }
 
+// The echo server adaptor jobs talk to (the Go test runs one with the same
+// contract, conformance/echo_test.go): every request is answered 200 with
+// JSON {method, path, query, contentType, body} (body parsed when JSON);
+// a path ending in /fail answers 500 {"error":"echo fail"}, one ending in
+// /missing 404 {"error":"echo missing"}.
+let echoURL = 'http://127.0.0.1:0';
+export function startEcho() {
+  return new Promise((resolve) => {
+    const srv = http.createServer((req, res) => {
+      let raw = '';
+      req.on('data', (c) => (raw += c));
+      req.on('end', () => {
+        const u = new URL(req.url, 'http://x');
+        const send = (status, obj) => {
+          res.writeHead(status, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify(obj));
+        };
+        if (u.pathname.endsWith('/fail')) return send(500, { error: 'echo fail' });
+        if (u.pathname.endsWith('/missing')) return send(404, { error: 'echo missing' });
+        let body = raw;
+        try {
+          body = raw === '' ? null : JSON.parse(raw);
+        } catch (e) {
+          /* text stays */
+        }
+        send(200, {
+          method: req.method,
+          path: u.pathname,
+          query: Object.fromEntries(u.searchParams),
+          contentType: req.headers['content-type'] ?? null,
+          body,
+        });
+      });
+    });
+    srv.listen(0, '127.0.0.1', () => {
+      echoURL = `http://127.0.0.1:${srv.address().port}`;
+      resolve(srv);
+    });
+  });
+}
+
 export async function runJob(file) {
   const src = fs.readFileSync(file, 'utf8');
   const base = path.basename(file, '.js');
   const statePath = file.replace(/\.js$/, '.state.json');
   const input = fs.existsSync(statePath)
-    ? JSON.parse(fs.readFileSync(statePath, 'utf8').replace(/^\uFEFF/, ''))
+    ? JSON.parse(fs.readFileSync(statePath, 'utf8').replace(/^\uFEFF/, '').replaceAll('{{ECHO}}', echoURL))
     : {};
   const header = parseHeader(src);
-  const { code, sourceMap } = compile(src, { exportsList: Object.keys(common), stepId: base });
+  // A job may name another adaptor (`// adaptor: @openfn/language-http@7.2.10`,
+  // the exact version installed here). Its state may use {{ECHO}}, the URL
+  // of the echo server below, which the Go test replaces the same way.
+  let adaptorName = '@openfn/language-common';
+  let adaptorDir = commonDir;
+  let exportsList = Object.keys(common);
+  if (header.adaptor) {
+    adaptorName = header.adaptor.name;
+    adaptorDir = path.join(here, 'node_modules', ...adaptorName.split('/'));
+    const installed = JSON.parse(fs.readFileSync(path.join(adaptorDir, 'package.json'), 'utf8')).version;
+    if (installed !== header.adaptor.version) {
+      throw new Error(`${base}: wants ${adaptorName}@${header.adaptor.version}, ${installed} is installed`);
+    }
+    exportsList = Object.keys(await import(adaptorName));
+  }
+  const { code, sourceMap } = compile(src, { exportsList, stepId: base, adaptor: adaptorName });
 
   const jobLogger = createMockLogger('JOB');
   const logger = createMockLogger('R/T');
@@ -110,7 +169,7 @@ export async function runJob(file) {
     // a fresh copy of language-common per job (its cursor() keeps module
     // state, and every Lightning run gets a fresh worker)
     linker: {
-      modules: { '@openfn/language-common': { path: commonDir } },
+      modules: { [adaptorName]: { path: adaptorDir } },
       cacheKey: base,
     },
   };
@@ -128,7 +187,7 @@ export async function runJob(file) {
   let golden;
   try {
     const result = await run(plan, input, opts);
-    golden = stripStacks(JSON.parse(JSON.stringify(result ?? null)));
+    golden = stripStacks(JSON.parse(JSON.stringify(result ?? null).replaceAll(echoURL, '{{ECHO}}')));
   } catch (e) {
     golden = { error: errorRecord(e) };
   } finally {
@@ -145,6 +204,7 @@ async function main() {
     .filter((f) => /^\d{3}-[a-z0-9-]+\.js$/.test(f))
     .filter((f) => !filter || f.includes(filter))
     .sort();
+  const echo = await startEcho();
   let written = 0;
   let skipped = 0;
   const failures = [];
@@ -170,6 +230,7 @@ async function main() {
     `\n@openfn/runtime ${runtimeVersion}, @openfn/language-common ${commonVersion}: ` +
       `${written} lightning goldens written, ${skipped} legacy-only jobs skipped`
   );
+  echo.close();
   if (failures.length) {
     console.error(`oracle could not run ${failures.length} job(s):\n${failures.join('\n')}`);
     process.exit(1);
