@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	_ "github.com/jobmediator/jobmediator/adaptors/common"
+	_ "github.com/jobmediator/jobmediator/adaptors/http"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/runtime"
 )
