@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/quotedprintable"
 	"net/http"
@@ -61,6 +62,7 @@ func (s *signedSink) messages() []notify.Message {
 // an upstream and receives one email and one signed webhook naming the
 // workflow and the error, then a "resolved" when it heals.
 func TestBrokenUpstreamNotifiesOnceThenResolves(t *testing.T) {
+	const storm = 1000
 	const (
 		smtpPW     = "smtp-Pass-e2e-91"
 		hookSecret = "hook-Secret-e2e-37"
@@ -95,7 +97,7 @@ func TestBrokenUpstreamNotifiesOnceThenResolves(t *testing.T) {
 		"JM_SMTP_CA_FILE":          caFile,
 		"JM_NOTIFY_EMAIL_FROM":     "Job Mediator <jm@example.org>",
 		"JM_NOTIFY_EMAIL_TO":       "ops@example.org",
-		"JM_NOTIFY_WINDOW":         "2s",
+		"JM_NOTIFY_WINDOW":         "20s", // the storm takes a few seconds
 		"JM_PUBLIC_URL":            "https://jm.example.org",
 	})
 
@@ -110,23 +112,36 @@ func TestBrokenUpstreamNotifiesOnceThenResolves(t *testing.T) {
 	up.mu.Lock()
 	up.down = true
 	up.mu.Unlock()
-	for i := 0; i < 25; i++ {
-		if code := post("storm"); code < 500 {
-			t.Fatalf("a run against a broken upstream answered %d", code)
-		}
+	// 1,000 failing runs, eight callers at a time.
+	began := time.Now()
+	var wg sync.WaitGroup
+	var bad sync.Map
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < storm/8; i++ {
+				if code := post("storm"); code < 500 {
+					bad.Store(code, true)
+				}
+			}
+		}()
 	}
-	waitFor(t, "the storm's webhook", 30*time.Second, func() bool { return len(hook.messages()) >= 1 })
-	mails := mail.WaitFor(1, 30*time.Second)
+	wg.Wait()
+	bad.Range(func(k, _ any) bool { t.Errorf("a run against a broken upstream answered %v", k); return true })
+	t.Logf("%d failing runs took %v", storm, time.Since(began))
+	waitFor(t, "the storm's webhook", 60*time.Second, func() bool { return len(hook.messages()) >= 1 })
+	mails := mail.WaitFor(1, 60*time.Second)
 	if len(mails) != 1 {
 		t.Fatalf("%d mails for the storm, want 1", len(mails))
 	}
 	m := hook.messages()[0]
-	if m.Status != notify.Firing || m.Event != notify.RunFailed || m.Workflow != "hello-upstream" || m.Count != 25 ||
+	if m.Status != notify.Firing || m.Event != notify.RunFailed || m.Workflow != "hello-upstream" || m.Count != storm ||
 		!strings.Contains(m.LastError, "503") || m.RunsURL != "https://jm.example.org/console/runs?workflow=hello-upstream" {
 		t.Fatalf("storm webhook = %+v", m)
 	}
 	subject, body := mailContent(t, mails[0])
-	for _, want := range []string{"hello-upstream", "FAILING", "25 times"} {
+	for _, want := range []string{"hello-upstream", "FAILING", fmt.Sprintf("%d times", storm)} {
 		if !strings.Contains(subject, want) {
 			t.Errorf("mail subject %q lacks %q", subject, want)
 		}
@@ -147,7 +162,7 @@ func TestBrokenUpstreamNotifiesOnceThenResolves(t *testing.T) {
 	}
 	waitFor(t, "the resolved webhook", 30*time.Second, func() bool { return len(hook.messages()) >= 2 })
 	mails = mail.WaitFor(2, 30*time.Second)
-	if r := hook.messages()[1]; r.Status != notify.Resolved || r.Workflow != "hello-upstream" || r.Total != 25 {
+	if r := hook.messages()[1]; r.Status != notify.Resolved || r.Workflow != "hello-upstream" || r.Total != storm {
 		t.Fatalf("resolved webhook = %+v", r)
 	}
 	if subject, _ := mailContent(t, mails[1]); !strings.Contains(subject, "RESOLVED") {
