@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -40,6 +41,7 @@ type batchRecorder interface {
 }
 
 type runRecord struct {
+	build func() (*Run, []LogLine) // when set, makes run and logs on the writer
 	run   *Run
 	logs  []LogLine
 	onErr func(error)
@@ -91,6 +93,21 @@ func RecordRun(ctx context.Context, s Store, r *Run, logs []LogLine, onErr func(
 	return s.AppendLogs(ctx, r.ID, logs)
 }
 
+// RecordRunFunc is RecordRun with the run built by build: a journal calls
+// it on its writer goroutine, right before the commit, so whatever build
+// costs (cleaning and redacting states) is off the caller's path. build
+// must only read what no longer changes; a nil run records nothing.
+func RecordRunFunc(ctx context.Context, s Store, build func() (*Run, []LogLine), onErr func(error)) error {
+	if j, ok := s.(*journal); ok {
+		return j.enqueue(&runRecord{build: build, onErr: onErr})
+	}
+	r, logs := build()
+	if r == nil {
+		return nil
+	}
+	return RecordRun(ctx, s, r, logs, onErr)
+}
+
 func (j *journal) record(r *Run, logs []LogLine, onErr func(error)) error {
 	if r == nil {
 		return invalid("run is nil")
@@ -98,6 +115,10 @@ func (j *journal) record(r *Run, logs []LogLine, onErr func(error)) error {
 	if r.ID == "" {
 		r.ID = NewID()
 	}
+	return j.enqueue(&runRecord{run: r, logs: logs, onErr: onErr})
+}
+
+func (j *journal) enqueue(rec *runRecord) error {
 	j.mu.Lock()
 	for len(j.cur.recs) >= JournalMax && !j.closed {
 		j.space.Wait()
@@ -106,7 +127,7 @@ func (j *journal) record(r *Run, logs []LogLine, onErr func(error)) error {
 		j.mu.Unlock()
 		return ErrClosed
 	}
-	j.cur.recs = append(j.cur.recs, &runRecord{run: r, logs: logs, onErr: onErr})
+	j.cur.recs = append(j.cur.recs, rec)
 	j.mu.Unlock()
 	select {
 	case j.wake <- struct{}{}:
@@ -167,8 +188,26 @@ func (j *journal) writer() {
 
 // write commits one batch: all at once when the store can, else (or when
 // the batch as a whole failed) run by run, so one bad run costs only itself.
-func (j *journal) write(recs []*runRecord) {
+func (j *journal) write(all []*runRecord) {
 	ctx := context.Background()
+	recs := all[:0:0]
+	for _, rec := range all {
+		if rec.build != nil {
+			if err := rec.runBuild(); err != nil {
+				if rec.onErr != nil {
+					rec.onErr(err)
+				}
+				continue
+			}
+			if rec.run == nil {
+				continue
+			}
+			if rec.run.ID == "" {
+				rec.run.ID = NewID()
+			}
+		}
+		recs = append(recs, rec)
+	}
 	if br, ok := j.Store.(batchRecorder); ok {
 		if err := br.recordRuns(ctx, recs); err == nil {
 			for _, rec := range recs {
@@ -314,4 +353,16 @@ func prepareBatch(san sanitizer, recs []*runRecord) (ready []*runRecord, logs []
 		ready, logs, logErrs = append(ready, rec), append(logs, l), append(logErrs, err)
 	}
 	return ready, logs, logErrs
+}
+
+// runBuild calls build; a panic in it fails this run, not the writer (and
+// with it the process).
+func (rec *runRecord) runBuild() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: building the run record panicked: %v", p)
+		}
+	}()
+	rec.run, rec.logs = rec.build()
+	return nil
 }

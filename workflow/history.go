@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"time"
@@ -45,7 +46,10 @@ type History struct {
 	Logger   logrus.FieldLogger
 }
 
-// RunFinished implements Observer.
+// RunFinished implements Observer. It only queues the run: cleaning and
+// redacting its states (JSON decoding and encoding, most of the cost of
+// recording a run) is done by the store's journal writer, off the
+// request path, right before the group commit (store.RecordRunFunc).
 func (h *History) RunFinished(ctx context.Context, rec RunRecord) {
 	red := rec.Redactor
 	if red == nil {
@@ -54,6 +58,18 @@ func (h *History) RunFinished(ctx context.Context, rec RunRecord) {
 	if red == nil {
 		red = redact.New()
 	}
+	runID := rec.RunID
+	onErr := func(err error) {
+		h.log().WithError(err).WithField("run", runID).Error("run history: could not record the run")
+	}
+	build := func() (*store.Run, []store.LogLine) { return historyRun(rec, red) }
+	if err := store.RecordRunFunc(context.WithoutCancel(ctx), h.Store, build, onErr); err != nil {
+		onErr(err)
+	}
+}
+
+// historyRun is the stored form of a finished run and its log lines.
+func historyRun(rec RunRecord, red *redact.Redactor) (*store.Run, []store.LogLine) {
 	run := &store.Run{
 		ID: rec.RunID, Workflow: rec.Workflow, Trigger: rec.Trigger,
 		TransactionID: rec.Tx.TransactionID, ParentID: rec.Tx.ParentID, TaskID: rec.Tx.TaskID,
@@ -61,48 +77,45 @@ func (h *History) RunFinished(ctx context.Context, rec RunRecord) {
 		Orchestrations: len(rec.Exchanges), Status: store.RunSuccess,
 	}
 	res := rec.Result
-	if res != nil {
-		switch res.Status {
+	if res == nil {
+		return run, nil
+	}
+	switch res.Status {
+	case runtime.StatusFailed:
+		run.Status = store.RunFailed
+	case runtime.StatusCrashed:
+		run.Status = store.RunCrashed
+	}
+	run.Output = CleanState(res.State, red)
+	if res.Error != nil {
+		run.Error = red.String(res.Error.Message)
+	}
+	for _, s := range res.Steps {
+		out := run.Output // the last step's output is usually the run's: clean it once
+		if !bytes.Equal(s.Output, res.State) {
+			out = CleanState(s.Output, red)
+		}
+		sr := store.StepRecord{ID: s.ID, Job: s.Job, Name: s.Name, Status: store.RunStatus(s.Status),
+			Started: s.Started.UTC(), Finished: s.Finished.UTC(), Output: out}
+		switch s.Status {
 		case runtime.StatusFailed:
-			run.Status = store.RunFailed
+			sr.Status = store.RunFailed
 		case runtime.StatusCrashed:
-			run.Status = store.RunCrashed
+			sr.Status = store.RunCrashed
 		}
-		run.Output = CleanState(res.State, red)
-		if res.Error != nil {
-			run.Error = red.String(res.Error.Message)
+		if s.Error != nil {
+			sr.Error = red.String(s.Error.Message)
 		}
-		for _, s := range res.Steps {
-			sr := store.StepRecord{ID: s.ID, Job: s.Job, Name: s.Name, Status: store.RunStatus(s.Status),
-				Started: s.Started.UTC(), Finished: s.Finished.UTC(), Output: CleanState(s.Output, red)}
-			switch s.Status {
-			case runtime.StatusFailed:
-				sr.Status = store.RunFailed
-			case runtime.StatusCrashed:
-				sr.Status = store.RunCrashed
-			}
-			if s.Error != nil {
-				sr.Error = red.String(s.Error.Message)
-			}
-			run.Steps = append(run.Steps, sr)
-		}
+		run.Steps = append(run.Steps, sr)
 	}
 	var lines []store.LogLine
-	if res != nil && len(res.Logs) > 0 {
+	if len(res.Logs) > 0 {
 		lines = make([]store.LogLine, 0, len(res.Logs))
 		for _, l := range res.Logs {
 			lines = append(lines, store.LogLine{Time: l.Time, Level: l.Level, Step: l.Step, Message: red.String(l.Message)})
 		}
 	}
-	// Queued for the store's next group commit (store/journal.go): the
-	// answer does not wait for an fsync of its own.
-	runID := rec.RunID
-	onErr := func(err error) {
-		h.log().WithError(err).WithField("run", runID).Error("run history: could not record the run")
-	}
-	if err := store.RecordRun(context.WithoutCancel(ctx), h.Store, run, lines, onErr); err != nil {
-		onErr(err)
-	}
+	return run, lines
 }
 
 func (h *History) log() logrus.FieldLogger {
@@ -118,14 +131,20 @@ func CleanState(state json.RawMessage, red *redact.Redactor) json.RawMessage {
 	if len(state) == 0 {
 		return nil
 	}
-	var m map[string]any
-	if err := json.Unmarshal(state, &m); err != nil {
+	// one decode and one encode: drop configuration and redact in the same
+	// pass (numbers kept as written)
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(state))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil || dec.More() {
 		return red.JSON(state)
 	}
-	delete(m, "configuration")
-	b, err := json.Marshal(m)
+	if m, ok := v.(map[string]any); ok {
+		delete(m, "configuration")
+	}
+	b, err := json.Marshal(red.Value(v))
 	if err != nil {
 		return nil
 	}
-	return red.JSON(b)
+	return b
 }

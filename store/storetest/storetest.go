@@ -1059,6 +1059,26 @@ func testRecordRunJournal(t *testing.T, e *env) {
 		t.Fatalf("callback errors = %v, want one ErrDuplicate", cbErrs)
 	}
 	mu.Unlock()
+	// built on the writer: recorded; a nil run records nothing; a build
+	// that panics fails alone and the journal goes on
+	built := func(id string) func() (*store.Run, []store.LogLine) {
+		return func() (*store.Run, []store.LogLine) {
+			return sampleRun(id, "wf", T0), []store.LogLine{{Time: T0, Level: "info", Message: "built " + id}}
+		}
+	}
+	must(t, store.RecordRunFunc(e.ctx, e.s, func() (*store.Run, []store.LogLine) { panic("boom") }, onErr))
+	must(t, store.RecordRunFunc(e.ctx, e.s, func() (*store.Run, []store.LogLine) { return nil, nil }, onErr))
+	must(t, store.RecordRunFunc(e.ctx, e.s, built("jb-1"), onErr))
+	logs, err := e.s.Logs(e.ctx, "jb-1")
+	must(t, err)
+	if len(logs) != 1 || logs[0].Message != "built jb-1" {
+		t.Fatalf("RecordRunFunc logs = %+v", logs)
+	}
+	mu.Lock()
+	if len(cbErrs) != 2 || !strings.Contains(cbErrs[1].Error(), "panicked: boom") {
+		t.Fatalf("callback errors = %v, want the duplicate then the panic", cbErrs)
+	}
+	mu.Unlock()
 	// queued then closed: written by Close
 	for i := 0; i < 20; i++ {
 		must(t, store.RecordRun(e.ctx, e.s, sampleRun(fmt.Sprintf("jc-%02d", i), "closing", T0), nil, onErr))
