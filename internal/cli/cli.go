@@ -60,6 +60,13 @@ prints how each went. It does not start the daemon (the store may be in use). Ex
 every sink took the message, 1 otherwise.`,
 		examples: `  JM_SMTP_URL=smtp://alerts:…@mail.example.org:587 JM_NOTIFY_EMAIL_FROM=jm@example.org \
     JM_NOTIFY_EMAIL_TO=ops@example.org jobmediator notify-test --project /project`},
+	{name: "notify-test", summary: "send a test message to every configured notification sink",
+		usage: "jobmediator notify-test [--project PATH] [flags]",
+		description: `Builds the notification sinks exactly as serve would (JM_NOTIFY_*, JM_SMTP_* and the
+workflows' notify: options), sends each one a test message and reports per sink whether it
+arrived; the daemon is not started. Exit 0 when every sink accepted it, 1 otherwise
+(docs/security.md, "Test notification").`,
+		examples: `  JM_NOTIFY_WEBHOOK_URL=https://alerts.example.org/hook jobmediator notify-test --project /project`},
 	{name: "version", summary: "print the version",
 		usage: "jobmediator version",
 		description: `Prints the binary's version (git describe at build time; "dev" for go run). The
