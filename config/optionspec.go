@@ -172,11 +172,13 @@ var WorkflowOptionSpecs = []OptionSpec{
 		},
 		apply: func(dst *WorkflowOptions, src WorkflowOptions) { dst.Enabled = src.Enabled }},
 	{Key: "polling", Takes: "OpenHIM pollingSchedule (cron or e.g. \"5 minutes\")", Default: "none", Example: `"*/15 * * * *"`,
-		Doc: "Let OpenHIM core schedule the workflow as a polling channel instead of our cron (docs/scheduling.md).",
+		Doc: "Let OpenHIM core schedule the workflow as a polling channel instead of our cron (docs/scheduling.md). Checked as core reads it (an interval first, then cron with optional seconds): a schedule core cannot read is an error here, since core would only log it and never poll.",
 		read: func(c *collector, n *yaml.Node, line int, f string, o *WorkflowOptions) bool {
 			o.Polling, _ = c.str(n, f)
 			if isBlank(o.Polling) {
 				c.add(line, f, "polling schedule is empty", "write OpenHIM's pollingSchedule, e.g. `*/5 * * * *`, or remove polling")
+			} else if err := ValidatePollingSchedule(o.Polling); err != nil {
+				c.add(line, f, err.Error()+": core would never poll it", "write a cron expression such as `*/15 * * * *`, or an interval such as `15 minutes`")
 			}
 			return true
 		},
