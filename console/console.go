@@ -123,6 +123,8 @@ type Console struct {
 	mu       sync.Mutex
 	sections []Section
 	bg       sync.WaitGroup // run-now and retries still going
+	closing  chan struct{}  // closed by Shutdown: live streams end
+	once     sync.Once
 }
 
 // New checks options; call Start before serving.
@@ -170,7 +172,7 @@ func New(o Options) (*Console, error) {
 		return nil, err
 	}
 	return &Console{o: o, throttle: newThrottle(o.LoginFailures, o.LoginWindow), pages: pages,
-		paused: &switches{st: o.Store}}, nil
+		paused: &switches{st: o.Store}, closing: make(chan struct{})}, nil
 }
 
 func (c *Console) now() time.Time { return c.o.Now().UTC() }
@@ -244,6 +246,10 @@ func (c *Console) Run(ctx context.Context, interval time.Duration) {
 
 // Paused reports whether an operator paused the workflow in the console.
 func (c *Console) Paused(workflow string) bool { return c.paused.paused(workflow) }
+
+// Shutdown ends the live-refresh streams, so a server's graceful shutdown
+// does not wait for open browser tabs (http.Server.RegisterOnShutdown).
+func (c *Console) Shutdown() { c.once.Do(func() { close(c.closing) }) }
 
 // Wait waits for run-now and retries started from the console.
 func (c *Console) Wait() { c.bg.Wait() }

@@ -541,3 +541,74 @@ func TestRunsPageFiltersAndPaging(t *testing.T) {
 		t.Fatalf("dashboard lacks the chart and table:\n%s", page)
 	}
 }
+
+func TestLiveEventsAndShutdown(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser()
+	b.login("admin", "admin-password-1")
+	resp, err := b.c.Get(f.srv.URL + "/console/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/event-stream" {
+		t.Fatalf("events: %d %s", resp.StatusCode, ct)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	// Let the stream take its first look, then finish a run.
+	time.Sleep(1500 * time.Millisecond)
+	run := &store.Run{Workflow: "hello-upstream", Status: store.RunSuccess, Started: time.Now()}
+	if err := f.st.CreateRun(context.Background(), run); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(5 * time.Second)
+	for got := false; !got; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("stream ended early")
+			}
+			if l == "event: change" {
+				got = true
+			}
+		case <-deadline:
+			t.Fatal("no change event after a run finished")
+		}
+	}
+	f.c.Shutdown()
+	deadline = time.After(3 * time.Second)
+	for {
+		select {
+		case _, ok := <-lines:
+			if !ok {
+				return // the stream ended with the server's shutdown
+			}
+		case <-deadline:
+			t.Fatal("the stream outlived Shutdown")
+		}
+	}
+}
+
+func TestFlashIsNotFromTheURL(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser()
+	b.login("admin", "admin-password-1")
+	if _, page := b.get("/console/?flash=Your+password+expired"); strings.Contains(page, "password expired") {
+		t.Fatal("a crafted link put words on the page")
+	}
+	b.post("/console/workflows/hello-upstream/pause", nil, true)
+	_, page := b.get("/console/workflows/hello-upstream")
+	if !strings.Contains(page, "Workflow paused") {
+		t.Fatal("no message after pausing")
+	}
+	if _, page := b.get("/console/workflows/hello-upstream"); strings.Contains(page, "Workflow paused:") {
+		t.Fatal("the message showed twice")
+	}
+}

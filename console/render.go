@@ -94,8 +94,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	if v.Who != nil && v.Who.Session != nil {
 		v.CSRF = v.Who.Session.CSRF
 	}
-	if v.Flash == "" {
-		v.Flash = r.URL.Query().Get("flash")
+	if ck, err := r.Cookie(flashCookie); err == nil && v.Flash == "" {
+		v.Flash, _ = url.QueryUnescape(ck.Value)
+		http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/console/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	}
 	t := c.pages[page]
 	var buf bytes.Buffer
@@ -114,14 +115,16 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, status int, msg s
 	c.render(w, r, status, "error", view{Title: http.StatusText(status), Error: msg})
 }
 
+// flashCookie carries a message from a POST to the page it redirects to.
+// A cookie, not a query parameter, so nobody can put words on a console
+// page with a crafted link.
+const flashCookie = "jm_flash"
+
 // redirect after a POST, with a message for the next page.
 func redirect(w http.ResponseWriter, r *http.Request, to, flash string) {
 	if flash != "" {
-		sep := "?"
-		if strings.Contains(to, "?") {
-			sep = "&"
-		}
-		to += sep + "flash=" + url.QueryEscape(flash)
+		http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(flash), Path: "/console/",
+			MaxAge: 60, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }

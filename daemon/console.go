@@ -151,6 +151,7 @@ func (o consoleObserver) RunFinished(ctx context.Context, rec workflow.RunRecord
 // until ctx ends.
 func (d *Daemon) serveConsole(ctx context.Context, ln net.Listener) <-chan error {
 	srv := &http.Server{Handler: d.console.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(d.console.Shutdown)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	go func() {

@@ -498,6 +498,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 // Serve is Run on an existing listener (tests use port 0).
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: d.handler, ReadHeaderTimeout: 10 * time.Second}
+	if d.console != nil {
+		srv.RegisterOnShutdown(d.console.Shutdown)
+	}
 	fields := logrus.Fields{"addr": ln.Addr().String(), "project": d.project.Path, "version": version.String()}
 	if d.tls != nil {
 		ln = tls.NewListener(ln, d.tls.Config())

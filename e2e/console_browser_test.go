@@ -189,6 +189,45 @@ func screenshot(t *testing.T, ctx context.Context, name string) []byte {
 	return png
 }
 
+// accessible checks what a keyboard and screen-reader user needs on the
+// page: a language, every form control labelled, every button named, the
+// chart described, and Tab reaching the skip link first.
+func accessible(t *testing.T, ctx context.Context, path string) {
+	t.Helper()
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	problems, err := chromedp.Run(actx, chromedp.Evaluate[[]string](`(() => {
+		const out = [];
+		if (!document.documentElement.lang) out.push("no lang on <html>");
+		for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+			if (el.labels.length === 0 && !el.getAttribute("aria-label")) out.push("unlabelled " + el.outerHTML.slice(0, 80));
+		}
+		for (const b of document.querySelectorAll("button")) {
+			if (!(b.textContent.trim() || b.getAttribute("aria-label"))) out.push("nameless button");
+		}
+		for (const svg of document.querySelectorAll("svg")) {
+			if (svg.getAttribute("role") !== "img" || !svg.querySelector("title")) out.push("svg without role=img and title");
+		}
+		return out;
+	})()`))
+	if err != nil {
+		t.Fatalf("%s: accessibility check: %v", path, err)
+	}
+	if len(problems) > 0 {
+		t.Fatalf("%s: %s", path, strings.Join(problems, "; "))
+	}
+	if _, err := chromedp.Run(actx, chromedp.Evaluate[bool](`(document.activeElement && document.activeElement.blur(), true)`)); err != nil {
+		t.Fatalf("%s: blur: %v", path, err)
+	}
+	if err := chromedp.Do(actx, chromedp.KeyEvent("\t")); err != nil {
+		t.Fatalf("%s: Tab: %v", path, err)
+	}
+	first, err := chromedp.Run(actx, chromedp.Evaluate[string](`document.activeElement ? document.activeElement.className + " " + document.activeElement.textContent : ""`))
+	if err != nil || !strings.Contains(first, "Skip to content") {
+		t.Fatalf("%s: the first Tab focuses %q, not the skip link (%v)", path, first, err)
+	}
+}
+
 // collector keeps everything the console showed, for the secret grep.
 type collector struct {
 	mu    sync.Mutex
@@ -379,9 +418,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	// Every other page, for the secret grep and the dashboard picture.
-	for _, path := range []string{"/console/workflows", "/console/dead", "/console/audit", "/console/users", "/console/settings", "/console/"} {
+	for _, path := range []string{"/console/runs", "/console/workflows/intake", "/console/workflows", "/console/dead", "/console/audit", "/console/users", "/console/settings", "/console/"} {
 		step(t, ctx, path, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS("main h1")))
 		seen.add("page "+path, pageHTML(t, ctx))
+		accessible(t, ctx, path)
 	}
 	png = screenshot(t, ctx, "05-dashboard")
 	if *updateScreenshot {
