@@ -4,7 +4,7 @@
 // reference, composite, extensions, value maps, system maps),
 // src/builders.ts (one builder per resource: builder(props) or
 // builder(profileName, props)) and the generated src/profiles/<Resource>.ts,
-// whose per-field rules are the table `profiles` below. Quirks are kept,
+// whose per-field rules are the table in profiles.js (all 107 builders). Quirks are kept,
 // because jobs written against OpenFn see exactly them:
 //   - a plain string given where a CodeableConcept is expected becomes
 //     {coding: ["<string>"]} (concept() wraps it as a "coding");
@@ -169,37 +169,18 @@
     else console.warn('WARNING: Failed to map ' + key + ': unrecognised data type (see utils.composite)');
   };
 
-  // Per resource, its fields in the generated order and how each is built:
-  // ids (Identifier[]), x (choice type via composite), cc/ccs (one or a
-  // list of CodeableConcepts from a value set), coding (a Coding from a
-  // value set), ref/refs (Reference or Reference[]), bb/bbs (backbone
-  // element(s), copied). From packages/fhir-4/src/profiles/<Resource>.ts.
+  // Per builder, its fields in the generated order and how each is built
+  // (profiles.js, FHIR4_PROFILES).
   var VS = 'http://hl7.org/fhir/ValueSet/', THO = 'http://terminology.hl7.org/ValueSet/';
-  var profiles = {
-    Patient: [['identifier', 'ids'], ['deceased', 'x'], ['maritalStatus', 'cc', VS + 'marital-status'], ['multipleBirth', 'x'],
-      ['contact', 'bbs'], ['communication', 'bbs'], ['generalPractitioner', 'refs'], ['managingOrganization', 'ref'], ['link', 'bbs']],
-    Encounter: [['identifier', 'ids'], ['statusHistory', 'bbs'], ['class', 'coding', THO + 'v3-ActEncounterCode'], ['classHistory', 'bbs'],
-      ['type', 'ccs', VS + 'encounter-type'], ['serviceType', 'cc', VS + 'service-type'], ['priority', 'cc', THO + 'v3-ActPriority'],
-      ['subject', 'ref'], ['episodeOfCare', 'refs'], ['basedOn', 'refs'], ['participant', 'bbs'], ['appointment', 'refs'],
-      ['reasonCode', 'ccs', VS + 'encounter-reason'], ['reasonReference', 'refs'], ['diagnosis', 'bbs'], ['account', 'refs'],
-      ['hospitalization', 'bb'], ['location', 'bbs'], ['serviceProvider', 'ref'], ['partOf', 'ref']],
-    Observation: [['identifier', 'ids'], ['basedOn', 'refs'], ['partOf', 'refs'], ['category', 'ccs', VS + 'observation-category'],
-      ['code', 'cc', VS + 'observation-codes'], ['subject', 'ref'], ['focus', 'refs'], ['encounter', 'ref'], ['effective', 'x'],
-      ['performer', 'refs'], ['value', 'x'], ['dataAbsentReason', 'cc', VS + 'data-absent-reason'],
-      ['interpretation', 'ccs', VS + 'observation-interpretation'], ['bodySite', 'cc', VS + 'body-site'],
-      ['method', 'cc', VS + 'observation-methods'], ['specimen', 'ref'], ['device', 'ref'], ['referenceRange', 'bbs'],
-      ['hasMember', 'refs'], ['derivedFrom', 'refs'], ['component', 'bbs']],
-    EpisodeOfCare: [['identifier', 'ids'], ['statusHistory', 'bbs'], ['type', 'ccs', VS + 'episodeofcare-type'], ['diagnosis', 'bbs'],
-      ['patient', 'ref'], ['managingOrganization', 'ref'], ['referralRequest', 'refs'], ['careManager', 'ref'], ['team', 'refs'],
-      ['account', 'refs']],
-    Organization: [['identifier', 'ids'], ['type', 'ccs', VS + 'organization-type'], ['partOf', 'ref'], ['contact', 'bbs'],
-      ['endpoint', 'refs']],
-    Location: [['identifier', 'ids'], ['operationalStatus', 'coding', THO + 'v2-0116'],
-      ['type', 'ccs', THO + 'v3-ServiceDeliveryLocationRoleType'], ['physicalType', 'cc', VS + 'location-physical-type'],
-      ['position', 'bb'], ['managingOrganization', 'ref'], ['partOf', 'ref'], ['hoursOfOperation', 'bbs'], ['endpoint', 'refs']],
-    MeasureReport: [['identifier', 'ids'], ['subject', 'ref'], ['reporter', 'ref'],
-      ['improvementNotation', 'cc', VS + 'measure-improvement-notation|4.3.0'], ['group', 'bbs'], ['evaluatedResource', 'refs']]
-  };
+  var profiles = {};
+  Object.keys(FHIR4_PROFILES).forEach(function (rt) {
+    profiles[rt] = FHIR4_PROFILES[rt].map(function (f) {
+      var p = f.split(' ');
+      var url = p[2];
+      if (url) url = url.replace(/^VS:/, VS).replace(/^THO:/, THO);
+      return [p[0], p[1], url];
+    });
+  });
 
   function arrayed(props, name) {
     if (!Array.isArray(props[name])) props[name] = [props[name]];
@@ -213,6 +194,16 @@
       if (isNil(props[name])) return;
       switch (kind) {
         case 'ids': resource[name] = dt.identifier(arrayed(props, name)); break;
+        case 'id': resource[name] = dt.identifier(props[name]); break;
+        case 'cc0':
+          resource[name] = dt.concept(props[name]);
+          dt.ensureConceptText(resource[name]);
+          break;
+        case 'cca':
+          // a list handed to concept() whole, not one concept per item
+          resource[name] = dt.concept(arrayed(props, name));
+          dt.ensureConceptText(resource[name]);
+          break;
         case 'x':
           delete resource[name];
           dt.composite(resource, name, props[name]);

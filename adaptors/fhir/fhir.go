@@ -7,10 +7,11 @@
 // createBundle, addToBundle, uploadBundle (entries sorted so referenced
 // resources come first), and the `datatypes` and `builders`/`b` namespaces
 // (builders.js): b.identifier/concept/coding/reference/composite/extension,
-// value and system maps, and resource builders b.patient, b.encounter,
-// b.observation, b.episodeOfCare, b.organization, b.location,
-// b.measureReport with OpenFn's per-field rules, checked against goldens
-// recorded from the real package source (testdata/builders). fhir v5: create(resourceType, resource, params, cb),
+// value and system maps, and all 107 resource builders (b.patient,
+// b.encounter, b.observation, b.episodeOfCare, b.organization, b.location,
+// b.measureReport, b.practitioner, …) with OpenFn's per-field rules
+// (profiles.js), checked against goldens recorded from the real package
+// source (testdata/builders). fhir v5: create(resourceType, resource, params, cb),
 // createTransactionBundle(entries, cb), get(path, params, options, cb),
 // post(path, data, options, cb), getClaim, request(method, path, options, cb).
 // Configuration: baseUrl + apiPath (fhir-4 defaults apiPath to /fhir), auth
@@ -30,9 +31,7 @@
 // where issues are the OperationOutcome's severity, code, expression and
 // diagnostics; the error carries statusCode, body and issues. Every request
 // goes through the run's recorder client (an OpenHIM orchestration, secrets
-// redacted). Not implemented: the builders of the other ~100 FHIR R4
-// resources (b.practitioner, b.condition, …; the table in builders.js takes
-// them as data), fhir ≤4.
+// redacted). Not implemented: fhir ≤4.
 package fhir
 
 import (
@@ -50,10 +49,14 @@ import (
 //go:embed fhir.js
 var source string
 
-// buildersSource is fhir-4's datatypes and builders (b.patient(…), …).
+// buildersSource is fhir-4's datatypes and builders (b.patient(…), …),
+// profilesSource the per-field rules of its 107 resource builders.
 //
 //go:embed builders.js
 var buildersSource string
+
+//go:embed profiles.js
+var profilesSource string
 
 // OutcomeMessage summarises an OperationOutcome body as
 // "error invalid Patient.gender: Unknown code 'M'; …" (at most 10 issues).
@@ -136,7 +139,7 @@ func init() {
 		Default:  "0.5.0",
 		Supports: func(v adaptors.Version) bool { return v.Major == 0 },
 		Source: func(adaptors.Version) string {
-			return conversions.Source() + "var FLAVOUR = 'fhir-4';\n" + source + "\n" + buildersSource
+			return conversions.Source() + "var FLAVOUR = 'fhir-4';\n" + source + "\n" + profilesSource + buildersSource
 		},
 		Host: Host,
 	})
