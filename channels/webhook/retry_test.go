@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +107,37 @@ func TestRetryStandsDownAfterSuccessfulRerun(t *testing.T) {
 	}
 	if len(comp.updates) != 0 {
 		t.Fatalf("a superseded retry must not touch the transaction: %v", comp.updates)
+	}
+}
+
+// A retry that keeps failing moves to the dead letters and the queue's
+// Dead hook (notifications) hears of it once, with the workflow and why.
+func TestGivingUpTellsTheDeadHook(t *testing.T) {
+	f, st, _ := fixtureWithStore(t)
+	f.up.Set(503, 0)
+	if w := f.do(call{path: "/echo", contentType: "application/json", body: `{"id":2}`, tx: "5f00000000000000000000d1"}); w.Code != http.StatusBadGateway {
+		t.Fatalf("routed answer %d", w.Code)
+	}
+	type death struct{ workflow, reason string }
+	deaths := make(chan death, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	workers := queue.New(f.x, queue.Options{Store: st, Workers: 1, Poll: 5 * time.Millisecond, Lease: 5 * time.Second,
+		Dead: func(wf, reason string) { deaths <- death{wf, reason} }})
+	if err := workers.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var d death
+	select {
+	case d = <-deaths:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the dead hook never heard")
+	}
+	workers.Stop(context.Background())
+	if d.workflow != "echo" || !strings.Contains(d.reason, "gave up after 3 attempts") || strings.Contains(d.reason, secret) {
+		t.Fatalf("dead hook got %+v", d)
+	}
+	if dead, _ := st.ListDead(context.Background(), 10); len(dead) != 1 || len(deaths) != 0 {
+		t.Fatalf("%d dead letters, %d more hook calls", len(dead), len(deaths))
 	}
 }
