@@ -172,7 +172,7 @@ var WorkflowOptionSpecs = []OptionSpec{
 		},
 		apply: func(dst *WorkflowOptions, src WorkflowOptions) { dst.Enabled = src.Enabled }},
 	{Key: "polling", Takes: "OpenHIM pollingSchedule (cron or e.g. \"5 minutes\")", Default: "none", Example: `"*/15 * * * *"`,
-		Doc: "Let OpenHIM core schedule the workflow as a polling channel instead of our cron (docs/scheduling.md). Checked as core reads it (an interval first, then cron with optional seconds): a schedule core cannot read is an error here, since core would only log it and never poll.",
+		Doc: "Let OpenHIM core schedule the workflow as a polling channel instead of our cron (docs/scheduling.md). Checked as core reads it (an interval such as `15 minutes`, or cron with optional seconds): a schedule core cannot read is an error here, since core would only log it and never poll.",
 		read: func(c *collector, n *yaml.Node, line int, f string, o *WorkflowOptions) bool {
 			o.Polling, _ = c.str(n, f)
 			if isBlank(o.Polling) {

@@ -8,10 +8,9 @@ import (
 )
 
 // OpenHIM core hands a polling channel's pollingSchedule to Agenda's
-// every(): a human interval (the human-interval package: "5 minutes",
-// "1.5 hours", "one minute", "3 days and 4 hours") or, when that is not
-// one, a cron expression (cron-parser: five fields, or six with seconds
-// first). A schedule that is neither makes Agenda fail when core schedules
+// every(), which takes a human interval (the human-interval package: "5
+// minutes", "1.5 hours", "one minute", "3 days and 4 hours") or a cron
+// expression (cron-parser: five fields, or six with seconds first). A schedule that is neither makes Agenda fail when core schedules
 // the channel, and core only logs it: the workflow silently never polls.
 // So `check` (and start-up) reject it here, at its line.
 
