@@ -139,12 +139,12 @@ func (cfg *Config) startServer(name, readyURL, url string, cmd *exec.Cmd) (*serv
 	return nil, fmt.Errorf("%s did not become ready (log: %s)", name, lf.Name())
 }
 
-func (cfg *Config) startMediator(upstream string) (*server, error) {
+func (cfg *Config) startMediator(name, upstream string, env ...string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(cfg.WorkDir, "mediator")
+	dir := filepath.Join(cfg.WorkDir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -155,11 +155,12 @@ func (cfg *Config) startMediator(upstream string) (*server, error) {
 	cmd := cfg.pinned("0", cfg.Binary, "serve", "--project", cfg.Project, "--credentials", creds)
 	cmd.Env = append(os.Environ(), "JM_DATA_DIR="+filepath.Join(dir, "data"), fmt.Sprintf("SERVER_PORT=%d", port), "OPENHIM_URL=")
 	cmd.Env = append(cmd.Env, cfg.MediatorEnv...)
+	cmd.Env = append(cmd.Env, env...)
 	if cfg.ProfileDir != "" {
 		cmd.Env = append(cmd.Env, "JM_PPROF=true", "JM_API_TOKEN="+profileToken)
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	return cfg.startServer("mediator", base+"/readyz", base+"/hello", cmd)
+	return cfg.startServer(name, base+"/readyz", base+"/hello", cmd)
 }
 
 func (cfg *Config) startBare(upstream string) (*server, error) {
@@ -206,15 +207,20 @@ var routedScenarios = []RoutedScenario{
 // RoutedRow is one scenario for both servers.
 type RoutedRow struct {
 	Scenario    string `json:"scenario"`
-	MediatorRPS Figure `json:"mediatorRps"`
-	BareRPS     Figure `json:"bareRps"`
-	Ratio       Figure `json:"ratio"`
-	MediatorP50 Figure `json:"mediatorP50"`
-	MediatorP99 Figure `json:"mediatorP99"`
-	BareP50     Figure `json:"bareP50"`
-	BareP99     Figure `json:"bareP99"`
-	Errors      int    `json:"errors"`
-	FirstError  string `json:"firstError,omitempty"`
+	MediatorRPS Figure `json:"mediatorRps"` // jobs in worker processes (the default)
+	// InProcess*: the same binary with JM_ISOLATION=none
+	InProcessRPS   Figure `json:"inProcessRps"`
+	InProcessRatio Figure `json:"inProcessRatio"`
+	InProcessP50   Figure `json:"inProcessP50"`
+	InProcessP99   Figure `json:"inProcessP99"`
+	BareRPS        Figure `json:"bareRps"`
+	Ratio          Figure `json:"ratio"`
+	MediatorP50    Figure `json:"mediatorP50"`
+	MediatorP99    Figure `json:"mediatorP99"`
+	BareP50        Figure `json:"bareP50"`
+	BareP99        Figure `json:"bareP99"`
+	Errors         int    `json:"errors"`
+	FirstError     string `json:"firstError,omitempty"`
 }
 
 func (cfg *Config) runLoad(s *server, sc RoutedScenario) LoadResult {
@@ -233,18 +239,27 @@ func (cfg *Config) Routed() ([]RoutedRow, error) {
 		return nil, err
 	}
 	defer stopUp()
-	med, err := cfg.startMediator(upstream)
+	// the product as deployed (jobs in worker processes) and with
+	// JM_ISOLATION=none (jobs in the daemon): the difference is the cost of
+	// isolation
+	med, err := cfg.startMediator("mediator", upstream)
 	if err != nil {
 		return nil, err
 	}
 	defer med.stop()
+	inproc, err := cfg.startMediator("mediator-inprocess", upstream, "JM_ISOLATION=none")
+	if err != nil {
+		return nil, err
+	}
+	defer inproc.stop()
 	bare, err := cfg.startBare(upstream)
 	if err != nil {
 		return nil, err
 	}
 	defer bare.stop()
-	// warm both (VM pool, connection pools, JIT of nothing: Go)
-	for _, s := range []*server{med, bare} {
+	servers := []*server{med, inproc, bare}
+	// warm all (VM pools, workers, connection pools)
+	for _, s := range servers {
 		r := closedLoop(target{URL: s.url, Body: routedBody}, 16, time.Second)
 		if r.Requests == 0 {
 			return nil, fmt.Errorf("%s answers no request during warm-up: %s (log in %s)", s.name, r.FirstErr, cfg.WorkDir)
@@ -252,10 +267,12 @@ func (cfg *Config) Routed() ([]RoutedRow, error) {
 	}
 	var rows []RoutedRow
 	for _, sc := range routedScenarios {
-		var mRPS, bRPS, m50, m99, b50, b99 []float64
+		rps := map[*server][]float64{}
+		p50s := map[*server][]float64{}
+		p99s := map[*server][]float64{}
 		row := RoutedRow{Scenario: sc.Name}
 		for i := 0; i < cfg.Repeats; i++ {
-			for _, s := range []*server{med, bare} {
+			for _, s := range servers {
 				var profiled chan struct{}
 				if s == med && i == 0 && sc.Conns == 16 && cfg.ProfileDir != "" {
 					profiled = cfg.profile(med, "mediator-closed16")
@@ -269,19 +286,16 @@ func (cfg *Config) Routed() ([]RoutedRow, error) {
 					row.FirstError = s.name + ": " + r.FirstErr
 				}
 				p50, p99 := ms(percentile(r.Latencies, 50)), ms(percentile(r.Latencies, 99))
-				if s == med {
-					mRPS, m50, m99 = append(mRPS, r.RPS()), append(m50, p50), append(m99, p99)
-				} else {
-					bRPS, b50, b99 = append(bRPS, r.RPS()), append(b50, p50), append(b99, p99)
-				}
-				cfg.progress("routed %-12s %-8s %8.0f req/s p50 %7.2f ms p99 %7.2f ms errors %d", sc.Name, s.name, r.RPS(), p50, p99, r.Errors)
+				rps[s], p50s[s], p99s[s] = append(rps[s], r.RPS()), append(p50s[s], p50), append(p99s[s], p99)
+				cfg.progress("routed %-12s %-18s %8.0f req/s p50 %7.2f ms p99 %7.2f ms errors %d", sc.Name, s.name, r.RPS(), p50, p99, r.Errors)
 				time.Sleep(300 * time.Millisecond)
 			}
 		}
-		row.MediatorRPS, row.BareRPS = figure("req/s", mRPS), figure("req/s", bRPS)
-		row.Ratio = ratio(row.MediatorRPS, row.BareRPS)
-		row.MediatorP50, row.MediatorP99 = figure("ms", m50), figure("ms", m99)
-		row.BareP50, row.BareP99 = figure("ms", b50), figure("ms", b99)
+		row.MediatorRPS, row.InProcessRPS, row.BareRPS = figure("req/s", rps[med]), figure("req/s", rps[inproc]), figure("req/s", rps[bare])
+		row.Ratio, row.InProcessRatio = ratio(row.MediatorRPS, row.BareRPS), ratio(row.InProcessRPS, row.BareRPS)
+		row.MediatorP50, row.MediatorP99 = figure("ms", p50s[med]), figure("ms", p99s[med])
+		row.InProcessP50, row.InProcessP99 = figure("ms", p50s[inproc]), figure("ms", p99s[inproc])
+		row.BareP50, row.BareP99 = figure("ms", p50s[bare]), figure("ms", p99s[bare])
 		rows = append(rows, row)
 	}
 	return rows, nil

@@ -39,6 +39,9 @@ func benchRun(i int) (*store.Run, []store.LogLine) {
 	return r, logs
 }
 
+// claimDepth is how many messages wait when claims are measured.
+const claimDepth = 300
+
 // parallel runs op from n goroutines for d and returns operations/s.
 func parallel(n int, d time.Duration, op func(i int) error) (float64, error) {
 	var count atomic.Int64
@@ -135,22 +138,35 @@ func (cfg *Config) Stores() ([]StoreRow, error) {
 				st.Close()
 				return nil, fmt.Errorf("%s: enqueue: %w", name, err)
 			}
-			// the enqueued messages are now claimed and completed
-			cs, err := parallel(4, cfg.StoreDuration, func(int) error {
-				m, err := st.Claim(ctx, "bench", time.Minute, time.Now().Add(time.Second))
-				if errors.Is(err, store.ErrNoMessage) {
-					return err
+			st.Close()
+			// claims on a fresh store holding claimDepth messages, so both
+			// stores are measured at the same queue depth
+			cst, err := open[name](rep + 1000)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			for i := 0; i < claimDepth; i++ {
+				if err := cst.Enqueue(ctx, &store.Message{Kind: store.KindAsync, Workflow: "hello-upstream", Lane: "http",
+					Payload: json.RawMessage(`{"body":{"id":"p-1"}}`), IdempotencyKey: fmt.Sprintf("c-%d", i)}); err != nil {
+					cst.Close()
+					return nil, fmt.Errorf("%s: enqueue: %w", name, err)
 				}
+			}
+			var claimed atomic.Int64
+			t1 := time.Now()
+			_, err = parallel(4, 10*time.Minute, func(int) error {
+				m, err := cst.Claim(ctx, "bench", time.Minute, time.Now().Add(time.Second))
 				if err != nil {
 					return err
 				}
-				return st.Complete(ctx, m.ID, "bench")
+				claimed.Add(1)
+				return cst.Complete(ctx, m.ID, "bench")
 			})
+			cs := float64(claimed.Load()) / time.Since(t1).Seconds()
+			cst.Close()
 			if err != nil && !errors.Is(err, store.ErrNoMessage) {
-				st.Close()
 				return nil, fmt.Errorf("%s: claim: %w", name, err)
 			}
-			st.Close()
 			w, d, e, c = append(w, ws), append(d, ds), append(e, es), append(c, cs)
 			cfg.progress("store %-16s history writes %7.0f/s (one commit each %7.0f/s) enqueues %7.0f/s claims %7.0f/s", name, ws, ds, es, cs)
 		}
