@@ -174,7 +174,7 @@ func (p *Pool) replace() {
 	}()
 }
 
-// Run executes a workflow in a worker; it implements channels.Runner and
+// Run executes a workflow in a worker; it implements workflow.Runner and
 // never panics: every failure, including the worker's death, is a Result.
 func (p *Pool) Run(ctx context.Context, req runtime.RunRequest) *runtime.Result {
 	select {
