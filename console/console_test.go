@@ -612,3 +612,61 @@ func TestFlashIsNotFromTheURL(t *testing.T) {
 		t.Fatal("the message showed twice")
 	}
 }
+
+// Authorize is how the operator API (channels/api) admits requests.
+func TestAuthorizeForTheOperatorAPI(t *testing.T) {
+	f := newFixture(t)
+	f.addUser("viewer1", store.RoleViewer)
+	f.addUser("op1", store.RoleOperator)
+	var hits []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		r, ok := f.c.Authorize(w, r)
+		if !ok {
+			return
+		}
+		hits = append(hits, who(r).User+" "+r.Method)
+		f.c.Audit(r, "dead.retry", "m1", "", true)
+		w.WriteHeader(204)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	f.srv = srv
+	cases := []struct {
+		user, method string
+		csrf         bool
+		want         int
+	}{
+		{"viewer1", "GET", false, 204},
+		{"viewer1", "POST", true, 403}, // role
+		{"op1", "POST", false, 403},    // CSRF
+		{"op1", "POST", true, 204},
+		{"", "GET", false, 401},
+	}
+	for _, c := range cases {
+		b := f.browser()
+		if c.user != "" {
+			cookie, s, err := f.c.login(context.Background(), httptest.NewRequest("POST", "/", nil), c.user, c.user+"-password")
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, _ := url.Parse(srv.URL)
+			b.c.Jar.SetCookies(u, []*http.Cookie{{Name: SessionCookie, Value: cookie, Path: "/"}})
+			b.csrf = s.CSRF
+		}
+		hdr := map[string]string{}
+		if c.csrf {
+			hdr[CSRFHeader] = b.csrf
+		}
+		if code, body := b.api(c.method, "/api/dead/m1/requeue", "", hdr); code != c.want {
+			t.Errorf("%s %s csrf=%v = %d %s, want %d", c.user, c.method, c.csrf, code, body, c.want)
+		}
+	}
+	if strings.Join(hits, ",") != "viewer1 GET,op1 POST" {
+		t.Fatalf("admitted: %v", hits)
+	}
+	entries, _ := f.st.ListAudit(context.Background(), store.AuditFilter{})
+	if len(entries) == 0 || entries[0].Actor != "op1" || entries[0].Action != "dead.retry" || entries[0].Addr != "127.0.0.1" {
+		t.Fatalf("audit: %+v", entries[0])
+	}
+}

@@ -63,6 +63,18 @@ workflows:
         target_job: forward
         condition_type: always
         enabled: true
+  nightly:
+    name: nightly
+    jobs:
+      tally:
+        name: tally
+        adaptor: '@openfn/language-common@3'
+        body: |
+          fn(state => ({ ...state, runs: (state.runs || 0) + 1 }));
+    triggers:
+      cron: {type: cron, enabled: true, cron_expression: '30 2 1 1 *'}
+    edges:
+      cron->tally: {source_trigger: cron, target_job: tally, condition_type: always, enabled: true}
 `
 
 const consoleOptions = `workflows:
@@ -226,6 +238,7 @@ func accessible(t *testing.T, ctx context.Context, path string) {
 	if err != nil || !strings.Contains(first, "Skip to content") {
 		t.Fatalf("%s: the first Tab focuses %q, not the skip link (%v)", path, first, err)
 	}
+	chromedp.Run(actx, chromedp.Evaluate[bool](`(document.activeElement.blur(), true)`))
 }
 
 // collector keeps everything the console showed, for the secret grep.
@@ -317,6 +330,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The dashboard shows the failure; open it from there.
 	html := pageHTML(t, ctx)
 	seen.add("page /console/", html)
+	nextTick := fmt.Sprintf("nightly</a>: %d-01-01 02:30:00Z", time.Now().UTC().Year()+1)
+	if time.Now().UTC().Before(time.Date(time.Now().UTC().Year(), 1, 1, 2, 30, 0, 0, time.UTC)) {
+		nextTick = fmt.Sprintf("nightly</a>: %d-01-01 02:30:00Z", time.Now().UTC().Year())
+	}
+	if !strings.Contains(html, nextTick) {
+		t.Fatalf("dashboard lacks the next cron tick %q:\n%s", nextTick, html)
+	}
 	if !strings.Contains(html, `href="/console/workflows/intake"`) || !strings.Contains(html, "failed (1)") {
 		t.Fatalf("dashboard does not show the failed run:\n%s", html)
 	}
