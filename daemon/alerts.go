@@ -236,13 +236,12 @@ func (d *Daemon) deadLettered(workflow, reason string) {
 	}
 }
 
-// healthInterval is how often the watcher checks OpenHIM and the store.
-const healthInterval = 15 * time.Second
-
 // watchHealth reports OpenHIM registration and the store, and their
-// recovery, until ctx ends.
+// recovery, until ctx ends. It looks as often as the heartbeat goes (at
+// most every 15s, at least every second).
 func (d *Daemon) watchHealth(ctx context.Context) {
-	t := time.NewTicker(healthInterval)
+	interval := min(max(d.s.HeartbeatInterval, time.Second), 15*time.Second)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {

@@ -9,6 +9,7 @@ import (
 	"mime/quotedprintable"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/jobmediator/jobmediator/internal/testpki"
 	"github.com/jobmediator/jobmediator/notify"
+	"github.com/jobmediator/jobmediator/sim/openhim"
 	smtpsim "github.com/jobmediator/jobmediator/sim/smtp"
 )
 
@@ -312,5 +314,110 @@ func TestHTTPSClientCertificatesAndInbox(t *testing.T) {
 	}
 	if strings.Contains(p.Logs(), apiKey) {
 		t.Error("the API key is in the logs")
+	}
+}
+
+// switchable is a reverse proxy in front of core's API that can be taken
+// down (503) and brought back, as a core restart or a network cut would.
+type switchable struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	down bool
+}
+
+func newSwitchable(t *testing.T, target string) *switchable {
+	u, _ := url.Parse(target)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	s := &switchable{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		down := s.down
+		s.mu.Unlock()
+		if down {
+			http.Error(w, "core is restarting", http.StatusServiceUnavailable)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *switchable) set(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
+
+// Queued work that gives up is one dead_letter message (not a run_failed
+// per attempt), resolved by the next good run; core lost is an openhim
+// message, resolved once heartbeats are accepted again.
+func TestDeadLettersAndOpenHIMLost(t *testing.T) {
+	const hookSecret = "hook-Secret-e2e-52"
+	hook := newSignedSink(t, hookSecret)
+	core := openhim.New(openhim.Options{DisablePolling: true})
+	if err := core.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(core.Close)
+	api := newSwitchable(t, core.APIURL())
+	up := newRecords(t)
+	opts := filepath.Join(t.TempDir(), "jobmediator.yaml")
+	os.WriteFile(opts, []byte("workflows:\n  hello-upstream:\n    path: /hello\n    retry: {max_attempts: 2, initial_backoff: 200ms, max_backoff: 200ms}\n"), 0o644)
+	p := start(t, map[string]string{
+		"JM_PROJECT": "../examples/hello-upstream", "JM_OPTIONS": opts,
+		"JM_CREDENTIALS":        exampleCredentials(t, up.srv.URL, upstreamPW),
+		"OPENHIM_URL":           api.srv.URL,
+		"OPENHIM_USERNAME":      openhim.RootEmail,
+		"OPENHIM_PASSWORD":      openhim.RootPassword,
+		"MEDIATOR_HOST":         "127.0.0.1",
+		"HEARTBEAT_INTERVAL":    "1s",
+		"JM_NOTIFY_WEBHOOK_URL": hook.srv.URL, "JM_NOTIFY_WEBHOOK_SECRET": hookSecret,
+		"JM_NOTIFY_WINDOW": "1s",
+	})
+	waitReady(t, p)
+	post := func() int {
+		resp, err := http.Post(p.URL()+"/hello", "application/json", strings.NewReader(`{"name":"q"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	kinds := func() []string {
+		var out []string
+		for _, m := range hook.messages() {
+			out = append(out, string(m.Status)+" "+string(m.Event))
+		}
+		return out
+	}
+
+	up.mu.Lock()
+	up.down = true
+	up.mu.Unlock()
+	if code := post(); code != http.StatusBadGateway {
+		t.Fatalf("first attempt answered %d", code)
+	}
+	waitFor(t, "the dead_letter message", 30*time.Second, func() bool { return len(hook.messages()) >= 1 })
+	if m := hook.messages()[0]; m.Event != notify.DeadLetter || m.Workflow != "hello-upstream" || !strings.Contains(m.LastError, "gave up after 2 attempts") {
+		t.Fatalf("first message = %+v", m)
+	}
+	up.mu.Lock()
+	up.down = false
+	up.mu.Unlock()
+	if code := post(); code != 200 {
+		t.Fatalf("healed run answered %d", code)
+	}
+	waitFor(t, "dead_letter resolved", 30*time.Second, func() bool { return len(hook.messages()) >= 2 })
+
+	api.set(true)
+	waitFor(t, "the openhim message", 30*time.Second, func() bool { return len(hook.messages()) >= 3 })
+	api.set(false)
+	waitFor(t, "openhim resolved", 30*time.Second, func() bool { return len(hook.messages()) >= 4 })
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"firing dead_letter", "resolved dead_letter", "firing openhim", "resolved openhim"}
+	if got := kinds(); strings.Join(got, "|") != strings.Join(want, "|") || hook.unsigned != 0 {
+		t.Fatalf("messages %v (%d unsigned), want %v", got, hook.unsigned, want)
+	}
+	if strings.Contains(strings.Join(hook.raw, ""), openhim.RootPassword) {
+		t.Fatal("core's password in a notification")
 	}
 }
