@@ -32,7 +32,8 @@ func upstream(t *testing.T, fail *atomic.Bool) string {
 		w.Header().Set("Content-Type", "application/json")
 		// Primero's login runs before the job's operations (its execute);
 		// OSCaR signs in inside each operation, so it may fail too.
-		login := strings.HasSuffix(r.URL.Path, "/api/v2/tokens") || (strings.HasSuffix(r.URL.Path, "/admin_auth/sign_in") && !fail.Load())
+		login := strings.HasSuffix(r.URL.Path, "/api/v2/tokens") || strings.HasSuffix(r.URL.Path, "/api/login") ||
+			(strings.HasSuffix(r.URL.Path, "/admin_auth/sign_in") && !fail.Load())
 		if login {
 			w.Header().Set("access-token", "tok")
 			w.Header().Set("client", "cli")
@@ -81,6 +82,10 @@ func cases() []opCase {
 			`createCase({data: {name: 'n'}})`, `updateCase('r1', {data: {name: 'n'}})`,
 			`upsertCase({externalIds: ['case_id'], data: {case_id: 'c1'}})`, `getReferrals({externalId: 'record_id', id: 'r1'})`,
 			`updateReferral({caseExternalId: 'record_id', caseId: 'r1', id: 'f1', data: {}})`, `getForms()`, `getLookups()`, `getLocations()`}},
+		{"@openfn/language-primero@4.1.2", primeroConf, []string{`http.get('cases')`, `http.post('cases', {name: 'n'})`,
+			`http.patch('cases/x1', {name: 'n'})`, `getCases({remote: true})`}},
+		{"@openfn/language-primero@1.2.0", primeroConf, []string{`getCases({remote: true})`, `createCase({data: {child: {}}})`,
+			`updateCase('x1', {data: {child: {}}})`}},
 		{"@openfn/language-dhis2@8.2.1", dhis2Conf, []string{`create('trackedEntities', {})`, `get('dataElements')`,
 			`update('dataElements', 'x1', {})`, `upsert('dataElements', {name: 'n'}, {name: 'n'})`, `destroy('dataElements', 'x1')`,
 			`getAll('dataElements')`, `tracker.export('trackedEntities', {})`, `tracker.import('CREATE_AND_UPDATE', {})`,
@@ -100,14 +105,15 @@ func cases() []opCase {
 
 // job applies op to state directly, in each idiom, and records what came
 // back: a thenable or not, and which of .then/.catch/await saw it.
+// alterState, because every adaptor and major has it (primero 1.x has no fn).
 func job(op string) string {
-	return fmt.Sprintf(`fn(state => {
+	return fmt.Sprintf(`alterState(state => {
   const r = %[1]s(state);
   const thenable = !!r && typeof r.then === 'function' && typeof r.catch === 'function';
   if (!thenable) return { ...state, outcome: 'not a thenable' };
   return r.then(next => ({ ...state, outcome: 'then', hasData: 'data' in next }), e => ({ ...state, outcome: 'catch', error: e.message }));
 });
-fn(async state => {
+alterState(async state => {
   try {
     await %[1]s(state);
     return { ...state, awaited: 'resolved' };

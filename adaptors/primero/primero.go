@@ -37,8 +37,10 @@
 // MISSING_EXTERNAL_ID) a case that has none of its externalIds set, where
 // OpenFn would search with no filter and overwrite the first case found.
 //
-// Not implemented: the 3.1+ http namespace (http.get/post/patch), 1.x's
-// post() and language-common's http namespace.
+// From 3.1 the http namespace (http.get/post/patch) sends requests under
+// {url}/api/v2/ with Basic auth and the body wrapped as {data: …}. Not
+// implemented: 1.x's post() and language-common's http namespace (2.1–3.x
+// re-export it).
 //
 // Every request goes through the run's recorder client (orchestration
 // names "Primero <METHOD> <path>"), so secrets are redacted there.

@@ -356,6 +356,80 @@ exports.getForms = listOp('/api/v2/forms');
 exports.getLookups = listOp('/api/v2/lookups');
 exports.getLocations = listOp('/api/v2/locations');
 
+// ---- http namespace (3.1+) ------------------------------------------------------
+// packages/primero/src/http.js + Utils.js request: language-common's request
+// against baseUrl {url}/api/v2/, Basic auth from user (not the
+// login token), Content-type application/json, the body wrapped as
+// {data: body} (a GET sends {"data":{}}), parseAs json by default;
+// (OpenFn takes `username ?? user`; Primero credentials have `user`, the
+// field the credential spec declares, so `user` is what is read here)
+// state: {...composeNextState(state, body), response}.
+// Status ≥400 throws "<METHOD> to <url> returned <code>: <reason>".
+function httpRequest(state, method, path, options) {
+  var conf = state.configuration || {};
+  var o = options || {};
+  var base = String(conf.url).replace(/\/+$/, '') + '/api/v2/';
+  var url;
+  if (/^https?:\/\//.test(path)) {
+    if (path.replace(/^(https?:\/\/[^/?#]+).*$/, '$1').toLowerCase() !== base.replace(/^(https?:\/\/[^/?#]+).*$/, '$1').toLowerCase()) {
+      var em = new Error('Target origin does not match baseUrl origin');
+      em.code = 'BASE_URL_MISMATCH';
+      throw em;
+    }
+    url = path;
+  } else {
+    url = base + String(path === undefined ? '' : path).replace(/^\/+/, '');
+  }
+  var q = o.query || {};
+  var qs = Object.keys(q).map(function (k) { return encodeURIComponent(k) + '=' + encodeURIComponent(q[k]); }).join('&');
+  if (qs) url += (url.indexOf('?') >= 0 ? '&' : '?') + qs;
+  var headers = Object.assign({ 'Content-type': 'application/json',
+    Authorization: 'Basic ' + common.util.encode(String(conf.user) + ':' + String(conf.password)) },
+    o.headers || {});
+  var res = host.request({ method: method, url: url, headers: headers, body: JSON.stringify({ data: o.body === undefined ? {} : o.body }) });
+  var errs = o.errors || {};
+  var mapped = errs[res.status];
+  var isErr = errs === false ? false : (typeof mapped === 'boolean' ? mapped : (mapped || res.status >= 400));
+  if (isErr) {
+    var e = new Error(typeof mapped === 'string' ? mapped : method + ' to ' + url + ' returned ' + res.status + ': ' + res.statusText);
+    e.statusCode = res.status; e.statusMessage = res.statusText; e.url = url; e.method = method;
+    e.body = tryJson(res.body); e.headers = res.headers; e.duration = res.duration;
+    throw e;
+  }
+  var body;
+  var parseAs = o.parseAs || 'json';
+  if (res.body !== '' && res.status !== 204 && res.headers['content-type']) {
+    body = parseAs === 'text' ? res.body : (parseAs === 'base64' ? common.util.encode(res.body) : JSON.parse(res.body));
+  }
+  console.log(method + ' ' + url + ' - ' + res.status + ' in ' + res.duration + 'ms');
+  var response = { url: url, method: method, statusCode: res.status, statusMessage: res.statusText, headers: res.headers, duration: res.duration };
+  if (qs) response.query = q;
+  return Object.assign(composeNextState(state, body), { response: response });
+}
+
+if (ge(3, 1)) {
+  exports.http = {
+    get: function (path, options) {
+      return common.asyncOp(function (state) {
+        var a = expand(state, path, options || {});
+        return httpRequest(state, 'GET', a[0], a[1]);
+      });
+    },
+    post: function (path, data, options) {
+      return common.asyncOp(function (state) {
+        var a = expand(state, path, options || {}, data);
+        return httpRequest(state, 'POST', a[0], Object.assign({}, a[1], { body: a[2] }));
+      });
+    },
+    patch: function (path, data, options) {
+      return common.asyncOp(function (state) {
+        var a = expand(state, path, options || {}, data);
+        return httpRequest(state, 'PATCH', a[0], Object.assign({}, a[1], { body: a[2] }));
+      });
+    }
+  };
+}
+
 // ---- 1.x: the Primero v1 API -------------------------------------------------
 // From OpenFn/language-primero v1.0.0–v1.2.0 (src/Adaptor.js, src/Utils.js),
 // which used the `request` library with a cookie jar against Primero 1.x

@@ -122,3 +122,38 @@ func TestV1SignatureAndFailures(t *testing.T) {
 		t.Errorf(".catch: %v", o.state["caught"])
 	}
 }
+
+// The 3.1+ http namespace: requests under {url}/api/v2/ with Basic auth
+// from user/password and the body wrapped as {data: …}; data is the parsed
+// body, response the rest; a 404 is "GET to <url> returned 404: Not Found".
+func TestHTTPNamespace(t *testing.T) {
+	s := startSim(t)
+	id := seed(s, map[string]any{"case_id": "h-1"})
+	o := run(t, `
+http.get('cases', { query: { case_id: 'h-1' } });
+fn(state => ({ ...state, found: state.data.data.map(c => c.case_id), status: state.response.statusCode }));
+http.patch(state => 'cases/' + state.data.data[0].id, { risk_level: 'high' });
+fn(state => ({ ...state, patched: state.data.data.risk_level }));
+fn(state => http.get('cases/nope')(state).catch(e => ({ ...state, missing: e.message.replace(state.configuration.url, '<url>'), code: e.statusCode })));
+`, conf(s), "@openfn/language-primero@3.1.0", "")
+	mustOK(t, o)
+	if got := o.state["found"].([]any); len(got) != 1 || got[0] != "h-1" || o.state["status"] != float64(200) {
+		t.Errorf("http.get: %v %v", o.state["found"], o.state["status"])
+	}
+	if rec, _ := s.Case(id); o.state["patched"] != "high" || rec["risk_level"] != "high" {
+		t.Errorf("http.patch: %v", o.state["patched"])
+	}
+	if o.state["code"] != float64(404) || o.state["missing"] != "GET to <url>/api/v2/cases/nope returned 404: Not Found" {
+		t.Errorf("404: %v %v", o.state["code"], o.state["missing"])
+	}
+	for _, r := range s.Requests() {
+		if strings.HasPrefix(r.Path, "/api/v2/cases") && !strings.HasPrefix(r.Header.Get("Authorization"), "Basic") {
+			t.Errorf("%s %s: authorization %q", r.Method, r.Path, r.Header.Get("Authorization"))
+		}
+	}
+	// before 3.1 there is no http namespace
+	o = run(t, `http.get('cases');`, conf(s), "@openfn/language-primero@3.0.5", "")
+	if o.res.Status == runtime.StatusSuccess {
+		t.Errorf("http must not exist before 3.1")
+	}
+}
