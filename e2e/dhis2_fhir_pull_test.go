@@ -125,7 +125,7 @@ func TestDHIS2ToFHIRPullThroughOpenHIM(t *testing.T) {
 	}
 	scrape, _ := io.ReadAll(mresp.Body)
 	mresp.Body.Close()
-	if !strings.Contains(string(scrape), `jobmediator_runs_total{workflow="dhis2-to-fhir",trigger="manual",status="success"} 3`) {
+	if !strings.Contains(string(scrape), `jobmediator_runs_total{status="success",trigger="manual",workflow="dhis2-to-fhir"} 3`) {
 		t.Errorf("/metrics does not count the manual runs and the rerun:\n%s", scrape)
 	}
 	whole, _ := json.Marshal(core.Transactions())

@@ -158,8 +158,8 @@ func TestRoutedThroughOpenHIM(t *testing.T) {
 	scrape, _ := io.ReadAll(mresp.Body)
 	mresp.Body.Close()
 	for _, want := range []string{
-		`jobmediator_runs_total{workflow="hello-upstream",trigger="webhook",status="success"} 1`,
-		`jobmediator_http_requests_total{route="/hello",method="POST",code="200"} 1`,
+		`jobmediator_runs_total{status="success",trigger="webhook",workflow="hello-upstream"} 1`,
+		`jobmediator_http_requests_total{code="200",method="POST",route="/hello"} 1`,
 		`jobmediator_openhim_registered 1`,
 		`jobmediator_queue_messages{state="dead"} 0`,
 	} {
