@@ -443,6 +443,13 @@ func (r *Registrar) classify(chans []CoreChannel, installed map[string]bool) (st
 			st.State = ChannelInstalled
 		default:
 			st.State = ChannelPresent
+			if !routesHere(ch, def) {
+				// Ours, but core sends its requests elsewhere: usually the
+				// host was this machine's name and the container was
+				// replaced. Core keeps channels as they are; say so.
+				st.Problem = fmt.Sprintf("channel routes to %s, but this mediator is at %s: core sends the workflow's requests there", routeTargets(ch.Routes), routeTargets(def.Routes))
+				st.Fix = "set MEDIATOR_HOST (and MEDIATOR_PORT) to a name that stays the same across restarts, such as the service name, and point the channel's route at it in the console; or, if the route is meant to go through a proxy, ignore this"
+			}
 		}
 		states = append(states, st)
 	}

@@ -507,3 +507,30 @@ func TestPollingSaveIsRetriedWhileCoreFails(t *testing.T) {
 	})
 	waitFor(t, "core's poll", func() bool { return len(rs.requests("/pull")) >= 1 })
 }
+
+// Our own channel (by its urn mark) that routes to where this mediator no
+// longer is, e.g. an old container's host name: left as it is, reported
+// with the fix.
+func TestOwnChannelRoutingElsewhereIsReported(t *testing.T) {
+	core := startSimCore(t)
+	rs := newRouteServer(t)
+	host, port := rs.hostPort(t)
+	reg := syncRegistration(host, port, 1, map[string]string{"ingest": ""})
+	doc, _ := json.Marshal(reg.DefaultChannelConfig[0])
+	var ch map[string]any
+	_ = json.Unmarshal(doc, &ch)
+	ch["routes"].([]any)[0].(map[string]any)["host"] = "3f2a9c1d7e4b" // a replaced container
+	if _, err := core.AddChannel(ch); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := runRegistrar(t, core, reg)
+	st := r.Status()
+	s := statesByName(st)["Job Mediator – ingest"]
+	if st.Channels != "already installed" || s.State != ChannelPresent || !strings.Contains(s.Problem, "routes to 3f2a9c1d7e4b:") ||
+		!strings.Contains(s.Fix, "MEDIATOR_HOST") || len(st.Problems) != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	if got := channelNamed(core, "Job Mediator – ingest")["routes"].([]any)[0].(map[string]any)["host"]; got != "3f2a9c1d7e4b" {
+		t.Fatalf("the channel was changed: host %v", got)
+	}
+}
