@@ -670,3 +670,110 @@ func TestAuthorizeForTheOperatorAPI(t *testing.T) {
 		t.Fatalf("audit: %+v", entries[0])
 	}
 }
+
+// deadLetter puts a message for wf in the dead letters.
+func deadLetter(t *testing.T, st store.Store, id, wf, reason string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := st.Enqueue(ctx, &store.Message{ID: id, Kind: store.KindRetry, Workflow: wf, Payload: json.RawMessage(`{"data":{}}`), Due: time.Now().Add(-time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeadLetter(ctx, id, "", reason); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDeadLettersRetry(t *testing.T) {
+	f := newFixture(t)
+	deadLetter(t, f.st, "m1", "hello-upstream", "upstream refused: connection refused")
+	deadLetter(t, f.st, "m2", "hello-upstream", "upstream said 503")
+	deadLetter(t, f.st, "m3", "other", "upstream refused: connection refused")
+	b := f.browser()
+	b.login("admin", "admin-password-1")
+	_, page := b.get("/console/dead?q=refused")
+	if !strings.Contains(page, "Retry all 2 shown") || strings.Contains(page, "503") {
+		t.Fatalf("filtered dead letters:\n%s", page)
+	}
+	// Bulk retry by filter: workflow and error text.
+	if code, _ := b.post("/console/dead/retry", url.Values{"workflow": {"hello-upstream"}, "q": {"refused"}}, true); code != 303 {
+		t.Fatalf("bulk retry = %d", code)
+	}
+	status := func(id string) store.MessageStatus {
+		m, err := f.st.GetMessage(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Status
+	}
+	if status("m1") != store.MsgPending || status("m2") != store.MsgDead || status("m3") != store.MsgDead {
+		t.Fatalf("after bulk retry: m1 %s, m2 %s, m3 %s", status("m1"), status("m2"), status("m3"))
+	}
+	if code, _ := b.post("/console/dead/m3/retry", nil, true); code != 303 || status("m3") != store.MsgPending {
+		t.Fatalf("single retry = %d, m3 %s", code, status("m3"))
+	}
+	if code, _ := b.post("/console/dead/m3/retry", nil, true); code != 409 {
+		t.Fatalf("retrying a message that is no longer dead = %d", code)
+	}
+	entries, _ := f.st.ListAudit(context.Background(), store.AuditFilter{})
+	var actions []string
+	for _, e := range entries {
+		actions = append(actions, e.Action+":"+e.Target+":"+fmt.Sprint(e.OK))
+	}
+	if got := strings.Join(actions, " "); !strings.Contains(got, "dead.retry:m3:false dead.retry:m3:true dead.retry_bulk:hello-upstream:true") {
+		t.Fatalf("audit: %s", got)
+	}
+}
+
+func TestUsersAndPasswords(t *testing.T) {
+	f := newFixture(t)
+	admin := f.browser()
+	admin.login("admin", "admin-password-1")
+	if code, _ := admin.post("/console/users", url.Values{"username": {"ops"}, "password": {"short"}, "role": {"operator"}}, true); code != 400 {
+		t.Fatalf("short password accepted: %d", code)
+	}
+	if code, _ := admin.post("/console/users", url.Values{"username": {"ops"}, "password": {"ops-password"}, "role": {"root"}}, true); code != 400 {
+		t.Fatalf("bad role accepted: %d", code)
+	}
+	if code, _ := admin.post("/console/users", url.Values{"username": {"ops"}, "password": {"ops-password"}, "role": {"operator"}}, true); code != 303 {
+		t.Fatalf("add user = %d", code)
+	}
+	ops := f.browser()
+	if r := ops.login("ops", "ops-password"); r.StatusCode != 303 {
+		t.Fatalf("new user login = %d", r.StatusCode)
+	}
+	// An admin sets another user's password: their sessions end.
+	if code, _ := admin.post("/console/users/ops/password", url.Values{"password": {"ops-password-2"}}, true); code != 303 {
+		t.Fatalf("admin sets password = %d", code)
+	}
+	if code, _ := ops.api("GET", "/api/me", "", nil); code != 401 {
+		t.Fatalf("the session survived a password change: %d", code)
+	}
+	ops.login("ops", "ops-password-2")
+	// Users change their own password with the current one, not others'.
+	if code, _ := ops.post("/console/users/admin/password", url.Values{"password": {"hijacked-pw"}}, true); code != 400 {
+		t.Fatalf("operator set the admin's password: %d", code)
+	}
+	if code, _ := ops.post("/console/users/ops/password", url.Values{"current": {"wrong"}, "password": {"ops-password-3"}}, true); code != 400 {
+		t.Fatalf("own password changed without the current one: %d", code)
+	}
+	if code, _ := ops.post("/console/users/ops/password", url.Values{"current": {"ops-password-2"}, "password": {"ops-password-3"}}, true); code != 303 {
+		t.Fatalf("own password change = %d", code)
+	}
+	if r := ops.login("ops", "ops-password-3"); r.StatusCode != 303 {
+		t.Fatal("the new password does not work")
+	}
+	// Nobody removes themselves; removing a user ends their sessions.
+	if code, _ := admin.post("/console/users/admin/delete", nil, true); code != 400 {
+		t.Fatalf("admin removed themselves: %d", code)
+	}
+	if code, _ := admin.post("/console/users/ops/delete", nil, true); code != 303 {
+		t.Fatalf("remove user = %d", code)
+	}
+	if code, _ := ops.api("GET", "/api/me", "", nil); code != 401 {
+		t.Fatalf("a removed user's session works: %d", code)
+	}
+	// The API never shows a hash.
+	if _, body := admin.api("GET", "/api/users", "", nil); strings.Contains(body, "$2a$") || strings.Contains(body, "asswordHash") {
+		t.Fatalf("/api/users shows hashes: %s", body)
+	}
+}
