@@ -12,7 +12,9 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -285,6 +287,12 @@ func TestHTTPSClientCertificatesAndInbox(t *testing.T) {
 		if err != nil || code != c.status {
 			t.Errorf("%s: %d %v, want %d", c.name, code, err, c.status)
 		}
+	}
+	// The image's HEALTHCHECK (jobmediator healthcheck) speaks HTTPS too.
+	hc := exec.Command(binary, "healthcheck", "--path", "/healthz")
+	hc.Env = []string{"SERVER_PORT=" + strconv.Itoa(p.port), "TLS_CERT_FILE=" + certFile}
+	if out, err := hc.CombinedOutput(); err != nil {
+		t.Fatalf("healthcheck over HTTPS: %v %s", err, out)
 	}
 	// Plain HTTP on the HTTPS port is refused.
 	if r, err := http.Get(strings.Replace(p.URL(), "https", "http", 1) + "/healthz"); err == nil {
