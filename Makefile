@@ -80,7 +80,7 @@ $(GOLANGCI):
 lint: $(GOLANGCI)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GOLANGCI) run ./...
+	$(GOLANGCI) run --allow-parallel-runners ./...
 
 # Regenerates conformance goldens with the real @openfn/runtime (needs Node
 # and the npm registry); `make test` only compares against them.
