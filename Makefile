@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/jobmediator/jobmediator/internal/version.Version=$(VERSION)
 PROJECT   ?= examples/hello-upstream
 # Packages with goroutines of their own run under the race detector.
-RACE_PKGS := ./channels/... ./workflow/... ./mediator/... ./runtime/... ./store/... ./daemon/... ./internal/... ./sim/...
+RACE_PKGS := ./channels/... ./workflow/... ./mediator/... ./runtime/... ./store/... ./daemon/... ./internal/... ./sim/... ./console/...
 GOTEST    ?= $(GO) test -count=1
 
 .PHONY: build jmsim example run test test-race test-rest bench bench-go lint conformance-golden clean docker
@@ -48,7 +48,7 @@ test-race:
 	$(GOTEST) -race $$($(GO) list $(RACE_PKGS) 2>/dev/null | grep -v -E '$(NORACE_PKGS)')
 
 test-rest:
-	$(GOTEST) $$($(GO) list ./... | grep -v -E '/(channels|workflow|mediator|runtime|store|daemon|internal|sim)(/|$$)') \
+	$(GOTEST) $$($(GO) list ./... | grep -v -E '/(channels|workflow|mediator|runtime|store|daemon|internal|sim|console)(/|$$)') \
 		$$($(GO) list $(RACE_PKGS) 2>/dev/null | grep -E '$(NORACE_PKGS)')
 
 # The side-by-side table (bench/README.md): routed transactions vs a bare Go
