@@ -41,6 +41,8 @@ func Host(env *adaptors.Env) map[string]any {
 			return string(b)
 		},
 		"uuid": func() string { return UUID() },
+		// request is the http namespace's one way out (recorded).
+		"request": adaptors.HostRequest(env, "HTTP", "use an absolute http(s) URL, or give options.baseUrl"),
 		// getRunValue/setRunValue keep language-common's module-level state
 		// (cursor start time and key) per run rather than per VM.
 		"getRunValue": func(k string) any {

@@ -913,6 +913,106 @@ var util = {
   parseDate: parseDate
 };
 
+// ---- http namespace (2.1+): src/util/http.js request + src/http.js --------------
+// request(method, url, {baseUrl, headers, query, body, errors, parseAs,
+// timeout}): an absolute URL (same origin as baseUrl, when given) or a path
+// joined to baseUrl; headers as given (no default content type: the
+// options() helpers set them); objects sent as JSON; status ≥400 (or as the
+// errors map says) throws "<METHOD> to <url> returned <code>: <reason>".
+// Answers {url, method, statusCode, statusMessage, headers, body, duration,
+// query?}. TLS options and maxRedirections are not applied here (language-
+// http has them).
+function originOf(u) { var m = /^(https?:\/\/[^/?#]+)/i.exec(u); return m ? m[1].toLowerCase() : ''; }
+function httpRequest(method, urlOrPath, options) {
+  var o = options || {};
+  var url = urlOrPath === undefined || urlOrPath === null ? '' : String(urlOrPath);
+  if (/https?:\/\//.test(url)) {
+    if (o.baseUrl && originOf(url) !== originOf(o.baseUrl)) {
+      var em = new Error('Target origin does not match baseUrl origin');
+      em.code = 'BASE_URL_MISMATCH';
+      em.target = url;
+      em.baseUrl = o.baseUrl;
+      throw em;
+    }
+  } else if (o.baseUrl) {
+    var base = String(o.baseUrl), origin = originOf(base), bpath = base.slice(origin.length) || '/';
+    var parts = (bpath + '/' + url).split('/'), out = [];
+    parts.forEach(function (p) { if (p === '' || p === '.') return; if (p === '..') out.pop(); else out.push(p); });
+    url = origin + '/' + out.join('/') + (/\/$/.test(url) ? '/' : '');
+  } else {
+    throw new TypeError('Invalid URL');
+  }
+  var q = Object.assign({}, o.query || {});
+  var qi = url.indexOf('?');
+  if (qi >= 0) {
+    url.slice(qi + 1).split('&').forEach(function (kv) {
+      if (!kv) return;
+      var i = kv.indexOf('=');
+      q[decodeURIComponent((i < 0 ? kv : kv.slice(0, i)).replace(/\+/g, ' '))] = decodeURIComponent((i < 0 ? '' : kv.slice(i + 1)).replace(/\+/g, ' '));
+    });
+    url = url.slice(0, qi);
+  }
+  var qs = Object.keys(q).map(function (k) { return encodeURIComponent(k) + '=' + encodeURIComponent(q[k]); }).join('&');
+  var body = o.body;
+  if (!body) body = undefined;
+  else if (typeof body === 'object' && !isBufferLike(body)) body = JSON.stringify(body);
+  else if (isBufferLike(body)) body = body.toString('binary');
+  var full = url + (qs ? '?' + qs : '');
+  var res = host.request({ method: method, url: full, headers: o.headers || {}, body: body, timeout: o.timeout });
+  var errs = o.errors === undefined ? {} : o.errors;
+  if (errs !== false) {
+    var mapped = errs[res.status];
+    var isErr = typeof mapped === 'boolean' ? mapped : (mapped || res.status >= 400);
+    if (isErr) {
+      var e = new Error(typeof mapped === 'string' ? mapped : method + ' to ' + url + ' returned ' + res.status + ': ' + res.statusText);
+      e.statusCode = res.status; e.statusMessage = res.statusText; e.url = url; e.duration = res.duration;
+      e.method = method; e.body = parseHttpBody(res, 'auto'); e.headers = res.headers;
+      throw e;
+    }
+  }
+  var response = { url: url, method: method, statusCode: res.status, statusMessage: res.statusText, headers: res.headers,
+    body: parseHttpBody(res, o.parseAs || 'auto'), duration: res.duration };
+  if (Object.keys(q).length) response.query = q;
+  return response;
+}
+function parseHttpBody(res, parseAs) {
+  var ct = res.headers['content-type'];
+  if (res.headers['content-length'] === '0' || !ct || res.status === 204 || res.body === '') return undefined;
+  switch (parseAs) {
+    case 'json': return JSON.parse(res.body);
+    case 'text': return res.body;
+    case 'base64': return host.b64encode(res.body);
+    case 'stream': throw new Error('parseAs: "stream" is not supported by Job Mediator');
+  }
+  return String(ct).indexOf('application/json') >= 0 ? JSON.parse(res.body) : res.body;
+}
+var httpHelpers = {
+  json: function () { _.set(this, 'headers.Content-Type', 'application/json'); return this; },
+  basic: function (username, password) { _.set(this, 'headers.Authorization', 'Basic ' + host.b64encode(username + ':' + password)); return this; },
+  bearer: function (token) { _.set(this, 'headers.Authorization', 'Bearer ' + token); return this; },
+  oauth: function (token) { _.set(this, 'headers.Authorization', 'Bearer ' + token); return this; }
+};
+function httpOptions(opts) {
+  if (opts === undefined) opts = {};
+  Object.keys(httpHelpers).forEach(function (h) { Object.defineProperty(opts, h, { enumerable: false, value: httpHelpers[h] }); });
+  return opts;
+}
+function httpOp(method, url, options) {
+  return asyncOp(function (state) {
+    var a = util.expandReferences(state, method, url, options);
+    var r = httpRequest(a[0], a[1], a[2]);
+    var body = r.body;
+    delete r.body;
+    return Object.assign({}, state, { response: r, data: body });
+  });
+}
+var http = {
+  request: httpOp,
+  get: function (url, options) { return httpOp('GET', url, options); },
+  post: function (url, data, options) { return httpOp('POST', url, Object.assign({ body: data }, options)); },
+  options: httpOptions
+};
+
 Object.assign(exports, {
   execute: execute, fn: fn, alterState: fn, fnIf: fnIf, each: each, beta: beta, combine: combine,
   map: ge(3, 0, 0) ? map3 : map1,
@@ -925,6 +1025,7 @@ Object.assign(exports, {
   cursor: cursor, assert: assert, log: log, debug: debug, as: as, _: _, dateFns: dateFns, util: util,
   JSONPath: JSONPath
 });
+if (ge(2, 1, 0)) exports.http = http;
 // For the other adaptors (`common.asyncOp`), not a job global: it is not
 // enumerable, so neither the runtime nor re-exports copy it.
 Object.defineProperty(exports, 'asyncOp', { value: asyncOp, enumerable: false });

@@ -217,3 +217,23 @@ func TestCursorStateDoesNotLeakAcrossRuns(t *testing.T) {
 		t.Errorf("key leaked into the next run: %v", st)
 	}
 }
+
+// The http namespace exists from language-common 2.1 (before, `http` was
+// the old axios module, not implemented): a job naming it on 1.x fails with
+// a ReferenceError instead of running other semantics.
+func TestHTTPNamespaceByVersion(t *testing.T) {
+	res, _ := run(t, "1.7.0", `fn(s => ({ ...s, has: typeof http }));`, `{}`)
+	if res.Status != runtime.StatusSuccess {
+		t.Fatalf("%+v", res.Error)
+	}
+	var st map[string]any
+	_ = json.Unmarshal(res.State, &st)
+	if st["has"] != "undefined" {
+		t.Errorf("1.7.0: http is %v", st["has"])
+	}
+	res, _ = run(t, "3.3.4", `fn(s => ({ ...s, has: typeof http.get + typeof http.options({}).json }));`, `{}`)
+	_ = json.Unmarshal(res.State, &st)
+	if st["has"] != "functionfunction" {
+		t.Errorf("3.3.4: http is %v (%+v)", st["has"], res.Error)
+	}
+}
