@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,7 +126,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 	defer tick.Stop()
 	idle := 0
 	for {
-		state := c.fingerprint(r)
+		state := c.fingerprint(r.Context())
 		if state != last && state != "" {
 			if last != "" {
 				fmt.Fprintf(w, "event: change\ndata: %s\n\n", state)
@@ -149,18 +150,23 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 }
 
 // fingerprint names the current state of what the pages show live.
-func (c *Console) fingerprint(r *http.Request) string {
-	runs, err := c.o.Store.ListRuns(r.Context(), store.RunFilter{Limit: 1})
+func (c *Console) fingerprint(ctx context.Context) string {
+	top, err := c.newestRun(ctx)
 	if err != nil {
 		return ""
 	}
-	q, err := c.o.Store.CountQueue(r.Context())
+	q, err := c.o.Store.CountQueue(ctx)
 	if err != nil {
 		return ""
-	}
-	top := "none"
-	if len(runs) > 0 {
-		top = runs[0].ID + "." + string(runs[0].Status)
 	}
 	return fmt.Sprintf("%s.%d.%d", top, q.Pending, q.Dead)
+}
+
+// newestRun names the newest run in the history and its status.
+func (c *Console) newestRun(ctx context.Context) (string, error) {
+	runs, err := c.o.Store.ListRuns(ctx, store.RunFilter{Limit: 1})
+	if err != nil || len(runs) == 0 {
+		return "none", err
+	}
+	return runs[0].ID + "." + string(runs[0].Status), nil
 }

@@ -122,9 +122,11 @@ type Console struct {
 	paused   *switches
 	mu       sync.Mutex
 	sections []Section
-	bg       sync.WaitGroup // run-now and retries still going
-	closing  chan struct{}  // closed by Shutdown: live streams end
-	once     sync.Once
+	// cachedStats is the dashboard's last run statistics (see statsTTL).
+	cachedStats *runStats
+	bg          sync.WaitGroup // run-now and retries still going
+	closing     chan struct{}  // closed by Shutdown: live streams end
+	once        sync.Once
 }
 
 // New checks options; call Start before serving.

@@ -777,3 +777,24 @@ func TestUsersAndPasswords(t *testing.T) {
 		t.Fatalf("/api/users shows hashes: %s", body)
 	}
 }
+
+// The dashboard reuses its statistics only while no run has arrived.
+func TestDashboardSeesNewRuns(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser()
+	b.login("admin", "admin-password-1")
+	add := func(st store.RunStatus) {
+		if err := f.st.CreateRun(context.Background(), &store.Run{Workflow: "hello-upstream", Status: st, Started: time.Now(), Error: "boom"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(store.RunFailed)
+	if _, page := b.get("/console/"); !strings.Contains(page, "failed (1)") {
+		t.Fatal("first failure not counted")
+	}
+	add(store.RunFailed)
+	add(store.RunSuccess)
+	if _, page := b.get("/console/"); !strings.Contains(page, "failed (2)") || !strings.Contains(page, "success (1)") {
+		t.Fatal("the dashboard kept stale statistics after new runs")
+	}
+}

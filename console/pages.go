@@ -111,11 +111,41 @@ type dashData struct {
 // dashboardHours is how far back the chart reaches.
 const dashboardHours = 24
 
-func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+// runStats is the dashboard's picture of the last 24 hours of runs.
+type runStats struct {
+	Hours     []hourBucket
+	Max       int
+	Total     map[string]int
+	Failing   []failing
+	Scanned   int
+	Truncated bool
+	at        time.Time
+	newest    string // the newest run when counted
+}
+
+// statsTTL bounds how long the dashboard reuses its run statistics while
+// no new run has arrived: every open dashboard reloads when something
+// changes, and reading a day of runs for each would load a busy store.
+const statsTTL = time.Minute
+
+// maxStatsScan bounds the runs the dashboard reads for one picture.
+const maxStatsScan = 20000
+
+func (c *Console) stats(ctx context.Context) (*runStats, error) {
 	now := c.now()
+	newest, err := c.newestRun(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	cached := c.cachedStats
+	c.mu.Unlock()
+	if cached != nil && cached.newest == newest && now.Sub(cached.at) < statsTTL &&
+		now.Truncate(time.Hour).Equal(cached.Hours[len(cached.Hours)-1].Hour) {
+		return cached, nil
+	}
 	start := now.Truncate(time.Hour).Add(-(dashboardHours - 1) * time.Hour)
-	d := dashData{Total: map[string]int{}}
+	d := &runStats{Total: map[string]int{}, at: now, newest: newest}
 	idx := map[int64]int{}
 	for i := 0; i < dashboardHours; i++ {
 		h := start.Add(time.Duration(i) * time.Hour)
@@ -123,7 +153,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 		d.Hours = append(d.Hours, hourBucket{Hour: h})
 	}
 	fails := map[string]*failing{}
-	done, scanned, err := c.scan(ctx, runQuery{since: start}, 20000, func(run *store.Run) (bool, error) {
+	done, scanned, err := c.scan(ctx, runQuery{since: start}, maxStatsScan, func(run *store.Run) (bool, error) {
 		i, ok := idx[run.Started.UTC().Truncate(time.Hour).Unix()]
 		if !ok {
 			return true, nil
@@ -144,7 +174,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 		if run.Status == store.RunFailed || run.Status == store.RunCrashed {
 			f := fails[run.Workflow]
 			if f == nil {
-				f = &failing{Workflow: run.Workflow, LastError: run.Error, LastRun: run.ID, LastAt: run.Started}
+				f = &failing{Workflow: run.Workflow, LastError: c.o.Redactor.String(run.Error), LastRun: run.ID, LastAt: run.Started}
 				fails[run.Workflow] = f
 			}
 			f.Failed++
@@ -152,8 +182,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 		return true, nil
 	})
 	if err != nil {
-		c.fail(w, r, http.StatusServiceUnavailable, "Reading run history failed: "+c.o.Redactor.String(err.Error()))
-		return
+		return nil, err
 	}
 	d.Scanned, d.Truncated = scanned, !done
 	for _, b := range d.Hours {
@@ -164,6 +193,20 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 		d.Failing = append(d.Failing, *f)
 	}
 	sort.Slice(d.Failing, func(i, j int) bool { return d.Failing[i].Failed > d.Failing[j].Failed })
+	c.mu.Lock()
+	c.cachedStats = d
+	c.mu.Unlock()
+	return d, nil
+}
+
+func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	st, err := c.stats(ctx)
+	if err != nil {
+		c.fail(w, r, http.StatusServiceUnavailable, "Reading run history failed: "+c.o.Redactor.String(err.Error()))
+		return
+	}
+	d := dashData{Hours: st.Hours, Max: st.Max, Total: st.Total, Failing: st.Failing, Scanned: st.Scanned, Truncated: st.Truncated}
 	if d.Queue, err = c.o.Store.CountQueue(ctx); err != nil {
 		d.QueueErr = c.o.Redactor.String(err.Error())
 	}
@@ -242,6 +285,7 @@ func (c *Console) runsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	done, scanned, err := c.scan(r.Context(), rq, maxScan, func(run *store.Run) (bool, error) {
+		c.scrub(run)
 		d.Runs = append(d.Runs, run)
 		return len(d.Runs) < rq.Limit, nil
 	})

@@ -89,7 +89,7 @@ func (rq runQuery) filter() store.RunFilter {
 }
 
 // scan walks matching runs newest first, from rq.Before, calling fn until
-// it returns false. It reports whether the history was read to its end and
+// it returns false. Runs come as stored: fn scrubs what it shows. It reports whether the history was read to its end and
 // how many runs the local filters looked at.
 func (c *Console) scan(ctx context.Context, rq runQuery, scanLimit int, fn func(*store.Run) (bool, error)) (done bool, scanned int, err error) {
 	f := rq.filter()
@@ -106,7 +106,6 @@ func (c *Console) scan(ctx context.Context, rq runQuery, scanLimit int, fn func(
 				return false, scanned, err
 			}
 			if ok {
-				c.scrub(run)
 				more, err := fn(run)
 				if err != nil || !more {
 					return false, scanned, err
@@ -241,6 +240,7 @@ func (c *Console) streamExport(w http.ResponseWriter, r *http.Request, what stri
 	}
 	n := 0
 	_, _, err = c.scan(r.Context(), rq, 0, func(run *store.Run) (bool, error) {
+		c.scrub(run)
 		if err := each(r.Context(), run, emit); err != nil {
 			return false, err
 		}

@@ -29,6 +29,13 @@
       .catch(function () {})
       .then(function () { busy = false; if (again) { again = false; refresh(); } });
   }
+  // At most one reload every two seconds, however busy the mediator is.
+  var last = 0, timer = null;
+  function soon() {
+    var wait = last + 2000 - Date.now();
+    if (wait <= 0) { last = Date.now(); refresh(); return; }
+    if (!timer) timer = setTimeout(function () { timer = null; soon(); }, wait);
+  }
   var es = new EventSource('/console/events');
-  es.addEventListener('change', refresh);
+  es.addEventListener('change', soon);
 })();
