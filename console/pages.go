@@ -278,7 +278,7 @@ type runsData struct {
 func (c *Console) runsPage(w http.ResponseWriter, r *http.Request) {
 	rq, err := parseRunQuery(r.URL.Query())
 	d := runsData{Query: rq, Workflows: c.workflowKeys(), Statuses: []string{"success", "failed", "crashed", "running", "pending"},
-		Triggers: []string{"webhook", "openhim", "cron", "polling", "manual", "retry"}}
+		Triggers: c.triggerNames()}
 	d.ExportBase = template.URL(rq.Values().Encode()) //nolint:gosec // G203: url.Values.Encode escapes every key and value
 	if err != nil {
 		c.render(w, r, http.StatusBadRequest, "runs", view{Title: "Runs", Nav: "runs", Error: err.Error(), Data: d})
@@ -305,6 +305,23 @@ func (c *Console) runsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Partial = !done && len(d.Runs) < rq.Limit
 	c.render(w, r, http.StatusOK, "runs", view{Title: "Runs", Nav: "runs", Live: rq.Before == "", Data: d})
+}
+
+// triggerNames are the values a run's trigger takes: a request's (and its
+// retries') trigger key from the project, else cron, polling or manual.
+func (c *Console) triggerNames() []string {
+	seen := map[string]bool{"cron": true, "polling": true, "manual": true}
+	out := []string{"cron", "polling", "manual"}
+	for _, wf := range c.o.Project.Workflows {
+		for _, tr := range wf.Triggers {
+			if tr.Type != config.TriggerCron && !seen[tr.Key] {
+				seen[tr.Key] = true
+				out = append(out, tr.Key)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (c *Console) workflowKeys() []string {
