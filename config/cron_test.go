@@ -41,3 +41,14 @@ func BenchmarkValidateCron(b *testing.B) {
 		_ = ValidateCron("*/5 9-17 1,15 JAN-JUN MON-FRI")
 	}
 }
+
+func TestNormaliseDOW(t *testing.T) {
+	for in, want := range map[string]string{
+		"7": "0", "MON": "MON", "5-7": "0,5,6", "*/2": "0,2,4,6", "0,7": "0", "1-7/2": "0,1,3,5", "SAT-7": "0,6",
+	} {
+		got, err := normaliseDOW(in)
+		if err != nil || got != want {
+			t.Errorf("normaliseDOW(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}

@@ -112,7 +112,7 @@ func (d *Daemon) nextTicks(workflow string, n int) []time.Time {
 		if !tr.Enabled || tr.Type != config.TriggerCron {
 			continue
 		}
-		sched, err := schedule.ParseSchedule(tr.CronExpression, loc)
+		sched, err := config.ParseCron(tr.CronExpression, loc)
 		if err != nil {
 			continue
 		}
@@ -154,11 +154,12 @@ func (d *Daemon) serveConsole(ctx context.Context, ln net.Listener) <-chan error
 	srv.RegisterOnShutdown(d.console.Shutdown)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	go func() {
+	// The shutdown deadline must outlive ctx, which has just ended.
+	go func() { //nolint:gosec // G118: see above
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		srv.Shutdown(shut)
+		_ = srv.Shutdown(shut) // past the deadline Serve's caller sees the listener close anyway
 	}()
 	return errc
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jobmediator/jobmediator/channels/internal/chantest"
+	"github.com/jobmediator/jobmediator/config"
 )
 
 // BenchmarkScheduledRun measures one scheduled run end to end on the
@@ -48,7 +49,7 @@ func BenchmarkScheduleNext(b *testing.B) {
 	if err != nil {
 		b.Skip(err)
 	}
-	s, err := ParseSchedule("*/15 9-17 * * 1-5", loc)
+	s, err := config.ParseCron("*/15 9-17 * * 1-5", loc)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -79,100 +77,6 @@ type TickReport struct {
 	Err      error
 }
 
-// ParseSchedule parses a cron expression as the project states it (five
-// fields, descriptors such as @hourly, or @every <duration>) in loc. It
-// checks the syntax with config.ValidateCron first, so errors read the same
-// as `check`'s, and maps day-of-week 7 (Sunday in Vixie cron, Quantum and
-// Crontab) to 0, which robfig/cron does not accept.
-func ParseSchedule(expr string, loc *time.Location) (cron.Schedule, error) {
-	if err := config.ValidateCron(expr); err != nil {
-		return nil, err
-	}
-	if loc == nil {
-		loc = time.UTC
-	}
-	expr = strings.TrimSpace(expr)
-	if !strings.HasPrefix(expr, "@") {
-		f := strings.Fields(expr)
-		dow, err := normaliseDOW(f[4])
-		if err != nil {
-			return nil, fmt.Errorf("day of week field %q: %v", f[4], err)
-		}
-		f[4] = dow
-		expr = strings.Join(f, " ")
-	}
-	s, err := cron.ParseStandard(expr)
-	if err != nil {
-		return nil, fmt.Errorf("cron expression %q: %v", expr, err)
-	}
-	if spec, ok := s.(*cron.SpecSchedule); ok {
-		spec.Location = loc
-	}
-	return s, nil
-}
-
-var dowNames = map[string]int{"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
-
-// normaliseDOW rewrites a day-of-week field that uses 7 or a step as an
-// explicit list of 0-6; other fields pass through unchanged.
-func normaliseDOW(field string) (string, error) {
-	// Steps are expanded too: in a 0-7 field `1/3` reaches 7 (Sunday),
-	// which robfig's 0-6 field would not.
-	expand := strings.Contains(field, "/")
-	for _, tok := range strings.FieldsFunc(field, func(r rune) bool { return r == ',' || r == '-' || r == '/' }) {
-		if tok == "7" {
-			expand = true
-		}
-	}
-	if !expand {
-		return field, nil
-	}
-	val := func(s string) (int, error) {
-		if n, ok := dowNames[strings.ToUpper(s)]; ok {
-			return n, nil
-		}
-		return strconv.Atoi(s)
-	}
-	var days [7]bool
-	for _, item := range strings.Split(field, ",") {
-		rng, stepS, hasStep := strings.Cut(item, "/")
-		step := 1
-		if hasStep {
-			n, err := strconv.Atoi(stepS)
-			if err != nil || n < 1 {
-				return "", fmt.Errorf("bad step %q", stepS)
-			}
-			step = n
-		}
-		lo, hi := 0, 7
-		if rng != "*" && rng != "?" {
-			a, b, isRange := strings.Cut(rng, "-")
-			var err error
-			if lo, err = val(a); err != nil {
-				return "", fmt.Errorf("%q is not a day", a)
-			}
-			hi = lo
-			if isRange {
-				if hi, err = val(b); err != nil {
-					return "", fmt.Errorf("%q is not a day", b)
-				}
-			} else if hasStep {
-				hi = 7
-			}
-		}
-		for d := lo; d <= hi; d += step {
-			days[d%7] = true
-		}
-	}
-	var out []string
-	for d, on := range days {
-		if on {
-			out = append(out, strconv.Itoa(d))
-		}
-	}
-	return strings.Join(out, ","), nil
-}
-
 // scheduledEntry is one workflow the scheduler fires.
 type scheduledEntry struct {
 	wf       *config.Workflow
@@ -206,7 +110,7 @@ func (h *Scheduler) Start(ctx context.Context) error {
 			}
 			loc = l
 		}
-		s, err := ParseSchedule(tr.CronExpression, loc)
+		s, err := config.ParseCron(tr.CronExpression, loc)
 		if err != nil {
 			return fmt.Errorf("channels: workflow %s trigger %s: %v", wf.Key, tr.Key, err)
 		}

@@ -215,7 +215,7 @@ func TestParseSchedule(t *testing.T) {
 		{"0 0 * * 5-7", time.UTC, sat, []time.Time{time.Date(2026, 3, 8, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 13, 0, 0, 0, 0, time.UTC)}},
 		{"0 0 * * 1/3", time.UTC, sat, []time.Time{time.Date(2026, 3, 8, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 12, 0, 0, 0, 0, time.UTC)}}, // 1,4,7
 	} {
-		s, err := ParseSchedule(tc.expr, tc.loc)
+		s, err := config.ParseCron(tc.expr, tc.loc)
 		if err != nil {
 			t.Errorf("%q: %v", tc.expr, err)
 			continue
@@ -239,19 +239,8 @@ func TestParseSchedule(t *testing.T) {
 		"0 0 31 FOO * ":    "month field",
 		"0 0 * * MON-SUNX": "day of week",
 	} {
-		if _, err := ParseSchedule(expr, nil); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("ParseSchedule(%q) error = %v, want it to mention %q", expr, err, want)
-		}
-	}
-}
-
-func TestNormaliseDOW(t *testing.T) {
-	for in, want := range map[string]string{
-		"7": "0", "MON": "MON", "5-7": "0,5,6", "*/2": "0,2,4,6", "0,7": "0", "1-7/2": "0,1,3,5", "SAT-7": "0,6",
-	} {
-		got, err := normaliseDOW(in)
-		if err != nil || got != want {
-			t.Errorf("normaliseDOW(%q) = %q, %v; want %q", in, got, err, want)
+		if _, err := config.ParseCron(expr, nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config.ParseCron(%q) error = %v, want it to mention %q", expr, err, want)
 		}
 	}
 }
