@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/jobmediator/jobmediator/internal/backoff"
 )
 
 // Backoff is the registration retry schedule: Initial, doubling up to Max.
@@ -125,7 +127,7 @@ func NewRegistrar(c *Client, reg Registration, store *ConfigStore, opts Registra
 func (r *Registrar) Run(ctx context.Context) {
 	registered := false
 	needConfig := true
-	delay := r.opts.Backoff.Initial
+	failures := 0 // registrations (or forgotten heartbeats) failed in a row
 	wait := func(d time.Duration) bool {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -136,10 +138,9 @@ func (r *Registrar) Run(ctx context.Context) {
 			return true
 		}
 	}
-	backoff := func() bool {
-		d := delay
-		delay = min(delay*2, r.opts.Backoff.Max)
-		return wait(d)
+	retryLater := func() bool {
+		failures++
+		return wait(backoff.Delay(failures, r.opts.Backoff.Initial, r.opts.Backoff.Max, backoff.NoJitter))
 	}
 	for ctx.Err() == nil {
 		if !registered {
@@ -148,7 +149,7 @@ func (r *Registrar) Run(ctx context.Context) {
 					return
 				}
 				r.failed("registration", err)
-				if !backoff() {
+				if !retryLater() {
 					return
 				}
 				continue
@@ -179,7 +180,7 @@ func (r *Registrar) Run(ctx context.Context) {
 			r.failed("heartbeat", err)
 			// Back off too: a core that keeps forgetting us (wrong urn
 			// encoding, a proxy) must not be hammered.
-			if !backoff() {
+			if !retryLater() {
 				return
 			}
 			continue
@@ -191,7 +192,7 @@ func (r *Registrar) Run(ctx context.Context) {
 			}
 			continue
 		}
-		delay = r.opts.Backoff.Initial
+		failures = 0
 		// config:true is repeated until one heartbeat succeeds: the first
 		// config after (re-)registration is only delivered on request.
 		needConfig = false

@@ -3,7 +3,10 @@ package notify
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
+
+	"github.com/jobmediator/jobmediator/internal/backoff"
 )
 
 // Retry is how a sink retries a failed delivery: Attempts tries in all,
@@ -32,7 +35,10 @@ func (r Retry) deliver(ctx context.Context, try func(context.Context) error) err
 	if r.Attempts <= 0 {
 		r = DefaultRetry
 	}
-	wait := r.Backoff
+	maxWait := r.MaxBackoff
+	if maxWait <= 0 {
+		maxWait = math.MaxInt64 // no cap
+	}
 	var err error
 	for i := 0; i < r.Attempts; i++ {
 		if err = try(ctx); err == nil {
@@ -42,16 +48,12 @@ func (r Retry) deliver(ctx context.Context, try func(context.Context) error) err
 		if errors.As(err, &p) || i == r.Attempts-1 {
 			break
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(backoff.Delay(i+1, r.Backoff, maxWait, backoff.NoJitter))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return err
 		case <-t.C:
-		}
-		wait *= 2
-		if r.MaxBackoff > 0 && wait > r.MaxBackoff {
-			wait = r.MaxBackoff
 		}
 	}
 	return err

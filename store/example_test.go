@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/jobmediator/jobmediator/internal/backoff"
 	"github.com/jobmediator/jobmediator/store"
 )
 
@@ -43,7 +44,7 @@ func Example_retryWorker() {
 			break
 		}
 		// … run the workflow; here DHIS2 keeps answering 503 …
-		next := now.Add(store.Backoff(m.Attempts, time.Second, 5*time.Minute, rand.Float64))
+		next := now.Add(backoff.Delay(m.Attempts, time.Second, 5*time.Minute, rand.Float64))
 		after, err := s.Fail(ctx, m.ID, "replica-1", "HTTP 503 from DHIS2", next)
 		if err != nil {
 			fmt.Println(err)

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -133,38 +132,6 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	}
 	// run history goes through the group-commit journal (journal.go)
 	return newJournal(b), nil
-}
-
-// Backoff returns the delay before retry number attempt (1 = first retry):
-// exponential from initial, doubling each attempt and capped at max, with
-// "equal jitter": half the delay is fixed and half random (rnd returns a
-// value in [0,1)). Equal jitter keeps a floor under the delay, so a storm of
-// failures (retry storms are the top mediator complaint, ecosystem.md §2)
-// never collapses to immediate retries, while still spreading replicas out.
-// attempt < 1 is treated as 1; initial <= 0 gives 0; max < initial means initial.
-func Backoff(attempt int, initial, max time.Duration, rnd func() float64) time.Duration {
-	if initial <= 0 {
-		return 0
-	}
-	if max < initial {
-		max = initial
-	}
-	if attempt < 1 {
-		attempt = 1
-	}
-	d := max
-	if exp := attempt - 1; exp < 62 {
-		if f := float64(initial) * math.Pow(2, float64(exp)); f < float64(max) {
-			d = time.Duration(f)
-		}
-	}
-	r := 0.0
-	if rnd != nil {
-		r = rnd()
-	}
-	r = math.Min(math.Max(r, 0), 1)
-	half := d / 2
-	return half + time.Duration(r*float64(d-half))
 }
 
 // StartCuller applies retention in the background: once at start, then

@@ -19,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/backoff"
 	"github.com/jobmediator/jobmediator/internal/service"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/store"
@@ -112,7 +113,7 @@ func (q *Queue) RetryLater(ctx context.Context, wf *config.Workflow, tx mediator
 	if !tx.Routed() {
 		key = "" // direct callers get their answer; nothing to finish later
 	}
-	due := q.x.Now().Add(store.Backoff(1, p.InitialBackoff, p.MaxBackoff, rand.Float64))
+	due := q.x.Now().Add(backoff.Delay(1, p.InitialBackoff, p.MaxBackoff, rand.Float64))
 	err := q.Enqueue(ctx, store.KindRetry, q.x.NewID(), wf, Item{Trigger: workflow.Webhook(wf).Kind, Input: input, Tx: tx, Complete: tx.Routed()}, due, key)
 	switch {
 	case errors.Is(err, store.ErrDuplicate):
@@ -217,7 +218,7 @@ func (q *Queue) Process(ctx context.Context, m *store.Message) {
 	transient := out.Transient()
 	if transient && m.Attempts < maxAttempts(m) {
 		p := wf.Options.Retry
-		next := q.x.Now().Add(store.Backoff(m.Attempts, p.InitialBackoff, p.MaxBackoff, rand.Float64))
+		next := q.x.Now().Add(backoff.Delay(m.Attempts, p.InitialBackoff, p.MaxBackoff, rand.Float64))
 		if _, err := q.o.Store.Fail(ctx, m.ID, q.o.Owner, res.Error.Message, next); err != nil {
 			log.WithError(err).Warn("queue: could not schedule the retry")
 		} else {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobmediator/jobmediator/internal/backoff"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/store"
 )
@@ -645,7 +646,7 @@ func testFailBackoffDeadLetter(t *testing.T, e *env) {
 		if m.Attempts != attempt {
 			t.Fatalf("attempt %d: Attempts = %d", attempt, m.Attempts)
 		}
-		next := now.Add(store.Backoff(attempt, time.Second, time.Minute, func() float64 { return 0.5 }))
+		next := now.Add(backoff.Delay(attempt, time.Second, time.Minute, func() float64 { return 0.5 }))
 		e.clock.Set(now)
 		got, err := e.s.Fail(e.ctx, "m", "w", fmt.Sprintf("HTTP 503 #%d", attempt), next)
 		must(t, err)
