@@ -11,7 +11,8 @@
 //     session cookie from POST /api/login; see the 1.x section of
 //     primero.js for its quirks.
 //
-// Configuration: url (required), user, password, basicAuth. execute logs in
+// Configuration: url (required), user, password, basicAuth, and username
+// (read before user by the 3.1+ http namespace only). execute logs in
 // first (POST /api/v2/tokens → state.auth = {...reply, token: "Bearer …"},
 // or Basic from user:password when basicAuth is true) and deletes
 // state.auth after the last operation, so the token never reaches the final
@@ -38,7 +39,8 @@
 // OpenFn would search with no filter and overwrite the first case found.
 //
 // From 3.1 the http namespace (http.get/post/patch) sends requests under
-// {url}/api/v2/ with Basic auth and the body wrapped as {data: …}. Not
+// {url}/api/v2/ with Basic auth as `username ?? user` and the body wrapped
+// as {data: …}. Not
 // implemented: 1.x's post() and language-common's http namespace (2.1–3.x
 // re-export it).
 //

@@ -358,11 +358,10 @@ exports.getLocations = listOp('/api/v2/locations');
 
 // ---- http namespace (3.1+) ------------------------------------------------------
 // packages/primero/src/http.js + Utils.js request: language-common's request
-// against baseUrl {url}/api/v2/, Basic auth from user (not the
-// login token), Content-type application/json, the body wrapped as
-// {data: body} (a GET sends {"data":{}}), parseAs json by default;
-// (OpenFn takes `username ?? user`; Primero credentials have `user`, the
-// field the credential spec declares, so `user` is what is read here)
+// against baseUrl {url}/api/v2/, Basic auth from `username ?? user` (not
+// the login token, which always logs in as user), Content-type
+// application/json, the body wrapped as {data: body} (a GET sends
+// {"data":{}}), parseAs json by default;
 // state: {...composeNextState(state, body), response}.
 // Status ≥400 throws "<METHOD> to <url> returned <code>: <reason>".
 function httpRequest(state, method, path, options) {
@@ -384,7 +383,7 @@ function httpRequest(state, method, path, options) {
   var qs = Object.keys(q).map(function (k) { return encodeURIComponent(k) + '=' + encodeURIComponent(q[k]); }).join('&');
   if (qs) url += (url.indexOf('?') >= 0 ? '&' : '?') + qs;
   var headers = Object.assign({ 'Content-type': 'application/json',
-    Authorization: 'Basic ' + common.util.encode(String(conf.user) + ':' + String(conf.password)) },
+    Authorization: 'Basic ' + common.util.encode(String(conf.username != null ? conf.username : conf.user) + ':' + String(conf.password)) },
     o.headers || {});
   var res = host.request({ method: method, url: url, headers: headers, body: JSON.stringify({ data: o.body === undefined ? {} : o.body }) });
   var errs = o.errors || {};

@@ -9,6 +9,7 @@ var Spec = spec.Credential{
 	Fields: []spec.Field{
 		{Name: "url", Type: spec.String, Required: true, Doc: "Server URL, e.g. https://primero.example.org."},
 		{Name: "user", Type: spec.String, Required: true, Doc: "API user (logs in with POST /api/v2/tokens, or Basic with basicAuth)."},
+		{Name: "username", Type: spec.String, Doc: "API user for the http namespace (3.1+), which reads username before user, as OpenFn does; logging in always uses user."},
 		{Name: "password", Type: spec.String, Required: true, Secret: true, Doc: "Password of user."},
 		{Name: "basicAuth", Type: spec.Bool, Default: "false", Doc: "Send Basic auth on every request instead of logging in for a token."},
 	},

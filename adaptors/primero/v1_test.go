@@ -3,8 +3,10 @@ package primero_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jobmediator/jobmediator/runtime"
+	sim "github.com/jobmediator/jobmediator/sim/primero"
 )
 
 const v1 = "@openfn/language-primero@1.2.0"
@@ -155,5 +157,32 @@ fn(state => http.get('cases/nope')(state).catch(e => ({ ...state, missing: e.mes
 	o = run(t, `http.get('cases');`, conf(s), "@openfn/language-primero@3.0.5", "")
 	if o.res.Status == runtime.StatusSuccess {
 		t.Errorf("http must not exist before 3.1")
+	}
+}
+
+// The http namespace authenticates as configuration.username when it is
+// set (OpenFn's `username ?? user`); the login still uses user.
+func TestHTTPNamespaceUsername(t *testing.T) {
+	s := sim.New(sim.Options{Now: func() time.Time { return t0 }, Users: []sim.User{
+		{Username: user, Password: password, Agency: "agency-unicef"},
+		{Username: "http-user", Password: password, Agency: "agency-unicef"},
+	}})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	c := conf(s)
+	c["username"] = "http-user"
+	// the sim records created_by from the authenticated user
+	o := run(t, `http.post('cases', { case_id: 'u-1', module_id: 'primeromodule-cp', name: 'U One' });`, c, "@openfn/language-primero@3.1.0", "")
+	mustOK(t, o)
+	rec := o.state["data"].(map[string]any)["data"].(map[string]any)
+	if rec["created_by"] != "http-user" {
+		t.Errorf("http.post created the case as %v, want http-user", rec["created_by"])
+	}
+	// wrong username: the http call fails with 401 although user is valid
+	c["username"] = "nobody"
+	if o := run(t, `http.get('cases');`, c, "@openfn/language-primero@3.1.0", ""); o.res.Status == runtime.StatusSuccess {
+		t.Errorf("http.get as an unknown username succeeded")
 	}
 }
