@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/console"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/internal/service"
 	"github.com/jobmediator/jobmediator/internal/tlsreload"
@@ -295,6 +299,53 @@ func (d *Daemon) NotifySinks() []notify.SinkInfo { return d.notifier.Sinks() }
 // how each went (`jobmediator notify-test`, the console's button).
 func (d *Daemon) SendTestNotification(ctx context.Context) []notify.TestResult {
 	return d.notifier.SendTest(ctx)
+}
+
+// notifySection is the console settings page's part about notifications:
+// the sinks, and a button that sends a test message to each.
+func (d *Daemon) notifySection() console.Section {
+	return console.Section{
+		Key: "notifications", Title: "Notifications",
+		Render: func(_ context.Context, csrf string) (string, error) {
+			sinks := d.NotifySinks()
+			if len(sinks) == 0 {
+				return "<p>No notification sink is configured. Set <code>JM_NOTIFY_WEBHOOK_URL</code>, or <code>JM_SMTP_URL</code> with " +
+					"<code>JM_NOTIFY_EMAIL_FROM</code> and <code>JM_NOTIFY_EMAIL_TO</code>, or <code>notify:</code> in jobmediator.yaml " +
+					"(docs/security.md).</p>", nil
+			}
+			var b strings.Builder
+			b.WriteString("<table><thead><tr><th>sink</th><th>target</th><th>for</th></tr></thead><tbody>")
+			for _, s := range sinks {
+				scope := "all workflows, OpenHIM and the store"
+				if len(s.Workflows) > 0 {
+					scope = strings.Join(s.Workflows, ", ")
+				}
+				fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s</td></tr>", html.EscapeString(s.Kind), html.EscapeString(s.Target), html.EscapeString(scope))
+			}
+			b.WriteString("</tbody></table>")
+			fmt.Fprintf(&b, `<form method="post" action="/console/settings/notifications"><input type="hidden" name="csrf_token" value="%s"><button type="submit">Send a test notification</button></form>`, html.EscapeString(csrf))
+			return b.String(), nil
+		},
+		Post: func(r *http.Request) (string, error) {
+			if d.notifier == nil {
+				return "", errors.New("no notification sink is configured")
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
+			defer cancel()
+			var ok, failed []string
+			for _, res := range d.SendTestNotification(ctx) {
+				if res.Error != "" {
+					failed = append(failed, res.Kind+" "+res.Target+": "+res.Error)
+				} else {
+					ok = append(ok, res.Kind+" "+res.Target)
+				}
+			}
+			if len(failed) > 0 {
+				return "", fmt.Errorf("test notification failed for %s (sent to %d other sinks)", strings.Join(failed, "; "), len(ok))
+			}
+			return "Test notification sent to " + strings.Join(ok, ", ") + ".", nil
+		},
+	}
 }
 
 // setupTLS loads the certificate files when HTTPS is configured.

@@ -84,3 +84,36 @@ func TestNotifierRoutesFromOptions(t *testing.T) {
 		t.Fatalf("email without a mail server: %v", err)
 	}
 }
+
+// The console's settings page lists the sinks and its button sends a
+// test notification to each.
+func TestNotifySection(t *testing.T) {
+	var got []string
+	var mu sync.Mutex
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, string(b))
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	wh, _ := notify.NewWebhook(hook.URL+"/<script>", "k")
+	d := &Daemon{notifier: notify.New(notify.Options{Sinks: []notify.Sink{wh}})}
+	sec := d.notifySection()
+	page, err := sec.Render(context.Background(), `tok"en`)
+	if err != nil || !strings.Contains(page, hook.URL+"/…") || !strings.Contains(page, `value="tok&#34;en"`) || !strings.Contains(page, "Send a test notification") {
+		t.Fatalf("section: %v\n%s", err, page)
+	}
+	msg, err := sec.Post(httptest.NewRequest(http.MethodPost, "/console/settings/notifications", nil))
+	if err != nil || !strings.Contains(msg, "Test notification sent to webhook") || len(got) != 1 || !strings.Contains(got[0], `"status":"test"`) {
+		t.Fatalf("post: %q %v, delivered %v", msg, err, got)
+	}
+
+	none := (&Daemon{}).notifySection()
+	if page, _ := none.Render(context.Background(), "t"); !strings.Contains(page, "No notification sink") || strings.Contains(page, "<form") {
+		t.Fatalf("no sinks: %s", page)
+	}
+	if _, err := none.Post(httptest.NewRequest(http.MethodPost, "/", nil)); err == nil {
+		t.Fatal("a test with no sinks must fail")
+	}
+}

@@ -187,6 +187,9 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 		_ = st.Close()
 		return nil, err
 	}
+	if d.console != nil {
+		d.console.AddSection(d.notifySection())
+	}
 	if err := d.buildChannels(st); err != nil {
 		if d.pool != nil {
 			_ = d.pool.Close()
