@@ -33,7 +33,12 @@ func (d *Daemon) checkInbox() error {
 	if errs := config.CheckSecurityCredentials(d.project, d.fileCred); len(errs) > 0 {
 		return errs
 	}
+	coreCanProve := len(d.s.RouteAuth) > 0 || d.s.TLSClientCAFile != ""
 	for _, wf := range d.project.Workflows {
+		if len(wf.Options.Inbox) > 0 && d.s.Register && !coreCanProve {
+			// Core's routed requests carry none of the inbox headers.
+			d.log.WithField("workflow", wf.Key).Warn("this workflow has inbox methods, but OpenHIM core has no way to authenticate (JM_ROUTE_AUTH or TLS_CLIENT_CA_FILE): requests core routes to it will get 401")
+		}
 		for _, m := range wf.Options.Inbox {
 			c, _ := d.fileCred.Get(m.Credential)
 			for _, f := range config.InboxFields[m.Type] {
