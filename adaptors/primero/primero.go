@@ -8,8 +8,10 @@
 //     `log` re-exported from 4.1).
 //   - 1.x (Primero v1 API, OpenFn/language-primero v1.0.0–v1.2.0):
 //     getCases(query, callback), createCase, updateCase, upsertCase over a
-//     session cookie from POST /api/login; see the 1.x section of
-//     primero.js for its quirks.
+//     session cookie from POST /api/login, and post(path, params) as
+//     language-http 2.3.0's (its own cookie jar, Basic auth from
+//     configuration.username, baseUrl prefix; formData and digest auth
+//     refused by name); see the 1.x section of primero.js for its quirks.
 //
 // Configuration: url (required), user, password, basicAuth, and username
 // (read before user by the 3.1+ http namespace only). execute logs in
@@ -40,9 +42,8 @@
 //
 // From 3.1 the http namespace (http.get/post/patch) sends requests under
 // {url}/api/v2/ with Basic auth as `username ?? user` and the body wrapped
-// as {data: …}. Not
-// implemented: 1.x's post() and language-common's http namespace (2.1–3.x
-// re-export it).
+// as {data: …}. Not implemented: language-common's http namespace as
+// primero 1.2–3.x re-export it.
 //
 // Every request goes through the run's recorder client (orchestration
 // names "Primero <METHOD> <path>"), so secrets are redacted there.

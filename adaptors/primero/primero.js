@@ -451,8 +451,9 @@ if (ge(3, 1)) {
 //     unique_id is new (1.1.0+), more → rejects with a string.
 //   - Success statuses 200, 201, 202; otherwise
 //     Error("Server responded with:  \n<response JSON>").
-// Not implemented: post() (language-http 2.x underneath) and, from 1.2.0,
-// the language-common http namespace.
+//   - post(path, params): language-http 2.3.0's post (1.x depends on
+//     github:openfn/language-http#v2.3.0), see post1 below.
+// Not implemented: from 1.2.0, the language-common http namespace.
 if (version.major === 1) {
   ['getCase', 'getReferrals', 'createReferrals', 'updateReferral', 'updateReferrals', 'getForms', 'getLookups', 'getLocations']
     .forEach(function (k) { delete exports[k]; });
@@ -486,13 +487,19 @@ if (version.major === 1) {
     return { res: res, body: body };
   };
 
+  // name=value pairs of a response's Set-Cookie headers, as a jar hands
+  // them back for the same URL.
+  var cookieString = function (res) {
+    return String(res.headers['set-cookie'] || '').split(/,(?=\s*[^;=]+=)/).map(function (c) {
+      return c.split(';')[0].trim();
+    }).filter(Boolean).join('; ');
+  };
+
   var login1 = function (state) {
     var conf = state.configuration || {};
     var r = send1(state, 'POST', v1Url(state) + '/api/login', { user_name: conf.user, password: conf.password });
     var auth = tryJson1(r.body);
-    var cookie = String(r.res.headers['set-cookie'] || '').split(/,(?=\s*[^;=]+=)/).map(function (c) {
-      return c.split(';')[0].trim();
-    }).filter(Boolean).join('; ');
+    var cookie = cookieString(r.res);
     // the jar is not part of state: invisible to jobs and to JSON
     Object.defineProperty(auth, COOKIE, { value: cookie, enumerable: false });
     return Object.assign({}, state, { auth: auth });
@@ -539,6 +546,86 @@ if (version.major === 1) {
   };
   exports.createCase = createCase1;
   exports.updateCase = updateCase1;
+
+  // post1 is language-http 2.3.0's post (src/Adaptor.js, Client.js,
+  // Utils.js at that tag) as language-primero 1.x re-exports it:
+  //   - the url is configuration.baseUrl + path when baseUrl is set, else
+  //     path as given (not expanded); params are expanded; a third
+  //     argument (callback) is ignored, as primero's wrapper drops it.
+  //   - `request` options: qs from query (qs.stringify), json: body (an
+  //     object body is sent as JSON with Content-Type and Accept
+  //     application/json, and the reply parsed), headers, auth from
+  //     params.authentication or else configuration.username/password
+  //     (Basic; `user`/`pass` spellings and bearer too), a FRESH cookie jar
+  //     per call: Primero's session cookie from the login is not sent, so
+  //     a v1 /api route needs the job's own Cookie header.
+  //   - success is 200/201/202 or options.successCodes; otherwise
+  //     Error("Server responded with:  \n<response JSON>") as for the
+  //     other 1.x operations; transport errors reject as they come.
+  //   - data is tryJson(reply): JSON.parse of the (already parsed) reply,
+  //     so an object reply becomes {body: reply} and a text reply that is
+  //     not JSON {body: text}; keepCookie adds __cookie (the reply's
+  //     cookies); references gain the previous data.
+  //   - rest.timeout (ms) is honoured; other `request` options in params
+  //     (strictSSL, encoding, …) are ignored. Refused by name: formData
+  //     (multipart) and digest auth (configuration.authType 'digest' or
+  //     sendImmediately: false), which `request` negotiates on a 401.
+  //   - Logs "✓ POST succeeded." and the status, not `request`'s dump of
+  //     its params and the whole response (credentials, session cookies).
+  var unsupported1 = function (what) {
+    var e = new Error(what + ' is not supported by post() in language-primero 1.x on Job Mediator');
+    e.code = 'UNSUPPORTED';
+    return e;
+  };
+  var post1 = function (path, params) {
+    return common.asyncOp(function (state) {
+      var conf = state.configuration || {};
+      var url = conf.baseUrl ? conf.baseUrl + path : path;
+      var p = Object.assign({}, expand(state, params)[0] || {});
+      var query = p.query, headers = Object.assign({}, p.headers || {}), authentication = p.authentication,
+        body = p.body, formData = p.formData, options = p.options;
+      ['query', 'headers', 'authentication', 'body', 'formData', 'options'].forEach(function (k) { delete p[k]; });
+      if (formData !== undefined) throw unsupported1('formData (multipart)');
+      var auth = authentication || (conf.username ? { username: conf.username, password: conf.password, sendImmediately: conf.authType != 'digest' } : null);
+      if (auth) {
+        if (auth.sendImmediately === false) throw unsupported1('Digest or challenge authentication (sendImmediately: false, authType digest)');
+        var u = auth.user !== undefined ? auth.user : auth.username;
+        var pw = auth.pass !== undefined ? auth.pass : auth.password;
+        if (auth.bearer !== undefined) headers.Authorization = 'Bearer ' + (typeof auth.bearer === 'function' ? auth.bearer() : auth.bearer);
+        else if (u !== undefined || pw !== undefined) headers.Authorization = 'Basic ' + common.util.encode(String(u === undefined ? '' : u) + ':' + String(pw === undefined ? '' : pw));
+      }
+      var has = function (name) {
+        return Object.keys(headers).some(function (k) { return k.toLowerCase() === name; });
+      };
+      var json = !!body, payload;
+      if (json) {
+        if (!has('accept')) headers.accept = 'application/json';
+        if (body !== true) {
+          payload = JSON.stringify(body);
+          if (!has('content-type')) headers['content-type'] = 'application/json';
+        }
+      }
+      var q = stringify(query);
+      if (q) url = String(url) + (String(url).indexOf('?') >= 0 ? '&' : '?') + q;
+      var r = { method: 'POST', url: String(url), headers: headers, body: payload };
+      if (typeof p.timeout === 'number') r.timeout = p.timeout;
+      var res = host.request(r);
+      var ok = (options && options.successCodes) || SUCCESS1;
+      if (ok.indexOf(res.status) < 0) {
+        var e = responseError('POST', r.url, headers, res);
+        e.message = e.message.replace(/^Server responded with:\n/, 'Server responded with:  \n');
+        throw e;
+      }
+      var reply = res.body;
+      if (json) { try { reply = JSON.parse(res.body); } catch (err) { /* text stays */ } }
+      console.log('✓ POST succeeded.');
+      console.log('Server responded with: ' + res.status + ' ' + res.statusText);
+      var resp = tryJson1(reply);
+      if (p.keepCookie) resp = Object.assign({ __cookie: cookieString(res) }, resp);
+      return compose1(state, resp);
+    });
+  };
+  exports.post = function (path, params) { return post1(path, params); };
 
   exports.upsertCase = function (params, callback) {
     return common.asyncOp(function (state) {

@@ -1,6 +1,10 @@
 package primero_test
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -184,5 +188,82 @@ func TestHTTPNamespaceUsername(t *testing.T) {
 	c["username"] = "nobody"
 	if o := run(t, `http.get('cases');`, c, "@openfn/language-primero@3.1.0", ""); o.res.Status == runtime.StatusSuccess {
 		t.Errorf("http.get as an unknown username succeeded")
+	}
+}
+
+// 1.x post() is language-http 2.3.0's post: a fresh cookie jar per call
+// (the adaptor's own session is not sent), json bodies, keepCookie, the
+// tryJson wrapper, errors as the other 1.x operations. Against the v1 API:
+// log in with post (keepCookie), then create a case with that cookie.
+func TestV1Post(t *testing.T) {
+	s := startSim(t)
+	o := run(t, `
+post(state.configuration.url + '/api/login', { body: state => ({ user_name: state.configuration.user, password: state.configuration.password }), keepCookie: true });
+alterState(state => ({ ...state, session: state.data.body.session !== undefined, cookie: state.data.__cookie }));
+alterState(state => post(state.configuration.url + '/api/cases', { body: { child: { name: 'Post Child', case_id: 'p-1' } }, headers: state => ({ Cookie: state.cookie }) }, () => { throw new Error('callback must be ignored'); })(state));
+alterState(state => ({ ...state, created: state.data.body, cookie: undefined }));
+alterState(state => post(state.configuration.url + '/api/cases', { body: { child: { name: 'No Session' } } })(state)
+  .catch(e => ({ ...state, refused: e.message.split('\n')[0], status: e.statusCode })));
+`, conf(s), v1, "")
+	mustOK(t, o)
+	st := o.state
+	if st["session"] != true {
+		t.Errorf("login reply: %v", st["data"])
+	}
+	created, _ := st["created"].(map[string]any)
+	if created == nil || created["case_id"] != "p-1" || created["name"] != "Post Child" || created["_id"] == nil {
+		t.Fatalf("created case: %v", st["created"])
+	}
+	if st["status"] != float64(401) || st["refused"] != "Server responded with:  " {
+		t.Errorf("post without the session cookie: %v %q", st["status"], st["refused"])
+	}
+	noSecrets(t, o)
+	for _, l := range o.res.Logs {
+		if strings.Contains(l.Message, "_primero_session") {
+			t.Errorf("session cookie logged: %s", l.Message)
+		}
+	}
+	var posts []string
+	for _, r := range s.Requests() {
+		if r.Method != "POST" {
+			continue
+		}
+		posts = append(posts, r.Path+" cookie="+strconv.FormatBool(r.Header.Get("Cookie") != ""))
+		if len(posts) > 1 && (r.Header.Get("Content-Type") != "application/json" || r.Header.Get("Accept") != "application/json") {
+			t.Errorf("%s: content-type %q accept %q", r.Path, r.Header.Get("Content-Type"), r.Header.Get("Accept"))
+		}
+	}
+	// execute's own login, then post's login (no cookie: fresh jar), the
+	// create with the job's cookie, the create without
+	want := "/api/login cookie=false,/api/login cookie=false,/api/cases cookie=true,/api/cases cookie=false"
+	if strings.Join(posts, ",") != want {
+		t.Errorf("POSTs:\n got %s\nwant %s", strings.Join(posts, ","), want)
+	}
+
+	// baseUrl + path, Basic auth from configuration.username, query as qs,
+	// successCodes, a text reply wrapped as {body}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, _ := r.BasicAuth()
+		w.WriteHeader(203)
+		fmt.Fprintf(w, "%s %s?%s %s %v", r.Method, r.URL.Path, r.URL.RawQuery, u, p == "pw-Secret-9")
+	}))
+	defer srv.Close()
+	c := map[string]any{"url": srv.URL, "user": "u", "password": "pw-Secret-9", "username": "hook", "baseUrl": srv.URL + "/hooks"}
+	o = run(t, `post('/in', { query: { a: [1, 2] }, options: { successCodes: [203] } });`, c, v1, "")
+	mustOK(t, o)
+	if d, _ := o.state["data"].(map[string]any); d["body"] != "POST /hooks/in?a%5B0%5D=1&a%5B1%5D=2 hook true" {
+		t.Errorf("203 reply: %v", o.state["data"])
+	}
+	if o = run(t, `post('/in', {});`, c, v1, ""); o.res.Status == runtime.StatusSuccess || o.res.Error.StatusCode != 203 {
+		t.Errorf("203 outside successCodes must fail: %+v", o.res.Error)
+	}
+	for _, tc := range []struct{ job, want string }{
+		{`post('/x', { formData: { a: '1' } });`, "formData"},
+		{`post('/x', { authentication: { username: 'a', password: 'b', sendImmediately: false } });`, "Digest"},
+	} {
+		o = run(t, tc.job, c, v1, "")
+		if o.res.Status == runtime.StatusSuccess || !strings.Contains(o.res.Error.Message, tc.want) || !strings.Contains(o.res.Error.Message, "not supported") {
+			t.Errorf("%s: %+v", tc.job, o.res.Error)
+		}
 	}
 }
