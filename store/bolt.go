@@ -119,7 +119,7 @@ func (s *boltStore) batch(ctx context.Context, fn func(tx *bolt.Tx) error) error
 		return err
 	}
 	err := s.db.Batch(fn)
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
 	return err
