@@ -96,7 +96,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	if ck, err := r.Cookie(flashCookie); err == nil && v.Flash == "" {
 		v.Flash, _ = url.QueryUnescape(ck.Value)
-		http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/console/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/console/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil}) //nolint:gosec // G124: Secure follows the request's TLS; clearing carries no value
 	}
 	t := c.pages[page]
 	var buf bytes.Buffer
@@ -123,7 +123,7 @@ const flashCookie = "jm_flash"
 // redirect after a POST, with a message for the next page.
 func redirect(w http.ResponseWriter, r *http.Request, to, flash string) {
 	if flash != "" {
-		http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(flash), Path: "/console/",
+		http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(flash), Path: "/console/", //nolint:gosec // G124: Secure follows the request's TLS, so a plain-HTTP console on loopback works; the value is a page message, not a credential
 			MaxAge: 60, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
