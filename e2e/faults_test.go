@@ -460,12 +460,12 @@ func newFaultEcho(t *testing.T) *faultEcho {
 		body, _ := io.ReadAll(r.Body)
 		auth := r.Header.Get("Authorization")
 		e.mu.Lock()
-		e.seen = append(e.seen, auth+"\n"+string(body))
+		e.seen = append(e.seen, auth+"\n"+r.URL.RawQuery+"\n"+string(body))
 		e.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Echo-Authorization", auth)
 		w.WriteHeader(http.StatusInternalServerError)
-		json.NewEncoder(w).Encode(map[string]any{"error": "login service crashed", "authorization": auth, "received": string(body)})
+		json.NewEncoder(w).Encode(map[string]any{"error": "login service crashed", "authorization": auth, "received": string(body), "query": r.URL.RawQuery})
 	}))
 	t.Cleanup(e.srv.Close)
 	return e
@@ -487,6 +487,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 		// carries JSON text holds the escaped form (and twice escaped when
 		// that text sits in a JSON string again).
 		{`password with " and \`, `pass"w0rd\leak`},
+		// URL-encoded differently by encodeURIComponent (%20, ~ kept), form
+		// encoding (+) and Go (%7E), and base64'd by the job.
+		{"password with # + space ~ '", `p#ss w0rd+leak~'s`},
 	} {
 		t.Run(tc.name, func(t *testing.T) { secretsNeverLeak(t, tc.password) })
 	}
@@ -498,13 +501,22 @@ func TestSecretsNeverLeak(t *testing.T) {
 func escapedForms(s string) []string {
 	jsonStr := func(s string) string { b, _ := json.Marshal(s); return string(b[1 : len(b)-1]) }
 	js := jsEscape(s)
+	uri := uriComponent(s)
+	form := strings.ReplaceAll(uri, "%20", "+")
 	forms := []string{s}
-	for _, f := range []string{jsonStr(s), js, jsonStr(js), url.QueryEscape(s)} {
+	for _, f := range []string{jsonStr(s), js, jsonStr(js), url.QueryEscape(s), uri, form, strings.ToLower(uri),
+		b64(s), b64("x" + s + "y")[4:12], b64("xy" + s)[4:12], b64("xyz" + s)[4:12]} {
 		if !slices.Contains(forms, f) {
 			forms = append(forms, f)
 		}
 	}
 	return forms
+}
+
+// uriComponent is JavaScript's encodeURIComponent: it keeps A-Z a-z 0-9
+// - _ . ! ~ * ' ( ) and writes a space as %20.
+func uriComponent(s string) string {
+	return strings.NewReplacer("+", "%20", "%21", "!", "%7E", "~", "%2A", "*", "%27", "'", "%28", "(", "%29", ")").Replace(url.QueryEscape(s))
 }
 
 // jsEscape is s inside a string as JSON.stringify writes it (printable
@@ -526,7 +538,12 @@ func secretsNeverLeak(t *testing.T, password string) {
 	up := newFaultEcho(t)
 	creds := "upstream:\n  baseUrl: " + up.srv.URL + "\n  username: demo\n  password: " + string(yamlPassword) + "\n"
 	job := `fn(state => { console.log('signing in as ' + state.configuration.username + ':' + state.configuration.password); return state; });
-post('/login', state => ({ username: state.configuration.username, password: state.configuration.password, record: state.data }));`
+fn(state => { const pw = state.configuration.password;
+  console.log('encoded ' + encodeURIComponent(pw) + ' form ' + encodeURIComponent(pw).replace(/%20/g, '+') +
+    ' b64 ' + Buffer.from(pw).toString('base64') + ' ' + Buffer.from('x' + pw + 'y').toString('base64') + ' ' +
+    Buffer.from('xy' + pw).toString('base64') + ' ' + Buffer.from('xyz' + pw).toString('base64'));
+  return state; });
+post(state => '/login?pw=' + encodeURIComponent(state.configuration.password), state => ({ username: state.configuration.username, password: state.configuration.password, record: state.data }));`
 	dir := faultFiles(t, map[string]string{
 		"project.yaml":     faultProject("@openfn/language-http@7", job, ""),
 		"jobmediator.yaml": "workflows:\n  faulty:\n    path: /leak\n    retry: {max_attempts: 0}\n",
@@ -571,7 +588,8 @@ post('/login', state => ({ username: state.configuration.username, password: sta
 		up.mu.Lock()
 		seen := strings.Join(up.seen, "\n")
 		up.mu.Unlock()
-		if len(up.seen) != 2 || !strings.Contains(seen, jsEscape(password)) || !strings.Contains(seen, "Basic "+basic) {
+		if len(up.seen) != 2 || !strings.Contains(seen, jsEscape(password)) || !strings.Contains(seen, "Basic "+basic) ||
+			!strings.Contains(seen, "pw="+uriComponent(password)) {
 			t.Fatalf("the echo upstream did not get the credential twice: %q", seen)
 		}
 		tx := lastTransaction(t, core)

@@ -123,7 +123,7 @@ const minBase64Core = 6
 
 // Forms lists the ways value can appear in text Job Mediator writes down:
 // as it is; URL-encoded as encodeURIComponent, form encoding (space as +,
-// Go's and the WHATWG's variants) and path escaping, with upper- and
+// Go's, the WHATWG's and jQuery's variants) and path escaping, with upper- and
 // lower-case hex; JSON-escaped once and twice (as JavaScript and as Go
 // with HTML escapes write it); and base64 (standard and URL alphabets, with
 // and without padding, and the characters it contributes at each of the
@@ -134,8 +134,11 @@ func Forms(value string) []string {
 }
 
 func forms(value string) (forms, b64 []string) {
-	forms = []string{value, url.QueryEscape(value), url.PathEscape(value), encodeURIComponent(value), formEncode(value)}
-	for _, f := range forms[1:5] {
+	uri := encodeURIComponent(value)
+	// The last is what jQuery.param and many jobs write: encodeURIComponent
+	// with %20 turned into +.
+	forms = []string{value, url.QueryEscape(value), url.PathEscape(value), uri, formEncode(value), strings.ReplaceAll(uri, "%20", "+")}
+	for _, f := range forms[1:6] {
 		if l := lowerHex(f); l != f {
 			forms = append(forms, l)
 		}

@@ -126,6 +126,7 @@ func TestEveryEncoding(t *testing.T) {
 		"encodeURIComponent":        "pw=" + encodeURIComponent(secret),
 		"form (+)":                  "a=1&pw=" + formEncode(secret) + "&b=2",
 		"Go QueryEscape":            "pw=" + url.QueryEscape(secret),
+		"jQuery.param (+)":          "pw=" + strings.ReplaceAll(encodeURIComponent(secret), "%20", "+"),
 		"path escape":               "/x/" + url.PathEscape(secret) + "/y",
 		"lower-case hex":            "pw=" + strings.ToLower(encodeURIComponent(secret)),
 		"JSON-escaped":              `{"msg":"` + jsonEscape(secret, false) + `"}`,
