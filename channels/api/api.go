@@ -141,8 +141,8 @@ func (a *API) tokenGuard(next http.HandlerFunc) http.Handler {
 			apiError(w, http.StatusNotFound, "the API is disabled: set an API token to enable it")
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !auth.AnyEqual(strings.TrimSpace(got), a.tokens) {
+		got, ok := auth.BearerToken(r)
+		if !ok || !auth.AnyEqual(got, a.tokens) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="jobmediator"`)
 			apiError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return

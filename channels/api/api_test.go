@@ -105,6 +105,13 @@ func TestAPI(t *testing.T) {
 	if code, _, body := call("GET", "/api/runs", "Bearer "+oldToken, ""); code != 200 {
 		t.Errorf("the previous token during rotation: %d %s", code, body)
 	}
+	// The scheme is case-insensitive (RFC 9110), as curl users and
+	// libraries write it.
+	for _, scheme := range []string{"bearer ", "BEARER ", "BeArEr  "} {
+		if code, _, body := call("GET", "/api/runs", scheme+token, ""); code != 200 {
+			t.Errorf("%q: %d %s", scheme, code, body)
+		}
+	}
 	code, m, body := call("POST", "/api/workflows/pull/run", bearer, `{"cursor": {"count": 7}}`)
 	if code != 200 || m["status"] != "success" || m["cursor_advanced"] != true {
 		t.Fatalf("run: %d %s", code, body)

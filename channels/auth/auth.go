@@ -8,6 +8,7 @@ package auth
 import (
 	"crypto/subtle"
 	"net/http"
+	"strings"
 )
 
 // Reject answers a refused request; the ways in pass their own, so the
@@ -23,4 +24,16 @@ func AnyEqual(got string, wants []string) bool {
 		match |= subtle.ConstantTimeCompare([]byte(got), []byte(w))
 	}
 	return match == 1
+}
+
+// BearerToken is the token of an `Authorization: Bearer …` header. The
+// scheme is case-insensitive (RFC 9110 §11.1: "bearer", "BEARER" are the
+// same scheme), blanks around the token are ignored.
+func BearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }

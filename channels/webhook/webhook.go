@@ -8,13 +8,16 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 
@@ -24,6 +27,7 @@ import (
 	"github.com/jobmediator/jobmediator/channels/auth"
 	"github.com/jobmediator/jobmediator/channels/queue"
 	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/jsoncheck"
 	"github.com/jobmediator/jobmediator/internal/service"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/store"
@@ -174,9 +178,22 @@ func (h *Webhook) serveAsync(w http.ResponseWriter, r *http.Request, wf *config.
 	if h.q.Durable() {
 		// Durable: the work is in the store before we say "accepted", so a
 		// restart finishes it instead of leaving the transaction Processing.
-		err := h.q.Enqueue(r.Context(), store.KindAsync, runID, wf,
+		dup, err := h.q.EnqueueOnce(r.Context(), store.KindAsync, runID, wf,
 			queue.Item{Trigger: workflow.Webhook(wf).Kind, Input: input, Tx: tx, Complete: true}, h.x.Now(), tx.TransactionID)
-		if err != nil && !errors.Is(err, store.ErrDuplicate) {
+		switch {
+		case dup != nil && !sameRequest(dup.Item.Input, input):
+			// Never drop a different message silently, and never run it
+			// under a transaction that already has a run: one OpenHIM
+			// transaction records one request and one outcome.
+			log.WithField("run", dup.ID).Warn("async request reuses a transaction id with a different body")
+			h.x.Reject(w, r, http.StatusConflict, fmt.Sprintf("transaction %s was already accepted with a different request (run %s); send this one as a new transaction", tx.TransactionID, dup.ID))
+			return
+		case dup != nil:
+			// A redelivery of the same request: the same answer, the same run.
+			body, _ = json.Marshal(map[string]string{"work_order_id": dup.ID, "run_id": dup.ID})
+			accepted.Body = body
+			props["run_id"] = dup.ID
+		case err != nil:
 			log.WithError(err).Error("could not queue async work")
 			h.x.Reject(w, r, http.StatusServiceUnavailable, "could not accept the request: the store is unavailable")
 			return
@@ -200,17 +217,32 @@ func (h *Webhook) serveAsync(w http.ResponseWriter, r *http.Request, wf *config.
 	}()
 }
 
+// sameRequest reports whether two input states carry the same request:
+// body, method, path and query (headers and the openhim block differ
+// between deliveries by design).
+func sameRequest(a, b json.RawMessage) bool {
+	type req struct {
+		Data    json.RawMessage `json:"data"`
+		Request struct {
+			Method string          `json:"method"`
+			Path   string          `json:"path"`
+			Query  json.RawMessage `json:"query"`
+		} `json:"request"`
+	}
+	var ra, rb req
+	if json.Unmarshal(a, &ra) != nil || json.Unmarshal(b, &rb) != nil {
+		return false
+	}
+	return bytes.Equal(ra.Data, rb.Data) && ra.Request.Method == rb.Request.Method &&
+		ra.Request.Path == rb.Request.Path && bytes.Equal(ra.Request.Query, rb.Request.Query)
+}
+
 // inputState builds {data, request, openhim} from the request. It returns
 // the HTTP status to answer with when the request is unacceptable.
 func (h *Webhook) inputState(w http.ResponseWriter, r *http.Request, tx mediator.TxContext, runID string) (json.RawMessage, int, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.BodyLimit))
+	body, status, err := ReadBody(w, r, h.o.BodyLimit)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, http.StatusRequestEntityTooLarge,
-				fmt.Errorf("request body is larger than the limit of %d bytes (BODY_SIZE_LIMIT)", h.o.BodyLimit)
-		}
-		return nil, http.StatusBadRequest, fmt.Errorf("reading request body: %v", err)
+		return nil, status, err
 	}
 	data, status, err := decodeBody(r.Header.Get("Content-Type"), body)
 	if err != nil {
@@ -241,11 +273,41 @@ func (h *Webhook) inputState(w http.ResponseWriter, r *http.Request, tx mediator
 		},
 		"openhim": workflow.OpenHIMState(tx, runID),
 	}
-	out, err := json.Marshal(state)
-	if err != nil {
+	// No HTML escaping: it would turn each < > & of the body into six
+	// bytes, and a body under BODY_SIZE_LIMIT must fit the state cap.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(state); err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("encoding input state: %v", err)
 	}
-	return out, 0, nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), 0, nil
+}
+
+// ReadBody reads a request body of at most limit bytes. A declared length
+// over the limit is refused with 413 before anything is read; a body that
+// turns out longer is cut off at the limit (413); one that does not arrive
+// within the server's read timeout gets 408.
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int, error) {
+	tooLarge := fmt.Errorf("request body is larger than the limit of %d bytes (BODY_SIZE_LIMIT=%s)", limit, config.FormatByteSize(limit))
+	if r.ContentLength > limit {
+		return nil, http.StatusRequestEntityTooLarge, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
+			return nil, http.StatusRequestEntityTooLarge, tooLarge
+		case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+			return nil, http.StatusRequestTimeout, errors.New("the request body did not arrive within the read timeout (READ_TIMEOUT)")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, http.StatusBadRequest, fmt.Errorf("the request body ended after %d bytes, before its declared Content-Length of %d", len(body), r.ContentLength)
+		}
+		return nil, http.StatusBadRequest, fmt.Errorf("reading request body: %v", err)
+	}
+	return body, 0, nil
 }
 
 // decodeBody turns the body into state.data: parsed JSON for JSON media
@@ -265,8 +327,21 @@ func decodeBody(contentType string, body []byte) (any, int, error) {
 			return nil, http.StatusUnsupportedMediaType, fmt.Errorf("charset %q is not supported: send UTF-8", cs)
 		}
 	}
+	isJSON := mt == "application/json" || strings.HasSuffix(mt, "+json")
+	isText := strings.HasPrefix(mt, "text/") || mt == "application/xml" || strings.HasSuffix(mt, "+xml") ||
+		mt == "application/x-www-form-urlencoded" || mt == "application/hl7-v2"
+	if isJSON || isText {
+		// State is JSON text: a body that is not UTF-8 cannot enter it
+		// unchanged, and must not be changed silently.
+		if err := jsoncheck.UTF8(body); err != nil {
+			return nil, http.StatusBadRequest, err
+		}
+	}
 	switch {
-	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+	case isJSON:
+		if err := jsoncheck.Depth(body, jsoncheck.MaxDepth); err != nil {
+			return nil, http.StatusBadRequest, err
+		}
 		var v any
 		dec := json.NewDecoder(strings.NewReader(string(body)))
 		dec.UseNumber()
@@ -277,8 +352,7 @@ func decodeBody(contentType string, body []byte) (any, int, error) {
 			return nil, http.StatusBadRequest, errors.New("request body is not valid JSON: more than one value")
 		}
 		return v, 0, nil
-	case strings.HasPrefix(mt, "text/"), mt == "application/xml", strings.HasSuffix(mt, "+xml"),
-		mt == "application/x-www-form-urlencoded", mt == "application/hl7-v2":
+	case isText:
 		return string(body), 0, nil
 	}
 	return nil, http.StatusUnsupportedMediaType,

@@ -212,6 +212,8 @@ func TestBadInput(t *testing.T) {
 		{"bad content type", call{path: "/echo", contentType: "application/json; charset", body: "{}"}, 415, "invalid Content-Type"},
 		{"latin1", call{path: "/echo", contentType: "application/json; charset=iso-8859-1", body: "{}"}, 415, "UTF-8"},
 		{"oversize", call{path: "/echo", contentType: "application/json", body: `{"x":"` + strings.Repeat("a", 2000) + `"}`}, 413, "limit of 1024 bytes"},
+		{"invalid UTF-8 in JSON", call{path: "/echo", contentType: "application/json", body: "{\"name\":\"Zo\xeb\"}"}, 400, "byte 0xeb at offset 11"},
+		{"invalid UTF-8 in text", call{path: "/echo", contentType: "text/plain", body: "ok \xff"}, 400, "byte 0xff at offset 3"},
 		{"unknown path", call{path: "/nope", contentType: "application/json", body: "{}"}, 404, "no workflow is served at /nope"},
 		{"wrong method", call{method: "DELETE", path: "/echo"}, 405, "not allowed"},
 	} {
