@@ -84,9 +84,40 @@ func (q *Queue) Durable() bool { return q.o.Store != nil }
 // Enqueue stores a run to be done by a worker; a message with the same
 // idempotency key already queued is store.ErrDuplicate.
 func (q *Queue) Enqueue(ctx context.Context, kind store.MessageKind, id string, wf *config.Workflow, it Item, due time.Time, key string) error {
+	_, err := q.enqueue(ctx, kind, id, wf, it, due, key)
+	return err
+}
+
+// Duplicate is async work already accepted under the same idempotency key
+// (an OpenHIM transaction id).
+type Duplicate struct {
+	ID   string // the message id, which is the run id its 202 named
+	Item Item
+}
+
+// EnqueueOnce is Enqueue for work that may be sent twice: when the key is
+// already queued it returns what was accepted then, so the caller can tell
+// a redelivery (same body) from a different request reusing the key.
+func (q *Queue) EnqueueOnce(ctx context.Context, kind store.MessageKind, id string, wf *config.Workflow, it Item, due time.Time, key string) (*Duplicate, error) {
+	m, err := q.enqueue(ctx, kind, id, wf, it, due, key)
+	if !errors.Is(err, store.ErrDuplicate) {
+		return nil, err
+	}
+	prev, gerr := q.o.Store.GetMessage(ctx, m.ID)
+	if gerr != nil {
+		return nil, err
+	}
+	d := &Duplicate{ID: prev.ID}
+	if uerr := json.Unmarshal(prev.Payload, &d.Item); uerr != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (q *Queue) enqueue(ctx context.Context, kind store.MessageKind, id string, wf *config.Workflow, it Item, due time.Time, key string) (*store.Message, error) {
 	payload, err := json.Marshal(it)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	max := wf.Options.Retry.MaxAttempts
 	if max <= 0 {
@@ -96,10 +127,11 @@ func (q *Queue) Enqueue(ctx context.Context, kind store.MessageKind, id string, 
 	if lane == "" {
 		lane = "routed"
 	}
-	return q.o.Store.Enqueue(ctx, &store.Message{
+	m := &store.Message{
 		ID: id, Kind: kind, Workflow: wf.Key, Lane: lane, Payload: payload,
 		IdempotencyKey: key, MaxAttempts: max, Due: due,
-	})
+	}
+	return m, q.o.Store.Enqueue(ctx, m)
 }
 
 // RetryLater queues a transient failure of a synchronous run for our own
@@ -208,7 +240,14 @@ func (q *Queue) Process(ctx context.Context, m *store.Message) {
 	}()
 	t := workflow.Webhook(wf)
 	t.Kind = it.Trigger
-	out, err := q.x.Run(runCtx, t, workflow.Input{State: it.Input, Tx: it.Tx, Log: log})
+	in := workflow.Input{State: it.Input, Tx: it.Tx, Log: log}
+	if m.Kind == store.KindAsync && m.Attempts <= 1 {
+		// The 202 named this message's id as the run id: the first
+		// attempt is recorded under it, so GET /api/runs/{id} finds it.
+		// Retries are runs of their own (listed by ?transaction=).
+		in.RunID = m.ID
+	}
+	out, err := q.x.Run(runCtx, t, in)
 	stop()
 	if err != nil {
 		q.dead(ctx, m, err.Error(), log)
