@@ -4,8 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +32,10 @@ import (
 //	RouteHost         MEDIATOR_HOST (route host advertised to core; "" = this host's name)  --route-host
 //	RoutePort         MEDIATOR_PORT (route port advertised to core; 0 = ListenPort)         --route-port
 //	ListenPort        SERVER_PORT (default 4001)                              --port
+//	ListenHost        JM_LISTEN (address to listen on, e.g. 127.0.0.1 or 127.0.0.1:4001; a port given here wins over SERVER_PORT; default all interfaces)  --listen
+//	ReadTimeout       READ_TIMEOUT (whole request, headers and body; default 60s)  --read-timeout
+//	WriteTimeout      WRITE_TIMEOUT (answer; default: the longest workflow timeout + 30s)  --write-timeout
+//	IdleTimeout       IDLE_TIMEOUT (keep-alive connection left idle; default 120s)  --idle-timeout
 //	LogLevel          LOG_LEVEL (default info)                                --log-level
 //	BodySizeLimit     BODY_SIZE_LIMIT (50mb, 512kb, 1048576; default 10 MiB)  --body-size-limit
 //	ProjectPath       JM_PROJECT                                              --project
@@ -79,14 +85,22 @@ type Settings struct {
 	RouteHost                                    string
 	RoutePort                                    int
 	ListenPort                                   int
-	LogLevel                                     string
-	BodySizeLimit                                int64
-	ProjectPath, OptionsPath, CredentialsPath    string
-	DataDir                                      string
-	MongoURL, MongoDatabase                      string
-	HeartbeatInterval                            time.Duration
-	Compat                                       Compat
-	SensitiveKeys                                []string
+	// ListenHost is the address the listener binds ("" = every interface),
+	// e.g. 127.0.0.1 to keep the port private to the host.
+	ListenHost string
+	// ReadTimeout bounds reading a whole request (a trickled body gets 408);
+	// WriteTimeout bounds writing the answer (0: the longest workflow
+	// timeout plus 30s, so no run is cut off); IdleTimeout closes idle
+	// keep-alive connections.
+	ReadTimeout, WriteTimeout, IdleTimeout    time.Duration
+	LogLevel                                  string
+	BodySizeLimit                             int64
+	ProjectPath, OptionsPath, CredentialsPath string
+	DataDir                                   string
+	MongoURL, MongoDatabase                   string
+	HeartbeatInterval                         time.Duration
+	Compat                                    Compat
+	SensitiveKeys                             []string
 	// Run history retention: runs older than RetentionDays and all but the
 	// RetentionMaxRuns newest are culled hourly (0 = keep).
 	RetentionDays, RetentionMaxRuns int
@@ -192,6 +206,8 @@ func ParseRouteAuth(v string) ([]RouteUser, error) {
 // Setting defaults.
 const (
 	DefaultListenPort    = 4001
+	DefaultReadTimeout   = 60 * time.Second
+	DefaultIdleTimeout   = 120 * time.Second
 	DefaultURN           = "urn:mediator:jobmediator"
 	DefaultMediatorName  = "Job Mediator"
 	DefaultBodySizeLimit = 10 << 20
@@ -212,6 +228,8 @@ func DefaultSettings() Settings {
 		URN:               DefaultURN,
 		MediatorName:      DefaultMediatorName,
 		ListenPort:        DefaultListenPort,
+		ReadTimeout:       DefaultReadTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
 		LogLevel:          DefaultLogLevel,
 		BodySizeLimit:     DefaultBodySizeLimit,
 		DataDir:           DefaultDataDir,
@@ -359,6 +377,24 @@ func SettingsFromEnv(getenv func(string) string) (Settings, []error) {
 	str(&s.DataDir, "JM_DATA_DIR")
 	str(&s.MongoURL, "MONGO_URL", "MONGODB_CONNECTION_STRING")
 	str(&s.MongoDatabase, "MONGO_DATABASE")
+	if v, name := first("JM_LISTEN"); v != "" {
+		if err := s.setListen(v); err != nil {
+			bad(name, err.Error(), "write a host or host:port, e.g. 127.0.0.1 or 127.0.0.1:4001")
+		}
+	}
+	for _, d := range []struct {
+		p    *time.Duration
+		name string
+	}{{&s.ReadTimeout, "READ_TIMEOUT"}, {&s.WriteTimeout, "WRITE_TIMEOUT"}, {&s.IdleTimeout, "IDLE_TIMEOUT"}} {
+		if v, name := first(d.name); v != "" {
+			t, err := ParseDuration(v)
+			if err != nil || t < time.Second {
+				bad(name, fmt.Sprintf("%q is not a duration of at least 1s", v), "write e.g. 60s")
+			} else {
+				*d.p = t
+			}
+		}
+	}
 	if v, name := first("HEARTBEAT_INTERVAL"); v != "" {
 		d, err := ParseDuration(v)
 		if err != nil || d == 0 {
@@ -506,6 +542,10 @@ func (s *Settings) BindFlags(fs *flag.FlagSet) {
 	fs.Var(strFlag{&s.RouteHost}, "route-host", "host OpenHIM routes to (env MEDIATOR_HOST)")
 	fs.Var(intFlag{p: &s.RoutePort, allowZero: true}, "route-port", "port OpenHIM routes to; 0 means --port (env MEDIATOR_PORT)")
 	fs.Var(intFlag{p: &s.ListenPort}, "port", "port to listen on (env SERVER_PORT)")
+	fs.Var(listenFlag{s}, "listen", "address to listen on, host or host:port, e.g. 127.0.0.1:4001 (env JM_LISTEN; default every interface)")
+	fs.Var(durFlag{&s.ReadTimeout}, "read-timeout", "longest time to receive a whole request (env READ_TIMEOUT)")
+	fs.Var(durFlag{&s.WriteTimeout}, "write-timeout", "longest time to send an answer; 0 = longest workflow timeout + 30s (env WRITE_TIMEOUT)")
+	fs.Var(durFlag{&s.IdleTimeout}, "idle-timeout", "idle keep-alive connections are closed after this (env IDLE_TIMEOUT)")
 	fs.Var(strFlag{&s.LogLevel}, "log-level", "trace, debug, info, warn, error (env LOG_LEVEL)")
 	fs.Var(sizeFlag{&s.BodySizeLimit}, "body-size-limit", "largest request body, e.g. 50mb (env BODY_SIZE_LIMIT)")
 	fs.Var(strFlag{&s.ProjectPath}, "project", "project.yaml, workflow.json or a directory (env JM_PROJECT)")
@@ -650,6 +690,58 @@ func (f sizeFlag) Set(v string) error {
 	*f.p = n
 	return nil
 }
+
+// setListen reads JM_LISTEN/--listen: a host, or host:port (the port then
+// replaces SERVER_PORT).
+func (s *Settings) setListen(v string) error {
+	v = strings.TrimSpace(v)
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		if strings.Count(v, ":") == 1 {
+			return fmt.Errorf("%q is not a listen address: %v", v, err)
+		}
+		host, port = strings.Trim(v, "[]"), "" // a host alone, or a bare IPv6 address
+	}
+	if host != "" && net.ParseIP(host) == nil && !hostnameRE.MatchString(host) {
+		return fmt.Errorf("%q is not a host name or IP address", host)
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q is out of range", port)
+		}
+		s.ListenPort = n
+	}
+	s.ListenHost = host
+	return nil
+}
+
+var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
+
+// StateLimit is the largest state (input and after each step) a run may
+// carry, following from the body limit: a body just under BODY_SIZE_LIMIT
+// becomes state.data next to the request's method, path, query and
+// headers, and text bodies grow when written as a JSON string (quotes and
+// backslashes double). Never below 10 MiB: scheduled pulls build state from
+// what upstreams return, not from a request body.
+func StateLimit(bodyLimit int64) int64 {
+	return max(10<<20, 2*bodyLimit+1<<20)
+}
+
+// ListenAddress is what the daemon listens on, host:port.
+func (s Settings) ListenAddress() string {
+	return net.JoinHostPort(s.ListenHost, strconv.Itoa(s.ListenPort))
+}
+
+type listenFlag struct{ s *Settings }
+
+func (f listenFlag) String() string {
+	if f.s == nil || f.s.ListenHost == "" {
+		return ""
+	}
+	return f.s.ListenAddress()
+}
+func (f listenFlag) Set(v string) error { return f.s.setListen(v) }
 
 type durFlag struct{ p *time.Duration }
 
@@ -861,6 +953,10 @@ func (s Settings) Redacted() map[string]any {
 		"route_host":          s.RouteHost,
 		"route_port":          s.EffectiveRoutePort(),
 		"listen_port":         s.ListenPort,
+		"listen_host":         s.ListenHost,
+		"read_timeout":        s.ReadTimeout.String(),
+		"write_timeout":       s.WriteTimeout.String(),
+		"idle_timeout":        s.IdleTimeout.String(),
 		"log_level":           s.LogLevel,
 		"body_size_limit":     s.BodySizeLimit,
 		"project":             s.ProjectPath,

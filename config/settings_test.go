@@ -355,3 +355,42 @@ func TestFormatByteSizeRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+func TestListenAndTimeouts(t *testing.T) {
+	for _, tc := range []struct {
+		listen, port string
+		addr         string // "" = invalid
+	}{
+		{"", "", ":4001"},
+		{"127.0.0.1", "", "127.0.0.1:4001"},
+		{"127.0.0.1:4100", "4200", "127.0.0.1:4100"}, // the port in JM_LISTEN wins
+		{":4100", "", ":4100"},
+		{"localhost", "4200", "localhost:4200"},
+		{"::1", "", "[::1]:4001"},
+		{"[::1]:4100", "", "[::1]:4100"},
+		{"127.0.0.1:99999", "", ""},
+		{"bad host!", "", ""},
+	} {
+		env := map[string]string{"JM_LISTEN": tc.listen, "SERVER_PORT": tc.port}
+		s, errs := SettingsFromEnv(func(k string) string { return env[k] })
+		if tc.addr == "" {
+			if len(errs) == 0 {
+				t.Errorf("JM_LISTEN=%q accepted as %s", tc.listen, s.ListenAddress())
+			}
+			continue
+		}
+		if len(errs) > 0 || s.ListenAddress() != tc.addr {
+			t.Errorf("JM_LISTEN=%q SERVER_PORT=%q: %s %v, want %s", tc.listen, tc.port, s.ListenAddress(), errs, tc.addr)
+		}
+	}
+	s, errs := SettingsFromEnv(func(k string) string { return map[string]string{"READ_TIMEOUT": "5s", "IDLE_TIMEOUT": "0"}[k] })
+	if s.ReadTimeout != 5*time.Second || s.IdleTimeout != DefaultIdleTimeout || s.WriteTimeout != 0 || len(errs) != 1 {
+		t.Errorf("timeouts %v %v %v, errors %v", s.ReadTimeout, s.WriteTimeout, s.IdleTimeout, errs)
+	}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	s = DefaultSettings()
+	s.BindFlags(fs)
+	if err := fs.Parse([]string{"--listen", "127.0.0.1:4555", "--read-timeout", "2s"}); err != nil || s.ListenAddress() != "127.0.0.1:4555" || s.ReadTimeout != 2*time.Second {
+		t.Errorf("flags: %v %s %v", err, s.ListenAddress(), s.ReadTimeout)
+	}
+}

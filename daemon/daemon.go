@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -136,7 +135,8 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 	if err := d.setupTLS(); err != nil {
 		return nil, err
 	}
-	d.engine = runtime.New(runtime.Options{Compat: s.Compat})
+	stateLimit := int(config.StateLimit(s.BodySizeLimit))
+	d.engine = runtime.New(runtime.Options{Compat: s.Compat, MaxStateBytes: stateLimit, MaxInputBytes: stateLimit})
 	// Every job must compile before we accept traffic; the errors read as
 	// `jobmediator check` prints them.
 	if errs := d.engine.CheckProject(project, s.Compat); len(errs) > 0 {
@@ -172,7 +172,7 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 	if s.Isolation != config.IsolationNone {
 		pool, err := isolate.New(isolate.Options{
 			Size: s.RunWorkers, Redactor: red, Logger: log,
-			Worker: isolate.WorkerOptions{Compat: s.Compat, Warm: warmSpecs(project, s.Compat)},
+			Worker: isolate.WorkerOptions{Compat: s.Compat, Warm: warmSpecs(project, s.Compat), MaxStateBytes: stateLimit},
 		})
 		if err != nil {
 			_ = st.Close()
@@ -491,16 +491,33 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // Run serves until ctx ends, then stops accepting, drains in-flight runs for
 // up to 30 s and returns.
 func (d *Daemon) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(d.s.ListenPort)))
+	ln, err := net.Listen("tcp", d.s.ListenAddress())
 	if err != nil {
-		return fmt.Errorf("listen on port %d (SERVER_PORT): %w", d.s.ListenPort, err)
+		return fmt.Errorf("listen on %s (JM_LISTEN, SERVER_PORT): %w", d.s.ListenAddress(), err)
 	}
 	return d.Serve(ctx, ln)
 }
 
+// writeTimeout is WRITE_TIMEOUT, or by default the longest workflow timeout
+// plus 30s: a synchronous run answers only when it ends.
+func (d *Daemon) writeTimeout() time.Duration {
+	if d.s.WriteTimeout > 0 {
+		return d.s.WriteTimeout
+	}
+	longest := config.DefaultTimeout
+	for _, wf := range d.project.Workflows {
+		longest = max(longest, wf.Options.Timeout)
+	}
+	return longest + 30*time.Second
+}
+
 // Serve is Run on an existing listener (tests use port 0).
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: d.handler, ReadHeaderTimeout: 10 * time.Second}
+	// Slow clients cannot hold a connection for ever: a request (headers
+	// and body) must arrive within ReadTimeout (a trickled body gets 408),
+	// an answer within WriteTimeout, which outlasts the longest run.
+	srv := &http.Server{Handler: d.handler, ReadHeaderTimeout: min(10*time.Second, d.s.ReadTimeout),
+		ReadTimeout: d.s.ReadTimeout, WriteTimeout: d.writeTimeout(), IdleTimeout: d.s.IdleTimeout}
 	if d.console != nil {
 		srv.RegisterOnShutdown(d.console.Shutdown)
 	}

@@ -360,3 +360,17 @@ triggers:
 		t.Errorf("state reached not printed: %s", stdout)
 	}
 }
+
+func TestRunStateLimit(t *testing.T) {
+	// testdata/state.json is 68 bytes: a 64-byte cap refuses it by name.
+	code, _, stderr := runCLI(t, nil, "run", "testdata/double.js", "-s", "testdata/state.json", "--state-limit", "64")
+	if code != 1 || !strings.Contains(stderr, "StateTooLargeError") {
+		t.Fatalf("--state-limit 64: exit %d %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, nil, "run", "testdata/double.js", "-s", "testdata/state.json", "--state-limit", "1kb"); code != 0 {
+		t.Fatalf("--state-limit 1kb: exit %d %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, nil, "run", "testdata/double.js", "--state-limit", "lots"); code != 2 || !strings.Contains(stderr, "--state-limit") {
+		t.Fatalf("bad --state-limit: exit %d %s", code, stderr)
+	}
+}

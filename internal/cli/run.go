@@ -45,6 +45,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	fs.StringVar(&wfKey, "workflow", "", "workflow key or name to run from a project with several")
 	fs.StringVar(&credPath, "credentials", getenv("JM_CREDENTIALS"), "credentials file (YAML or JSON map of key → fields)")
 	timeout := fs.Duration("timeout", 300*time.Second, "deadline for the whole run")
+	stateLimit := config.FormatByteSize(config.StateLimit(config.DefaultBodySizeLimit))
+	if v := getenv("BODY_SIZE_LIMIT"); v != "" {
+		if n, err := config.ParseByteSize(v); err == nil {
+			stateLimit = config.FormatByteSize(config.StateLimit(n))
+		}
+	}
+	fs.StringVar(&stateLimit, "state-limit", stateLimit, "largest input state and state after each step, e.g. 50mb (default: what serve allows with BODY_SIZE_LIMIT)")
 	nowFlag := fs.String("now", "", "fixed clock for the run (RFC 3339), for reproducible outputs: Date, cursor() and date helpers see this time")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -104,7 +111,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	opts := runtime.Options{Compat: cp}
+	maxState, err := config.ParseByteSize(stateLimit)
+	if err != nil {
+		fmt.Fprintln(stderr, "run: --state-limit:", err)
+		return exitUsage
+	}
+	opts := runtime.Options{Compat: cp, MaxStateBytes: int(maxState), MaxInputBytes: int(maxState)}
 	if *nowFlag != "" {
 		fixed, err := time.Parse(time.RFC3339Nano, *nowFlag)
 		if err != nil {

@@ -28,9 +28,9 @@ const (
 )
 
 // maxFrame bounds what one frame may make the reader allocate. The worker
-// keeps its frames far below it (state is capped, logs are capped, step
-// outputs are capped); a bigger length means a broken peer.
-const maxFrame = 512 << 20
+// keeps its frames below it (state is capped by the body limit, logs and
+// step outputs are capped); a bigger length means a broken peer.
+const maxFrame = 1<<31 - 1
 
 type frame struct {
 	kind  byte

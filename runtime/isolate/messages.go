@@ -14,6 +14,9 @@ type WorkerOptions struct {
 	// Warm lists adaptors whose VMs a worker builds before it says it is
 	// ready, so the first routed request does not pay for them.
 	Warm []WarmSpec `json:"warm,omitempty"`
+	// MaxStateBytes caps input and step states (config.StateLimit); 0 is
+	// the engine's default.
+	MaxStateBytes int `json:"max_state_bytes,omitempty"`
 }
 
 // WarmSpec is one adaptor (specifier as in a job) under one profile.

@@ -45,7 +45,7 @@ type Runner interface {
 // out. It returns when in is closed (the mediator went away) or after a run
 // went over its memory budget (the mediator starts a fresh worker).
 func Serve(in io.Reader, out io.Writer, o WorkerOptions, walk func(*runtime.Engine) Runner) error {
-	eng := runtime.New(runtime.Options{Compat: o.Compat, PoolSize: 2})
+	eng := runtime.New(runtime.Options{Compat: o.Compat, PoolSize: 2, MaxStateBytes: o.MaxStateBytes, MaxInputBytes: o.MaxStateBytes})
 	for _, w := range o.Warm {
 		// A failure here shows again, with a proper error, in the run
 		// that uses the adaptor.
