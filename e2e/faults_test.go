@@ -153,7 +153,7 @@ func TestServeRejectsBadInput(t *testing.T) {
 		{"unparsable content type", "POST", "/hello", "application/json; charset", faultText(`{}`), 415, "invalid Content-Type"},
 		{"unsupported charset", "POST", "/hello", "application/json; charset=iso-8859-1", faultText(`{}`), 415, `charset "iso-8859-1" is not supported`},
 		{"oversize body", "POST", "/hello", "application/json", func() io.Reader { return strings.NewReader(faultBigJSON(2048)) }, 413,
-			"request body is larger than the limit of 1024 bytes (BODY_SIZE_LIMIT)"},
+			"request body is larger than the limit of 1024 bytes (BODY_SIZE_LIMIT=1kb)"},
 		// A reader of unknown length is sent chunked: no Content-Length to trust.
 		{"oversize body, chunked", "POST", "/hello", "application/json", func() io.Reader { return io.MultiReader(strings.NewReader(faultBigJSON(4096))) }, 413,
 			"larger than the limit of 1024 bytes"},
@@ -208,7 +208,7 @@ func TestServeRejectsBadInput(t *testing.T) {
 		}{
 			{"malformed JSON", "application/json", `{"name":`, 400, "request body is not valid JSON"},
 			{"wrong content type", "application/octet-stream", "\x00\x01", 415, `Content-Type "application/octet-stream" is not supported`},
-			{"oversize body", "application/json", faultBigJSON(10<<20 + 1), 413, "larger than the limit of 10485760 bytes (BODY_SIZE_LIMIT)"},
+			{"oversize body", "application/json", faultBigJSON(10<<20 + 1), 413, "larger than the limit of 10485760 bytes (BODY_SIZE_LIMIT=10mb)"},
 		}
 		for i, tc := range routed {
 			req, _ := http.NewRequest(http.MethodPost, core.RouterURL()+"/hello", strings.NewReader(tc.body))

@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 }
 
 // freePort asks the kernel for an unused loopback port.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -90,7 +90,7 @@ func (p *proc) Logs() string {
 
 // start runs `jobmediator serve` with env (plus SERVER_PORT and a data dir)
 // and waits until /healthz answers.
-func start(t *testing.T, env map[string]string, args ...string) *proc {
+func start(t testing.TB, env map[string]string, args ...string) *proc {
 	t.Helper()
 	return launch(t, exec.Command(binary, append([]string{"serve"}, args...)...), env)
 }
@@ -111,12 +111,12 @@ func startTLS(t *testing.T, env map[string]string, client *http.Client, args ...
 	return launchWith(t, exec.Command(binary, append([]string{"serve"}, args...)...), env, &proc{client: client, scheme: "https"})
 }
 
-func launch(t *testing.T, cmd *exec.Cmd, env map[string]string) *proc {
+func launch(t testing.TB, cmd *exec.Cmd, env map[string]string) *proc {
 	t.Helper()
 	return launchWith(t, cmd, env, &proc{})
 }
 
-func launchWith(t *testing.T, cmd *exec.Cmd, env map[string]string, p *proc) *proc {
+func launchWith(t testing.TB, cmd *exec.Cmd, env map[string]string, p *proc) *proc {
 	t.Helper()
 	p.port, p.done = freePort(t), make(chan error, 1)
 	p.cmd = cmd
@@ -166,7 +166,7 @@ func launchWith(t *testing.T, cmd *exec.Cmd, env map[string]string, p *proc) *pr
 }
 
 // stop sends SIGTERM and waits for a clean exit.
-func (p *proc) stop(t *testing.T) error {
+func (p *proc) stop(t testing.TB) error {
 	if p.cmd.ProcessState != nil {
 		return nil
 	}

@@ -97,7 +97,7 @@ func TestMemoryBombsFailAlone(t *testing.T) {
 				code, body := post("/normal", fmt.Sprintf(`{"n":%d}`, i))
 				mu.Lock()
 				statuses[code]++
-				if code != 200 || body != fmt.Sprintf(`{"n":%d,"ok":true}`, i) {
+				if code != 200 || body != fmt.Sprintf(`{"ok":true,"n":%d}`, i) {
 					failures = append(failures, fmt.Sprintf("%d %s", code, body))
 				}
 				mu.Unlock()

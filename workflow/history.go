@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
+	"github.com/jobmediator/jobmediator/internal/jsonvalue"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/runtime"
@@ -131,20 +132,7 @@ func CleanState(state json.RawMessage, red *redact.Redactor) json.RawMessage {
 	if len(state) == 0 {
 		return nil
 	}
-	// one decode and one encode: drop configuration and redact in the same
-	// pass (numbers kept as written)
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(state))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil || dec.More() {
-		return red.JSON(state)
-	}
-	if m, ok := v.(map[string]any); ok {
-		delete(m, "configuration")
-	}
-	b, err := json.Marshal(red.Value(v))
-	if err != nil {
-		return nil
-	}
-	return b
+	// Both steps read the text once: no decoding into maps, so a
+	// multi-megabyte state costs milliseconds and keeps its key order.
+	return red.JSON(jsonvalue.WithoutKey(state, "configuration"))
 }

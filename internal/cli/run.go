@@ -19,6 +19,7 @@ import (
 	_ "github.com/jobmediator/jobmediator/adaptors/all" // register every adaptor
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/jsonvalue"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/runtime"
 	"github.com/jobmediator/jobmediator/workflow"
@@ -193,7 +194,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		if outPath != "" && !*keepConf {
 			// The legacy profile keeps configuration in final state; a file
 			// outlives the terminal, so credentials do not go into it.
-			state = withoutKey(state, "configuration")
+			state = jsonvalue.WithoutKey(state, "configuration")
 		}
 		if err := writeState(state, outPath, stdout); err != nil {
 			fmt.Fprintln(stderr, "run:", err)
@@ -281,35 +282,6 @@ func readState(path string, stdin io.Reader) (json.RawMessage, error) {
 		return nil, fmt.Errorf("state file %s must hold a JSON object, e.g. {\"data\": {}}", path)
 	}
 	return b, nil
-}
-
-// withoutKey removes a top-level key from a JSON object, keeping the order
-// of the others; anything else is returned as it is.
-func withoutKey(state json.RawMessage, key string) json.RawMessage {
-	dec := json.NewDecoder(bytes.NewReader(state))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return state
-	}
-	out := []byte{'{'}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return state
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return state
-		}
-		if k, _ := t.(string); k == key {
-			continue
-		}
-		if len(out) > 1 {
-			out = append(out, ',')
-		}
-		kb, _ := json.Marshal(t)
-		out = append(append(append(out, kb...), ':'), v...)
-	}
-	return append(out, '}')
 }
 
 func writeState(state json.RawMessage, path string, stdout io.Writer) error {

@@ -14,7 +14,7 @@ func TestUTF8(t *testing.T) {
 	}{
 		{`{"name":"Zoë 日本"}`, -1, 0},
 		{"{\"a\":\"\xff\"}", 6, 0xff},
-		{"{\"a\":\"ok\xc3\"}", 8, 0xc3},        // truncated sequence
+		{"{\"a\":\"ok\xc3\"}", 8, 0xc3},       // truncated sequence
 		{"{\"a\":\"\xed\xa0\x80\"}", 6, 0xed}, // UTF-16 surrogate encoded as UTF-8
 		{"\xc0\xaf", 0, 0xc0},                 // overlong
 	} {
@@ -40,10 +40,10 @@ func TestDepth(t *testing.T) {
 	}{
 		{nest(10), -1},
 		{nest(11), 10},
-		{`{"a":"[[[[[[[[[[[[[[[[[[[["}`, -1},            // brackets in strings
-		{`{"a":"\"[[[[[[[[[[[[[[[[[[[[["}`, -1},         // after an escaped quote
+		{`{"a":"[[[[[[[[[[[[[[[[[[[["}`, -1},           // brackets in strings
+		{`{"a":"\"[[[[[[[[[[[[[[[[[[[[["}`, -1},        // after an escaped quote
 		{`{"a":{"b":{"c":{"d":{"e":{"f":{}}}}}}}`, -1}, // 7 levels
-		{`[{"a":` + nest(9) + `}]`, 14}, // [{ then nine: the ninth is level 11
+		{`[{"a":` + nest(9) + `}]`, 14},                // [{ then nine: the ninth is level 11
 	} {
 		err := Depth([]byte(tc.in), 10)
 		var de *DepthError

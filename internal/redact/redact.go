@@ -8,6 +8,7 @@
 package redact
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -318,7 +319,26 @@ func (r *Redactor) String(s string) string {
 		return s
 	}
 	r.mu.RLock()
-	defer r.mu.RUnlock()
+	spans := r.spans(s)
+	r.mu.RUnlock()
+	if len(spans) == 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	last := 0
+	for _, sp := range spans {
+		b.WriteString(s[last:sp[0]])
+		b.WriteString(Mask)
+		last = sp[1]
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// spans lists where known secrets occur in s: sorted, overlapping and
+// touching matches merged. Callers hold mu (read).
+func (r *Redactor) spans(s string) [][2]int {
 	var spans [][2]int
 	for _, v := range r.values {
 		for off := 0; off <= len(s)-len(v); {
@@ -333,24 +353,19 @@ func (r *Redactor) String(s string) string {
 	if n := len(r.b64); n > 0 {
 		spans = r.base64Spans(s, len(r.b64[n-1]), spans)
 	}
-	if len(spans) == 0 {
-		return s
+	if len(spans) < 2 {
+		return spans
 	}
 	sort.Slice(spans, func(i, j int) bool { return spans[i][0] < spans[j][0] })
-	var b strings.Builder
-	b.Grow(len(s))
-	last := 0
-	for i := 0; i < len(spans); {
-		start, end := spans[i][0], spans[i][1]
-		for i++; i < len(spans) && spans[i][0] <= end; i++ {
-			end = max(end, spans[i][1])
+	merged := spans[:1]
+	for _, sp := range spans[1:] {
+		if last := &merged[len(merged)-1]; sp[0] <= last[1] {
+			last[1] = max(last[1], sp[1])
+		} else {
+			merged = append(merged, sp)
 		}
-		b.WriteString(s[last:start])
-		b.WriteString(Mask)
-		last = end
 	}
-	b.WriteString(s[last:])
-	return b.String()
+	return merged
 }
 
 // base64Spans adds the base64 forms found in s. They can only occur inside
@@ -483,23 +498,206 @@ func (r *Redactor) Value(v any) any {
 	}
 }
 
-// JSON redacts a JSON document. Non-JSON input is treated as text. Key order
-// of objects is not preserved (Go maps), which is acceptable for records.
+// JSON redacts a JSON document in one pass over its text, keeping its key
+// order (whitespace between tokens is dropped): a value under a sensitive key (other than an object,
+// which is walked, or null) becomes "***", and every string holding a
+// known secret has it masked. Non-JSON input is treated as text. The cost
+// is linear in the document (no decoding into maps, no sorting), which
+// matters for the multi-megabyte states run history stores.
 func (r *Redactor) JSON(b []byte) []byte {
 	if len(b) == 0 {
 		return b
 	}
-	var v any
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil || dec.More() {
+	if !json.Valid(b) {
 		return []byte(r.String(string(b)))
 	}
-	out, err := json.Marshal(r.Value(v))
-	if err != nil {
-		return []byte(r.String(string(b)))
+	r.mu.RLock()
+	spans := r.spans(string(b))
+	r.mu.RUnlock()
+	w := jsonRedaction{r: r, in: b, spans: spans, out: make([]byte, 0, len(b))}
+	w.value(false)
+	return w.out
+}
+
+// jsonRedaction is the state of one JSON call; in is valid JSON.
+type jsonRedaction struct {
+	r     *Redactor
+	in    []byte
+	pos   int
+	spans [][2]int // secrets found in the raw text, sorted
+	next  int      // first span that may still lie at or after pos
+	out   []byte
+}
+
+func (w *jsonRedaction) skipSpace() {
+	for w.pos < len(w.in) {
+		switch w.in[w.pos] {
+		case ' ', '\t', '\n', '\r':
+			w.pos++
+		default:
+			return
+		}
 	}
-	return out
+}
+
+// value copies (or masks) the value at pos; sensitive means it sits under
+// a sensitive key.
+func (w *jsonRedaction) value(sensitive bool) {
+	w.skipSpace()
+	start := w.pos
+	switch c := w.in[w.pos]; c {
+	case '{':
+		w.object()
+		return
+	case '[':
+		if sensitive {
+			w.skipValue()
+			w.out = append(w.out, `"`+Mask+`"`...)
+			return
+		}
+		w.array()
+		return
+	case '"':
+		end := w.stringEnd()
+		if sensitive {
+			w.out = append(w.out, `"`+Mask+`"`...)
+		} else {
+			w.str(start, end)
+		}
+		w.pos = end
+		return
+	}
+	w.skipValue() // number, true, false, null
+	if sensitive && string(w.in[start:w.pos]) != "null" {
+		w.out = append(w.out, `"`+Mask+`"`...)
+		return
+	}
+	w.out = append(w.out, w.in[start:w.pos]...)
+}
+
+func (w *jsonRedaction) object() {
+	w.out = append(w.out, '{')
+	w.pos++
+	for first := true; ; first = false {
+		w.skipSpace()
+		if w.in[w.pos] == '}' {
+			w.pos++
+			w.out = append(w.out, '}')
+			return
+		}
+		if !first {
+			w.pos++ // ','
+			w.out = append(w.out, ',')
+			w.skipSpace()
+		}
+		kStart := w.pos
+		kEnd := w.stringEnd()
+		w.pos = kEnd
+		w.out = append(w.out, w.in[kStart:kEnd]...)
+		key := string(w.in[kStart+1 : kEnd-1])
+		if strings.IndexByte(key, '\\') >= 0 {
+			_ = json.Unmarshal(w.in[kStart:kEnd], &key)
+		}
+		w.skipSpace()
+		w.pos++ // ':'
+		w.out = append(w.out, ':')
+		w.value(w.r.SensitiveKey(key))
+	}
+}
+
+func (w *jsonRedaction) array() {
+	w.out = append(w.out, '[')
+	w.pos++
+	for first := true; ; first = false {
+		w.skipSpace()
+		if w.in[w.pos] == ']' {
+			w.pos++
+			w.out = append(w.out, ']')
+			return
+		}
+		if !first {
+			w.pos++ // ','
+			w.out = append(w.out, ',')
+		}
+		w.value(false)
+	}
+}
+
+// stringEnd is the offset just past the string starting at pos.
+func (w *jsonRedaction) stringEnd() int {
+	for i := w.pos + 1; i < len(w.in); i++ {
+		switch w.in[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(w.in)
+}
+
+// skipValue moves pos past the value there (used for masked values and
+// scalars).
+func (w *jsonRedaction) skipValue() {
+	depth := 0
+	for w.pos < len(w.in) {
+		switch c := w.in[w.pos]; c {
+		case '"':
+			w.pos = w.stringEnd()
+			if depth == 0 {
+				return
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return
+			}
+			depth--
+			if depth == 0 {
+				w.pos++
+				return
+			}
+		case ',', ' ', '\t', '\n', '\r', ':':
+			if depth == 0 {
+				return
+			}
+		}
+		w.pos++
+	}
+}
+
+// str copies the string token in[start:end], masking secrets. A string
+// with escapes is decoded first (a secret may be written with \u escapes),
+// one without is its own text, so only strings a secret was found in are
+// touched.
+func (w *jsonRedaction) str(start, end int) {
+	raw := w.in[start:end]
+	for w.next < len(w.spans) && w.spans[w.next][1] <= start {
+		w.next++
+	}
+	hit := w.next < len(w.spans) && w.spans[w.next][0] < end
+	escaped := bytes.IndexByte(raw, '\\') >= 0
+	if !hit && !escaped {
+		w.out = append(w.out, raw...)
+		return
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		w.out = append(w.out, raw...)
+		return
+	}
+	masked := w.r.String(s)
+	if masked == s && !hit {
+		w.out = append(w.out, raw...)
+		return
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(masked)
+	w.out = append(w.out, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
 // Body redacts a body according to its content type: JSON structurally,

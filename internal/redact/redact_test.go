@@ -2,6 +2,7 @@ package redact
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -179,5 +180,42 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	c := FromSnapshot(r.Snapshot())
 	if !c.SensitiveKey("national_id") || c.String("x s3cr%23t-pass y") != "x *** y" {
 		t.Errorf("snapshot lost keys or values: %+v", r.Snapshot())
+	}
+}
+
+// TestJSONStreams: JSON redacts in one pass with the same rules as Value
+// (the decoded results agree), keeps key order and layout, and leaves a
+// document without secrets byte for byte as it was.
+func TestJSONStreams(t *testing.T) {
+	r := New()
+	r.AddValues("hunter22", `q"uo\te`)
+	for _, doc := range []string{
+		`{"z":1,"a":{"password":"hunter22","n":[1,2,{"token":{"inner":"x","secret":[1,2]}}]},"note":"pw is hunter22!"}`,
+		`[{"apiKey":12345},{"apiKey":null},{"apiKey":true},{"m":"\u0068unter22"},{"e":"say \"q\\\"uo\\\\te\""}]`,
+		` { "spaced" : [ 1 , "hunter22" , { } , [ ] ] , "password" : { "nested" : "hunter22" } } `,
+		`"just hunter22"`, `42`, `null`, `{"Pass-Word":"x","PASSWORD":["a"]}`,
+		`{"html":"<b>&amp;</b>","unicode":"日本 🙂","escapes":"\n\t\/"}`,
+	} {
+		got := r.JSON([]byte(doc))
+		var a, b any
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("%s: output %s is not JSON: %v", doc, got, err)
+		}
+		_ = json.Unmarshal([]byte(doc), &b)
+		wantB, _ := json.Marshal(r.Value(b))
+		gotB, _ := json.Marshal(a)
+		if string(gotB) != string(wantB) {
+			t.Errorf("%s:\n got %s\nwant %s", doc, gotB, wantB)
+		}
+		if strings.Contains(string(got), "hunter22") || strings.Contains(string(got), `uo\\te`) {
+			t.Errorf("%s: secret left in %s", doc, got)
+		}
+	}
+	clean := `{"z":1,"a":[true,false,null,-1.5e3,"x\u00e9"],"b":"<&>"}`
+	if got := string(r.JSON([]byte(clean))); got != clean {
+		t.Errorf("a document without secrets changed: %s", got)
+	}
+	if got := string(r.JSON([]byte(`{"password":"x"} trailing`))); got != `{"password":"x"} trailing` {
+		t.Errorf("non-JSON is text: %s", got)
 	}
 }
