@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/jobmediator/jobmediator/channels/auth"
 	"github.com/jobmediator/jobmediator/store"
 )
 
@@ -104,8 +105,7 @@ func clientAddr(r *http.Request) string {
 // valid session cookie. nil when neither.
 func (c *Console) authenticate(r *http.Request) *principal {
 	addr := clientAddr(r)
-	if got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		got = strings.TrimSpace(got)
+	if got, ok := auth.BearerToken(r); ok { // the scheme in any case (RFC 9110)
 		for _, t := range c.o.APITokens {
 			if t != "" && subtle.ConstantTimeCompare([]byte(got), []byte(t)) == 1 {
 				return &principal{User: "token", Role: store.RoleAdmin, Addr: addr}
