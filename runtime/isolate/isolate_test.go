@@ -83,6 +83,40 @@ func TestRunMatchesInProcess(t *testing.T) {
 	}
 }
 
+// A crashed run's Reached (the state its failing operation was handed,
+// which `jobmediator run` writes when there is no final state) comes back
+// from the worker as the in-process walk makes it, on the run and its step.
+func TestReachedTravels(t *testing.T) {
+	p := newPool(t, Options{Warm: 1, Size: 1})
+	wf := &config.Workflow{Key: "reach", Jobs: []*config.Job{
+		{Key: "a", Name: "a", Adaptor: "common", Body: `fn(s => ({ ...s, data: { n: s.data.n + 1 } }))`},
+		{Key: "b", Name: "b", Adaptor: "common", Body: `fn(s => ({ ...s, data: { n: s.data.n * 10 } }));
+fn(s => { notDefined(s); return s; });`},
+	}, Edges: []*config.Edge{{Key: "ab", SourceJob: "a", TargetJob: "b", Condition: config.ConditionOnSuccess, Enabled: true}}}
+	for _, compat := range []config.Compat{config.CompatLightning, config.CompatLegacy} {
+		req := runtime.RunRequest{Workflow: wf, Compat: compat, Input: json.RawMessage(`{"data":{"n":4}}`)}
+		want := walker.NewLocal(runtime.New(runtime.Options{})).Run(context.Background(), req)
+		if want.Reached == nil || !strings.Contains(string(want.Reached), `"n":50`) {
+			t.Fatalf("%s: in-process Reached %s: the test needs a run that reaches a state", compat, want.Reached)
+		}
+		got := p.Run(context.Background(), req)
+		if got.Status != want.Status || got.Error == nil || got.Error.Name != want.Error.Name {
+			t.Fatalf("%s: %s %+v, in-process %s %+v", compat, got.Status, got.Error, want.Status, want.Error)
+		}
+		if string(got.Reached) != string(want.Reached) {
+			t.Errorf("%s: Reached %s, in-process %s", compat, got.Reached, want.Reached)
+		}
+		if len(got.Steps) != 2 || got.Steps[0].Reached != nil || string(got.Steps[1].Reached) != string(want.Reached) {
+			t.Errorf("%s: step Reached %q %q", compat, got.Steps[0].Reached, got.Steps[len(got.Steps)-1].Reached)
+		}
+	}
+	// a successful run has none
+	ok := p.Run(context.Background(), runtime.RunRequest{Workflow: workflow("fine", `fn(s => s)`, 0), Compat: config.CompatLightning, Input: json.RawMessage(`{}`)})
+	if ok.Status != runtime.StatusSuccess || ok.Reached != nil {
+		t.Errorf("success: %s Reached %s", ok.Status, ok.Reached)
+	}
+}
+
 func TestExchangesCredentialsAndRedaction(t *testing.T) {
 	const secret = "s3cr#t-pass"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

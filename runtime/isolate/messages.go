@@ -51,6 +51,10 @@ type doneMsg struct {
 	Steps  []runtime.StepResult `json:"steps,omitempty"` // outputs travel as blobs 1…n
 	Error  *runtime.Error       `json:"error,omitempty"`
 	Props  map[string]string    `json:"props,omitempty"`
+	// Reached is 1 + the index of the step whose Reached (the state its
+	// failing operation was handed, which is also the result's Reached)
+	// travels as the blob after the step outputs; 0: none.
+	Reached int `json:"reached,omitempty"`
 	// Recycle: the worker exits after this frame (it went over its memory
 	// budget; a fresh process is cheaper than trusting its heap).
 	Recycle bool `json:"recycle,omitempty"`

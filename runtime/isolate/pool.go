@@ -310,6 +310,10 @@ func (p *Pool) runIn(ctx context.Context, w *proc, req runtime.RunRequest) (*run
 						res.Steps[i].Output = json.RawMessage(f.blobs[i+1])
 					}
 				}
+				if r := len(res.Steps) + 1; d.Reached > 0 && d.Reached <= len(res.Steps) && r < len(f.blobs) && f.blobs[r] != nil {
+					res.Reached = json.RawMessage(f.blobs[r])
+					res.Steps[d.Reached-1].Reached = res.Reached
+				}
 				if req.HTTP != nil && req.HTTP.Rec != nil {
 					for k, v := range d.Props {
 						req.HTTP.Rec.SetProperty(k, v)

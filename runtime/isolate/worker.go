@@ -196,15 +196,29 @@ func (wk *worker) run(ctx context.Context, cancel context.CancelFunc, m runMsg, 
 		}
 		d.Props = nil
 		res.State = nil
+		res.Reached = nil
 	}
 	blobs := [][]byte{res.State}
 	kept := 0
-	for _, s := range res.Steps {
+	for i, s := range res.Steps {
 		out := []byte(s.Output)
 		if kept += len(out); kept > maxStepOutput {
 			out = nil
 		}
 		blobs = append(blobs, out)
+		if s.Reached != nil && res.Reached != nil && d.Reached == 0 {
+			d.Reached = i + 1
+		}
+	}
+	// The state the failing operation was handed (what `jobmediator run`
+	// writes when there is no final state), under the same budget as the
+	// step outputs.
+	if d.Reached > 0 {
+		if kept += len(res.Reached); kept > maxStepOutput {
+			d.Reached = 0
+		} else {
+			blobs = append(blobs, []byte(res.Reached))
+		}
 	}
 	_ = wk.send(kindDone, d, blobs...)
 	return over
