@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,6 +12,9 @@ import (
 type poller struct {
 	quit chan struct{}
 	done chan struct{}
+	// waiting is the timer the job sleeps on until its next run (0 while
+	// it runs): what lets a test see a schedule instead of sleeping.
+	waiting atomic.Int64
 }
 
 func (p *poller) stop() {
@@ -214,6 +218,7 @@ func (c *Core) schedulePolling(ch map[string]any) {
 			if wait <= 0 {
 				wait = time.Millisecond
 			}
+			p.waiting.Store(int64(wait))
 			tm := time.NewTimer(wait)
 			select {
 			case <-p.quit:
@@ -224,6 +229,7 @@ func (c *Core) schedulePolling(ch map[string]any) {
 				return
 			case <-tm.C:
 			}
+			p.waiting.Store(0)
 		}
 	}()
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jobmediator/jobmediator/internal/testwait"
 )
 
 func pollingChannel(name string, u *upstream, schedule string, routeExtra map[string]any) map[string]any {
@@ -14,13 +16,25 @@ func pollingChannel(name string, u *upstream, schedule string, routeExtra map[st
 // waitFor polls cond for up to 3 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	testwait.For(t, what, 3*time.Second, cond)
+}
+
+// pollerCount is the number of scheduled polling jobs (Agenda's
+// polling-job-<id> documents).
+func pollerCount(c *Core) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pollers)
+}
+
+// onlyPoller is the one scheduled job, or nil.
+func onlyPoller(c *Core) *poller {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.pollers {
+		return p
 	}
+	return nil
 }
 
 func TestContract69_PollingScheduledOnSave(t *testing.T) {
@@ -56,8 +70,13 @@ func TestPollingTicker(t *testing.T) {
 	mustAddChannel(t, c, pollingChannel("fast", up, "20 ms", nil))
 	waitFor(t, "three runs", func() bool { return len(up.requests()) >= 3 })
 	c.Close()
+	// Close returns after every job's goroutine and every in-flight route
+	// ended: nothing is left that could poll.
 	n := len(up.requests())
-	time.Sleep(60 * time.Millisecond)
+	if jobs := pollerCount(c); jobs != 0 {
+		t.Fatalf("%d polling jobs left after Close", jobs)
+	}
+	c.Wait()
 	if len(up.requests()) != n {
 		t.Fatal("polling continued after Close")
 	}
@@ -67,9 +86,9 @@ func TestPollingDisabledOption(t *testing.T) {
 	c := startCore(t, Options{DisablePolling: true})
 	up := newUpstream(t, nil)
 	mustAddChannel(t, c, pollingChannel("poll", up, "20 ms", nil))
-	time.Sleep(60 * time.Millisecond)
-	if len(up.requests()) != 0 {
-		t.Fatal("DisablePolling must not fire")
+	// Scheduling is decided when the channel is saved: no job, nothing fires.
+	if jobs := pollerCount(c); jobs != 0 || len(up.requests()) != 0 {
+		t.Fatalf("DisablePolling: %d jobs, %d requests", jobs, len(up.requests()))
 	}
 }
 
@@ -132,9 +151,8 @@ func TestDefaultPollingChannelNotScheduledUntilRestart(t *testing.T) {
 	m["defaultChannelConfig"] = []any{pollingChannel("default poll", up, "20 ms", nil)}
 	root(t, c, "POST", "/mediators", m)
 	root(t, c, "POST", "/mediators/urn:poll/channels", []any{})
-	time.Sleep(60 * time.Millisecond)
-	if len(up.requests()) != 0 {
-		t.Fatal("loadDefaultChannels does not register polling jobs")
+	if jobs := pollerCount(c); jobs != 0 || len(up.requests()) != 0 {
+		t.Fatalf("loadDefaultChannels does not register polling jobs: %d jobs, %d requests", jobs, len(up.requests()))
 	}
 	// A core restart schedules it.
 	c.ReschedulePolling()
@@ -147,7 +165,16 @@ func TestPollingWithFixedClockDoesNotSpin(t *testing.T) {
 	up := newUpstream(t, nil)
 	mustAddChannel(t, c, pollingChannel("poll", up, "1 minute", nil))
 	waitFor(t, "the immediate run", func() bool { return len(up.requests()) == 1 })
-	time.Sleep(50 * time.Millisecond)
+	// The job now sleeps a whole minute of the (frozen) core clock rather
+	// than spinning on a zero wait.
+	p := onlyPoller(c)
+	if p == nil {
+		t.Fatal("no polling job")
+	}
+	waitFor(t, "the job to wait for its next run", func() bool { return p.waiting.Load() != 0 })
+	if w := time.Duration(p.waiting.Load()); w != time.Minute {
+		t.Fatalf("next run in %v, want 1m", w)
+	}
 	if n := len(up.requests()); n != 1 {
 		t.Fatalf("runs %d", n)
 	}
@@ -203,9 +230,8 @@ func TestInvalidScheduleNotScheduled(t *testing.T) {
 	c := startCore(t, Options{})
 	up := newUpstream(t, nil)
 	mustAddChannel(t, c, pollingChannel("bad schedule", up, "whenever", nil))
-	time.Sleep(30 * time.Millisecond)
-	if len(up.requests()) != 0 {
-		t.Fatal("an unparsable schedule must not run")
+	if jobs := pollerCount(c); jobs != 0 || len(up.requests()) != 0 {
+		t.Fatalf("an unparsable schedule must not run: %d jobs, %d requests", jobs, len(up.requests()))
 	}
 }
 
