@@ -51,8 +51,12 @@ func TestStoreDownMidRun(t *testing.T) {
 	db := ferret.Start(t)
 	l := newLedger(t, 250*time.Millisecond)
 	dir, creds := deliveryProject(t, l.srv.URL)
+	hook := newSignedSink(t, "store-fault-hook")
 	p := start(t, map[string]string{"JM_PROJECT": dir, "JM_CREDENTIALS": creds, "MONGO_URL": db.URI(),
-		"JM_QUEUE_LEASE": "3s", "JM_WORKERS": "1", "LOG_LEVEL": "info"})
+		"JM_QUEUE_LEASE": "3s", "JM_WORKERS": "1", "LOG_LEVEL": "info",
+		// The store outage is notified (the watcher pings at the heartbeat's pace).
+		"JM_NOTIFY_WEBHOOK_URL": hook.srv.URL, "JM_NOTIFY_WEBHOOK_SECRET": "store-fault-hook",
+		"JM_NOTIFY_WINDOW": "1s", "HEARTBEAT_INTERVAL": "1s"})
 	waitReady(t, p)
 
 	// Enough work for a slow single worker to still be busy when the store
@@ -96,6 +100,19 @@ func TestStoreDownMidRun(t *testing.T) {
 	records, deliveries := l.stored()
 	t.Logf("delivered before the outage: %d; records: %d; deliveries incl. redeliveries: %d", before, records, deliveries)
 	assertExactlyOnce(t, l, ids)
+	storeMsgs := func() []string {
+		var out []string
+		for _, m := range hook.messages() {
+			if m.Event == "store" {
+				out = append(out, string(m.Status))
+			}
+		}
+		return out
+	}
+	waitFor(t, "the store's resolved notification", 30*time.Second, func() bool { return len(storeMsgs()) >= 2 })
+	if got := strings.Join(storeMsgs(), ","); got != "firing,resolved" {
+		t.Errorf("store notifications %s, want firing,resolved", got)
+	}
 	if before >= len(ids) {
 		t.Errorf("the outage came too late to prove anything: %d already delivered", before)
 	}
