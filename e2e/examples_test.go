@@ -26,6 +26,7 @@ func TestExamplesRunByHand(t *testing.T) {
 		{"hello-upstream", []string{`"records":[{"district":"north","name":"Ana"}]`}},
 		{"fhir-to-dhis2", []string{`"dataSet":"pBOMPrpg1QX"`, `"period":"202401"`, `"orgUnit":"DiszpKrYNg8"`}},
 		{"dhis2-to-fhir", []string{`"resourceType":"Patient"`, `"value":"Xh88p1g4ulM"`}},
+		{"cambodia-referrals", []string{`"location_current":"02040302"`, `"date_of_birth":"2014-09-08"`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command("sh", "examples/run.sh", tt.name)
@@ -48,7 +49,7 @@ func TestExamplesRunByHand(t *testing.T) {
 		})
 	}
 	// Nothing the script started still listens.
-	for _, port := range []string{"4010", "4020", "4030"} {
+	for _, port := range []string{"4010", "4020", "4030", "4040", "4050"} {
 		if exec.Command("curl", "-s", "-o", "/dev/null", "http://127.0.0.1:"+port+"/").Run() == nil {
 			t.Errorf("something still serves port %s after the examples", port)
 		}

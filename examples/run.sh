@@ -85,6 +85,15 @@ dhis2-to-fhir)
 	show "FHIR Patients (GET /fhir/Patient)" -H 'Authorization: Bearer fhir-example-bearer-token-42' \
 		'http://127.0.0.1:4030/fhir/Patient?_elements=name,gender,birthDate,identifier'
 	;;
+cambodia-referrals)
+	# An NGO in OSCaR refers a child to MoSVY; the hourly sync makes it a
+	# Primero case (flow 2 of primero-oscar-sync).
+	sim primero http://127.0.0.1:4040/api/v2/cases
+	sim oscar http://127.0.0.1:4050/api/v1/organizations --seed "$dir/testdata/oscar-clients.json"
+	sim records http://127.0.0.1:4010/records # the catch jobs' inbox
+	job --workflow primero-oscar-sync
+	show "Primero cases (GET /api/v2/cases)" -u openfn:openfn-password 'http://127.0.0.1:4040/api/v2/cases?fields=short'
+	;;
 *)
 	echo "$name has no simulator run yet: see $dir/README.md" >&2
 	exit 2
