@@ -419,7 +419,7 @@ func (h *Scheduler) serveScheduledRerun(w http.ResponseWriter, r *http.Request, 
 func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		return nil, fmt.Errorf("request body is larger than the limit of %d bytes (BODY_SIZE_LIMIT)", limit)
+		return nil, fmt.Errorf("request body is larger than the limit of %d bytes (BODY_SIZE_LIMIT=%s)", limit, config.FormatByteSize(limit))
 	}
 	return b, nil
 }
