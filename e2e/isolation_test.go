@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -162,5 +163,14 @@ func TestMemoryBombsFailAlone(t *testing.T) {
 	t.Logf("normal requests meanwhile: %v", statuses)
 	if len(failures) > 0 || statuses[200] == 0 {
 		t.Fatalf("normal requests: %v; failures: %v", statuses, failures)
+	}
+}
+
+// TestWorkerCommandIsForTheDaemon: `jobmediator worker` typed by a person
+// (no pipes on fds 3 and 4) says what it is for instead of failing oddly.
+func TestWorkerCommandIsForTheDaemon(t *testing.T) {
+	out, err := exec.Command(binary, "worker").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "started by `jobmediator serve` only") {
+		t.Fatalf("jobmediator worker: %v\n%s", err, out)
 	}
 }

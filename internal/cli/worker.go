@@ -23,8 +23,12 @@ func worker(stderr io.Writer, getenv func(string) string) int {
 		}
 	}
 	in, out := os.NewFile(3, "requests"), os.NewFile(4, "replies")
-	if in == nil || out == nil {
-		fmt.Fprintln(stderr, "jobmediator worker: started by the daemon only (needs fds 3 and 4)")
+	// os.NewFile does not check the descriptor, and when fds 3 and 4 are
+	// not inherited the Go runtime may use them itself (its poller): the
+	// daemon hands over two pipes, so anything else means a person typed
+	// `jobmediator worker`.
+	if !isPipe(in) || !isPipe(out) {
+		fmt.Fprintln(stderr, "jobmediator worker: started by `jobmediator serve` only (it reads runs from a pipe on fd 3 and answers on fd 4)")
 		return exitUsage
 	}
 	walk := func(e *runtime.Engine) isolate.Runner { return workflow.NewLocal(e) }
@@ -33,4 +37,9 @@ func worker(stderr io.Writer, getenv func(string) string) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+func isPipe(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeNamedPipe != 0
 }
