@@ -20,10 +20,25 @@
 // configuration.tls: ca, cert+key, rejectUnauthorized, servername) are
 // applied to a per-run transport; multipart bodies (contentType "form",
 // formData) and urlencoded form (≤5) are encoded here; ≥6 has the util
-// namespace. Not implemented, each failing with a named error rather than
-// being ignored: parseXML (cheerio), parseAs "stream", encrypted keys
-// (passphrase, pfx). Also missing: the 3xx-without-maxRedirections error
-// (redirects follow the underlying http.Client's policy).
+// namespace.
+//
+// parseXML(body, script) works for 3.x–6.x as there: the body is parsed as
+// cheerio 1.0.0-rc.10/rc.12 parses it (parse5's HTML5 tree, here
+// golang.org/x/net/html; selectors by cascadia, xml.go) and the script gets
+// a cheerio $ with the subset jobs use — $(selector[, context]),
+// $(element), $.root(), .length, [i], .find, .children, .parent, .filter,
+// .is, .first, .last, .eq, .get, .toArray, .each, .map, .text, .attr,
+// .html and cheerio-tableparser's .parsetable (http.js lists it). 3–5 take
+// the body as given, 6 expands it and takes a callback. 7.x hands cheerio
+// {body: data}, so its script sees a document without elements and a
+// script-less call leaves data.body = {body: data} with cheerio's links:
+// reproduced. ≤2 (cheerio rc.2 on htmlparser2) fails with UNSUPPORTED.
+// Goldens: conformance corpus 146–148, recorded in Node.
+//
+// Not implemented, each failing with a named error rather than being
+// ignored: parseAs "stream", encrypted keys (passphrase, pfx). Also
+// missing: the 3xx-without-maxRedirections error (redirects follow the
+// underlying http.Client's policy).
 package http
 
 import (
@@ -115,7 +130,7 @@ func Host(env *adaptors.Env) map[string]any {
 		run.Values["http.cookies"] = j
 		return j
 	}
-	return map[string]any{
+	h := map[string]any{
 		"request": func(m map[string]any) map[string]any {
 			r := parseRequest(m)
 			run := env.Run()
@@ -202,6 +217,10 @@ func Host(env *adaptors.Env) map[string]any {
 			j.SetCookies(u, (&http.Response{Header: h}).Cookies())
 		},
 	}
+	for k, f := range xmlHost(env) {
+		h[k] = f
+	}
+	return h
 }
 
 // withTLS returns client with a transport that applies Node-style TLS

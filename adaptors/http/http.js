@@ -380,15 +380,186 @@ if (version.major >= 6) {
   };
 }
 
-// parseXML (cheerio, a jQuery-like DOM) exists in every language-http
-// major; it has no equivalent here, so say so by name.
-exports.parseXML = function () {
-  return function () {
-    var e = new Error('parseXML is not supported by Job Mediator\'s http adaptor (it needs cheerio); request JSON from the upstream or convert XML before it reaches the job');
-    e.code = 'UNSUPPORTED';
-    throw e;
+// ---- parseXML: cheerio ----------------------------------------------------
+// parseXML(body, script) loads body with cheerio (+ cheerio-tableparser)
+// and hands $ to script; data is JSON.parse(result) or {body: result}, or
+// {body} without a script. Per major (from the npm packages):
+//   ≤2    cheerio 1.0.0-rc.2 (htmlparser2, not parse5): not implemented,
+//         fails with UNSUPPORTED.
+//   3–5   body used as given (not expanded); cheerio ^1.0.0-rc.3/rc.10.
+//   6     body expanded; (body, script, callback); cheerio 1.0.0-rc.12.
+//   7     parseXML(data, script) passes {body: data} to cheerio.load, which
+//         makes a document with no elements: the script sees an empty
+//         document ($(…) is always empty, .text() ''), and without a
+//         script data is {body: {body: data}}. Kept as upstream does it.
+// The documents are parsed in Go (xml.go) as parse5 does; $ here is the
+// subset of cheerio's API real jobs use: $(selector[, context]),
+// $(element), $.root(), and on a selection .length, [i], .find, .children,
+// .parent, .filter, .first, .last, .eq, .get, .toArray, .each, .map, .text,
+// .attr, .html, .is, .parsetable(dupCols, dupRows, textMode). Anything
+// else is undefined on the selection (a TypeError in the job).
+var XML_NODE = typeof Symbol === 'function' ? Symbol('jmNode') : '__jmNode';
+
+function xmlElement(id) {
+  var d = host.xmlNode(id);
+  var el = { type: d.type };
+  if (d.type === 'tag') { el.name = d.name; el.tagName = d.name; el.attribs = d.attribs; } else if (d.data !== undefined) { el.data = d.data; }
+  Object.defineProperty(el, XML_NODE, { value: id, enumerable: false });
+  return el;
+}
+
+function makeCheerio(rootId) {
+  function wrap(items) {
+    var sel = Object.create(proto);
+    for (var i = 0; i < items.length; i++) sel[i] = items[i];
+    Object.defineProperty(sel, 'length', { value: items.length, enumerable: false, writable: true });
+    return sel;
+  }
+  function ids(sel) {
+    var out = [];
+    for (var i = 0; i < sel.length; i++) if (sel[i] && sel[i][XML_NODE] !== undefined) out.push(sel[i][XML_NODE]);
+    return out;
+  }
+  function fromIds(list) { return wrap(list.map(xmlElement)); }
+  var proto = {
+    find: function (selector) { return fromIds(host.xmlSelect(ids(this), String(selector), 'find')); },
+    children: function (selector) { return fromIds(host.xmlSelect(ids(this), selector === undefined ? '' : String(selector), 'children')); },
+    parent: function (selector) { return fromIds(host.xmlSelect(ids(this), selector === undefined ? '' : String(selector), 'parent')); },
+    filter: function (f) {
+      if (typeof f === 'function') {
+        var kept = [];
+        for (var i = 0; i < this.length; i++) if (f.call(this[i], i, this[i])) kept.push(this[i]);
+        return wrap(kept);
+      }
+      return fromIds(host.xmlSelect(ids(this), String(f), 'filter'));
+    },
+    is: function (selector) { return this.filter(selector).length > 0; },
+    first: function () { return wrap(this.length ? [this[0]] : []); },
+    last: function () { return wrap(this.length ? [this[this.length - 1]] : []); },
+    eq: function (i) { i = Number(i); if (i < 0) i += this.length; return wrap(this[i] === undefined ? [] : [this[i]]); },
+    get: function (i) {
+      if (i === undefined) return this.toArray();
+      return this[i < 0 ? this.length + i : i];
+    },
+    toArray: function () { var a = []; for (var i = 0; i < this.length; i++) a.push(this[i]); return a; },
+    each: function (f) {
+      for (var i = 0; i < this.length; i++) if (f.call(this[i], i, this[i]) === false) break;
+      return this;
+    },
+    map: function (f) {
+      var out = [];
+      for (var i = 0; i < this.length; i++) {
+        var v = f.call(this[i], i, this[i]);
+        if (v === null || v === undefined) continue;
+        if (Array.isArray(v)) out.push.apply(out, v); else out.push(v);
+      }
+      return wrap(out);
+    },
+    text: function () { return host.xmlText(ids(this)); },
+    attr: function (name) {
+      if (!this.length || !this[0].attribs) return undefined;
+      if (typeof name === 'string') {
+        var a = this[0].attribs;
+        return Object.prototype.hasOwnProperty.call(a, name) ? a[name] : (Object.prototype.hasOwnProperty.call(a, name.toLowerCase()) ? a[name.toLowerCase()] : undefined);
+      }
+      return this[0].attribs;
+    },
+    html: function () { return this.length && this[0][XML_NODE] !== undefined ? host.xmlHTML(this[0][XML_NODE]) : null; },
+    // cheerio-tableparser 1.0.1: the cells of every <tr> under the
+    // selection as columns, rowspan/colspan cells filled in (with their
+    // content when dupRows/dupCols, else ''); textMode takes trimmed text
+    // instead of inner HTML.
+    parsetable: function (dupCols, dupRows, textMode) {
+      var cols = [];
+      var rows = $('tr', this);
+      for (var r = 0; r < rows.length; r++) {
+        var col = 0;
+        var cells = $('td, th', rows[r]);
+        for (var c = 0; c < cells.length; c++) {
+          var cell = $(cells[c]);
+          var rs = cell.attr('rowspan') || 1, cs = cell.attr('colspan') || 1;
+          var content = textMode === true ? (cell.text().trim() || '') : (cell.html() || '');
+          for (var dr = 0; dr < rs; dr++) {
+            for (var dc = 0; dc < cs; dc++) {
+              if (cols[col + dc] === undefined) cols[col + dc] = [];
+              while (cols[col + dc][r + dr] !== undefined) {
+                col++;
+                if (cols[col + dc] === undefined) cols[col + dc] = [];
+              }
+              cols[col + dc][r + dr] = (dr === 0 || dupRows) && (dc === 0 || dupCols) ? content : '';
+            }
+          }
+          col++;
+        }
+      }
+      return cols;
+    }
   };
-};
+  function $(selector, context) {
+    if (selector === undefined || selector === null || selector === '') return wrap([]);
+    if (typeof selector === 'object') {
+      if (selector[XML_NODE] !== undefined) return wrap([selector]);
+      if (typeof selector.length === 'number') return wrap(Array.prototype.slice.call(selector));
+      return wrap([]);
+    }
+    var ctx = context === undefined ? [rootId] : ids(typeof context === 'object' && context[XML_NODE] !== undefined ? wrap([context]) : (typeof context === 'string' ? $(context) : context));
+    return fromIds(host.xmlSelect(ctx, String(selector), 'find'));
+  }
+  $.root = function () { return fromIds([rootId]); };
+  $.text = function (sel) { return sel === undefined ? host.xmlText([rootId]) : $(sel).text(); };
+  $.prototype = proto;
+  $.fn = proto;
+  return $;
+}
+
+function xmlResult(state, script, body, $) {
+  if (!script) return composeNextState(state, { body: body });
+  var result = script($);
+  var r;
+  try { r = JSON.parse(result); } catch (e) { return composeNextState(state, { body: result }); }
+  return composeNextState(state, r);
+}
+
+if (version.major <= 2) {
+  exports.parseXML = function () {
+    return function () {
+      var e = new Error('parseXML of language-http ' + version.major + '.x (cheerio 1.0.0-rc.2, htmlparser2) is not supported by Job Mediator; pin language-http 3–6, whose cheerio parses as implemented here');
+      e.code = 'UNSUPPORTED';
+      throw e;
+    };
+  };
+} else if (version.major <= 5) {
+  exports.parseXML = function (body, script) {
+    return function (state) {
+      var $ = makeCheerio(typeof body === 'string' ? host.xmlLoad(body) : host.xmlEmpty());
+      return xmlResult(state, script, body, $);
+    };
+  };
+} else if (version.major === 6) {
+  exports.parseXML = function (body, script, callback) {
+    return function (state) {
+      var resolved = common.util.expandReferences(state, body)[0];
+      var $ = makeCheerio(typeof resolved === 'string' ? host.xmlLoad(resolved) : host.xmlEmpty());
+      var next = xmlResult(state, script, resolved, $);
+      return callback ? callback(next) : next;
+    };
+  };
+} else {
+  exports.parseXML = function (data, script) {
+    return function (state) {
+      var resolved = common.util.expandReferences(state, { body: data })[0];
+      // cheerio.load of an object: a document without elements, which
+      // adopts the object as its child node (domhandler's prev/next/parent
+      // links), so a script-less data.body carries them, the root's
+      // children pointing back at it ("[Circular]" in the final state).
+      var $ = makeCheerio(host.xmlEmpty());
+      resolved.prev = null;
+      resolved.next = null;
+      resolved.parent = { parent: null, prev: null, next: null, startIndex: null, endIndex: null, children: [resolved], type: 'root' };
+      return xmlResult(state, script, resolved, $);
+    };
+  };
+}
 
 // http/dhis2/fhir execute: defaults references: [] and data: null (§2.2).
 exports.execute = function () {

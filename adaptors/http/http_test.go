@@ -274,8 +274,7 @@ func TestHTTPUnsupportedSaySo(t *testing.T) {
 		conf               map[string]any
 		want               string
 	}{
-		{"parseXML", "http@7", `parseXML('<a>1</a>', $ => $('a').text());`, map[string]any{}, "parseXML is not supported"},
-		{"parseXML legacy", "http@5", `parseXML('<a>1</a>');`, map[string]any{}, "parseXML is not supported"},
+		{"parseXML before 3", "http@2", `parseXML('<a>1</a>', $ => $('a').text());`, map[string]any{}, "parseXML of language-http 2.x"},
 		// bad TLS options are named (never their values) before anything is sent
 		{"configuration.tls bad ca", "http@6", `get('/items');`, map[string]any{"baseUrl": srv.URL, "tls": map[string]any{"ca": "x"}}, "TLS option ca holds no PEM certificate"},
 		{"agentOptions cert without key", "http@5", `get('/items', { agentOptions: { cert: 'x' } });`, map[string]any{"baseUrl": srv.URL}, "cert and key go together"},

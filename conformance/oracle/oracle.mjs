@@ -143,19 +143,23 @@ export async function runJob(file) {
     : {};
   const header = parseHeader(src);
   // A job may name another adaptor (`// adaptor: @openfn/language-http@7.2.10`,
-  // the exact version installed here). Its state may use {{ECHO}}, the URL
-  // of the echo server below, which the Go test replaces the same way.
+  // the exact version installed here; an older major is installed under the
+  // alias <name>-<major>, e.g. @openfn/language-http-6 for 6.4.3). Its state
+  // may use {{ECHO}}, the URL of the echo server below, which the Go test
+  // replaces the same way.
   let adaptorName = '@openfn/language-common';
   let adaptorDir = commonDir;
   let exportsList = Object.keys(common);
   if (header.adaptor) {
     adaptorName = header.adaptor.name;
     adaptorDir = path.join(here, 'node_modules', ...adaptorName.split('/'));
+    const alias = path.join(here, 'node_modules', ...`${adaptorName}-${header.adaptor.version.split('.')[0]}`.split('/'));
+    if (fs.existsSync(alias)) adaptorDir = alias;
     const installed = JSON.parse(fs.readFileSync(path.join(adaptorDir, 'package.json'), 'utf8')).version;
     if (installed !== header.adaptor.version) {
       throw new Error(`${base}: wants ${adaptorName}@${header.adaptor.version}, ${installed} is installed`);
     }
-    exportsList = Object.keys(await import(adaptorName));
+    exportsList = Object.keys(await import(adaptorDir === alias ? `${adaptorName}-${header.adaptor.version.split('.')[0]}` : adaptorName));
   }
   const { code, sourceMap } = compile(src, { exportsList, stepId: base, adaptor: adaptorName });
 
