@@ -161,6 +161,11 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	d.store = st
+	// run history and orchestrations are written after the answer (group
+	// commit): a write that fails then is logged here
+	store.OnJournalError(st, func(err error) {
+		log.WithError(err).Error("store: a queued history or orchestration write failed")
+	})
 	mo := metrics.Options{Queue: metrics.StoreQueue(st)}
 	if d.regr != nil {
 		mo.Registered = d.regr.Ready

@@ -202,6 +202,18 @@ func (s *boltStore) recordRuns(ctx context.Context, recs []*runRecord) error {
 				}
 			}
 		}
+		for _, rec := range recs {
+			if rec.orchRun == "" {
+				continue
+			}
+			b, err := bucket(tx, bOrch)
+			if err != nil {
+				return err
+			}
+			if err := putJSON(b, []byte(rec.orchRun), s.san.orchestrations(rec.orch)); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	return err

@@ -41,6 +41,11 @@ type batchRecorder interface {
 }
 
 type runRecord struct {
+	// orchRun, when set, makes this a PutOrchestrations of orch instead
+	// of a run (the console's record of a run's outbound calls).
+	orchRun string
+	orch    []Orchestration
+
 	build func() (*Run, []LogLine) // when set, makes run and logs on the writer
 	run   *Run
 	logs  []LogLine
@@ -65,6 +70,7 @@ type journal struct {
 	cur      *batch // collecting
 	inflight *batch // being written
 	closed   bool
+	errLog   func(error) // hears about queued writes without a callback of their own
 	wake     chan struct{}
 	stopped  chan struct{}
 }
@@ -192,11 +198,13 @@ func (j *journal) write(all []*runRecord) {
 	ctx := context.Background()
 	recs := all[:0:0]
 	for _, rec := range all {
+		if rec.orchRun != "" {
+			recs = append(recs, rec)
+			continue
+		}
 		if rec.build != nil {
 			if err := rec.runBuild(); err != nil {
-				if rec.onErr != nil {
-					rec.onErr(err)
-				}
+				j.report(rec, err)
 				continue
 			}
 			if rec.run == nil {
@@ -211,8 +219,8 @@ func (j *journal) write(all []*runRecord) {
 	if br, ok := j.Store.(batchRecorder); ok {
 		if err := br.recordRuns(ctx, recs); err == nil {
 			for _, rec := range recs {
-				if rec.err != nil && rec.onErr != nil {
-					rec.onErr(rec.err)
+				if rec.err != nil {
+					j.report(rec, rec.err)
 				}
 			}
 			return
@@ -222,14 +230,58 @@ func (j *journal) write(all []*runRecord) {
 		}
 	}
 	for _, rec := range recs {
-		err := j.Store.CreateRun(ctx, rec.run)
-		if err == nil && len(rec.logs) > 0 {
-			err = j.Store.AppendLogs(ctx, rec.run.ID, rec.logs)
+		var err error
+		if rec.orchRun != "" {
+			err = j.Store.PutOrchestrations(ctx, rec.orchRun, rec.orch)
+		} else {
+			err = j.Store.CreateRun(ctx, rec.run)
+			if err == nil && len(rec.logs) > 0 {
+				err = j.Store.AppendLogs(ctx, rec.run.ID, rec.logs)
+			}
 		}
-		if err != nil && rec.onErr != nil && !errors.Is(err, ErrDuplicate) {
-			rec.onErr(err)
+		if err != nil && !errors.Is(err, ErrDuplicate) {
+			j.report(rec, err)
 		}
 	}
+}
+
+// report hands a failed queued write to its callback, or to the journal's
+// error log.
+func (j *journal) report(rec *runRecord, err error) {
+	switch {
+	case rec.onErr != nil:
+		rec.onErr(err)
+	case j.errLog != nil:
+		j.errLog(err)
+	}
+}
+
+// OnJournalError sets who hears about queued writes that failed and had no
+// callback of their own (the console's orchestrations): the daemon's log.
+// It does nothing for a store not opened by Open.
+func OnJournalError(s Store, fn func(error)) {
+	if j, ok := s.(*journal); ok {
+		j.mu.Lock()
+		j.errLog = fn
+		j.mu.Unlock()
+	}
+}
+
+// PutOrchestrations is queued like run history (the console records every
+// routed run's outbound calls: a commit of its own per request would put
+// an fsync back in the request path). Orchestrations reads wait for it.
+func (j *journal) PutOrchestrations(ctx context.Context, runID string, o []Orchestration) error {
+	if runID == "" {
+		return invalid("orchestrations need a run id")
+	}
+	return j.enqueue(&runRecord{orchRun: runID, orch: o})
+}
+
+func (j *journal) Orchestrations(ctx context.Context, runID string) ([]Orchestration, error) {
+	if err := j.flush(ctx); err != nil {
+		return nil, err
+	}
+	return j.Store.Orchestrations(ctx, runID)
 }
 
 // Close writes what is queued, then closes the store.
@@ -340,12 +392,16 @@ func (j *journal) CullAccounts(ctx context.Context, now time.Time) (int, error) 
 	return j.Store.CullAccounts(ctx, now)
 }
 
-// prepareBatch sanitises a batch for recordRuns: the runs that can be
+// prepareBatch sanitises the runs of a batch for recordRuns (orchestration
+// records are left to the store): the runs that can be
 // written, their cleaned log lines, and an error per run whose log lines
 // were refused (the run itself is still written, as CreateRun then
 // AppendLogs would). A run refused outright gets rec.err and is left out.
 func prepareBatch(san sanitizer, recs []*runRecord) (ready []*runRecord, logs [][]LogLine, logErrs []error) {
 	for _, rec := range recs {
+		if rec.orchRun != "" {
+			continue
+		}
 		if rec.err = san.run(rec.run); rec.err != nil {
 			continue
 		}

@@ -534,6 +534,11 @@ const logChunkBytes = 4 << 20
 // and one of log chunks; a duplicate run ID fails only that run.
 func (s *mongoStore) recordRuns(ctx context.Context, recs []*runRecord) error {
 	ready, logs, logErrs := prepareBatch(s.san, recs)
+	for _, rec := range recs {
+		if rec.orchRun != "" {
+			rec.err = s.PutOrchestrations(ctx, rec.orchRun, rec.orch)
+		}
+	}
 	if len(ready) == 0 {
 		return nil
 	}

@@ -1080,6 +1080,14 @@ func testRecordRunJournal(t *testing.T, e *env) {
 		t.Fatalf("callback errors = %v, want the duplicate then the panic", cbErrs)
 	}
 	mu.Unlock()
+	// orchestrations are queued too and read back at once
+	must(t, e.s.PutOrchestrations(e.ctx, "jb-1", []store.Orchestration{{Name: "post", Method: "POST", URL: "http://x/records", Status: 201}}))
+	orch, err := e.s.Orchestrations(e.ctx, "jb-1")
+	must(t, err)
+	if len(orch) != 1 || orch[0].Status != 201 {
+		t.Fatalf("orchestrations right after PutOrchestrations: %+v", orch)
+	}
+	wantErr(t, e.s.PutOrchestrations(e.ctx, "", nil), store.ErrInvalid)
 	// queued then closed: written by Close
 	for i := 0; i < 20; i++ {
 		must(t, store.RecordRun(e.ctx, e.s, sampleRun(fmt.Sprintf("jc-%02d", i), "closing", T0), nil, onErr))
