@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -14,6 +15,18 @@ import (
 // script prints what reached the target system. The simulators must be gone
 // afterwards (the script stops what it started).
 func TestExamplesRunByHand(t *testing.T) {
+	// The examples use the simulators' fixed ports (4010-4050) and one
+	// database name, as a user running them does: two test processes on
+	// one machine take turns.
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "jobmediator-examples.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }()
 	jmsim := filepath.Join(t.TempDir(), "jmsim")
 	build := exec.Command("go", "build", "-o", jmsim, "../sim/cmd/jmsim")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -27,6 +40,8 @@ func TestExamplesRunByHand(t *testing.T) {
 		{"fhir-to-dhis2", []string{`"dataSet":"pBOMPrpg1QX"`, `"period":"202401"`, `"orgUnit":"DiszpKrYNg8"`}},
 		{"dhis2-to-fhir", []string{`"resourceType":"Patient"`, `"value":"Xh88p1g4ulM"`}},
 		{"cambodia-referrals", []string{`"location_current":"02040302"`, `"date_of_birth":"2014-09-08"`}},
+		// Needs the local PostgreSQL (as make test does).
+		{"postgres-to-dhis2", []string{`"dataElement":"lcHvVisits1"`, `"orgUnit":"LcVieuxFrt1"`, `"period":"202406"`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command("sh", "examples/run.sh", tt.name)

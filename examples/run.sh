@@ -94,6 +94,18 @@ cambodia-referrals)
 	job --workflow primero-oscar-sync
 	show "Primero cases (GET /api/v2/cases)" -u openfn:openfn-password 'http://127.0.0.1:4040/api/v2/cases?fields=short'
 	;;
+postgres-to-dhis2)
+	# A throwaway database on the local PostgreSQL (127.0.0.1:5432, trust
+	# auth, as make test needs), recreated on every run.
+	pat=d2pat_exampleTokenForTheDhis2Simulator0000000002
+	psql -q -h 127.0.0.1 -U postgres -d test -c 'DROP DATABASE IF EXISTS jm_example_clinical' -c 'CREATE DATABASE jm_example_clinical'
+	psql -q -h 127.0.0.1 -U postgres -d jm_example_clinical -f "$dir/testdata/setup.sql"
+	echo "created database jm_example_clinical ($dir/testdata/setup.sql)"
+	sim dhis2 http://127.0.0.1:4020/api/system/info --token "$pat" --metadata "$dir/testdata/metadata.json"
+	job --now 2024-06-15T02:30:00Z
+	show "DHIS2 health visits, April to June 2024, Saint Lucia" -H "Authorization: ApiToken $pat" \
+		'http://127.0.0.1:4020/api/dataValueSets?dataSet=lcHvDataSt1&startDate=2024-04-01&endDate=2024-06-30&orgUnit=LcSaintLuc1&children=true'
+	;;
 *)
 	echo "$name has no simulator run yet: see $dir/README.md" >&2
 	exit 2

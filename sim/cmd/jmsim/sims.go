@@ -75,6 +75,7 @@ func runDHIS2(args []string, out, errOut io.Writer, wait func()) error {
 	addr := fs.String("addr", "127.0.0.1:4020", "listen address")
 	version := fs.String("version", "2.40", "simulated DHIS2 version, 2.36 … 2.42 (optional patch)")
 	noMeta := fs.Bool("no-demo-metadata", false, "start without the demo metadata (Sierra Leone org units, data elements, programs)")
+	metaFile := fs.String("metadata", "", "JSON file of metadata to add (organisationUnits, dataElements, dataSets, … as in /api/metadata)")
 	var users pairFlags
 	fs.Var(&users, "user", "Basic-auth account USERNAME:PASSWORD (repeatable; default admin:district)")
 	var tokens listFlags
@@ -86,10 +87,21 @@ func runDHIS2(args []string, out, errOut io.Writer, wait func()) error {
 	for _, u := range users {
 		o.Users = append(o.Users, dhis2.User{Username: u[0], Password: u[1]})
 	}
+	var extra dhis2.Metadata
+	if *metaFile != "" {
+		raw, err := os.ReadFile(*metaFile)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(raw, &extra); err != nil {
+			return fmt.Errorf("%s: want DHIS2 metadata JSON: %w", *metaFile, err)
+		}
+	}
 	s := dhis2.New(o)
 	if !*noMeta {
 		s.LoadDefaultMetadata()
 	}
+	s.SeedMetadata(extra)
 	if err := s.Start(); err != nil {
 		return err
 	}

@@ -108,6 +108,7 @@ func TestSimulatorBadInput(t *testing.T) {
 		{[]string{"dhis2", "--version", "3.0", "--addr", "127.0.0.1:0"}, "invalid version"},
 		{[]string{"dhis2", "--user", "nopass"}, "NAME:PASSWORD"},
 		{[]string{"fhir", "--seed", filepath.Join(dir, "missing.json")}, "no such file"},
+		{[]string{"dhis2", "--metadata", bad}, "want DHIS2 metadata JSON"},
 		{[]string{"fhir", "--seed", bad}, "bad.json"},
 		{[]string{"primero", "--seed", bad}, "want a JSON object"},
 		{[]string{"oscar", "extra"}, "unexpected argument"},
