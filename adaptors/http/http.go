@@ -33,7 +33,8 @@
 // {body: data}, so its script sees a document without elements and a
 // script-less call leaves data.body = {body: data} with cheerio's links:
 // reproduced. ≤2 (cheerio rc.2 on htmlparser2) fails with UNSUPPORTED.
-// Goldens: conformance corpus 146–148, recorded in Node.
+// Goldens: conformance corpus 146–149, recorded in Node (6.4.3, 7.2.10,
+// 4.0.0).
 //
 // Not implemented, each failing with a named error rather than being
 // ignored: parseAs "stream", encrypted keys (passphrase, pfx). Also

@@ -159,7 +159,10 @@ export async function runJob(file) {
     if (installed !== header.adaptor.version) {
       throw new Error(`${base}: wants ${adaptorName}@${header.adaptor.version}, ${installed} is installed`);
     }
-    exportsList = Object.keys(await import(adaptorDir === alias ? `${adaptorName}-${header.adaptor.version.split('.')[0]}` : adaptorName));
+    // the names @openfn/runtime's linker gives the job: a CommonJS
+    // adaptor's (4.x) are those of its default.default export
+    const ns = await import(adaptorDir === alias ? `${adaptorName}-${header.adaptor.version.split('.')[0]}` : adaptorName);
+    exportsList = Object.keys(ns.__esModule && ns.default && ns.default.default ? ns.default.default : ns);
   }
   const { code, sourceMap } = compile(src, { exportsList, stepId: base, adaptor: adaptorName });
 
