@@ -106,6 +106,15 @@ postgres-to-dhis2)
 	show "DHIS2 health visits, April to June 2024, Saint Lucia" -H "Authorization: ApiToken $pat" \
 		'http://127.0.0.1:4020/api/dataValueSets?dataSet=lcHvDataSt1&startDate=2024-04-01&endDate=2024-06-30&orgUnit=LcSaintLuc1&children=true'
 	;;
+primero-to-postgres)
+	psql -q -h 127.0.0.1 -U postgres -d test -c 'DROP DATABASE IF EXISTS jm_example_reporting' -c 'CREATE DATABASE jm_example_reporting'
+	echo "created database jm_example_reporting (the job creates its table)"
+	sim primero http://127.0.0.1:4040/api/v2/cases --seed "$dir/testdata/cases.json"
+	job
+	echo
+	echo "== the anonymised reporting table (SELECT * FROM case_report)"
+	psql -P pager=off -h 127.0.0.1 -U postgres -d jm_example_reporting -c 'SELECT * FROM case_report ORDER BY 1'
+	;;
 *)
 	echo "$name has no simulator run yet: see $dir/README.md" >&2
 	exit 2
