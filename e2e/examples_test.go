@@ -32,7 +32,7 @@ func TestExamplesRunByHand(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building jmsim: %v\n%s", err, out)
 	}
-	for _, tt := range []struct {
+	examples := []struct {
 		name string
 		want []string
 	}{
@@ -41,9 +41,33 @@ func TestExamplesRunByHand(t *testing.T) {
 		{"dhis2-to-fhir", []string{`"resourceType":"Patient"`, `"value":"Xh88p1g4ulM"`}},
 		{"cambodia-referrals", []string{`"location_current":"02040302"`, `"date_of_birth":"2014-09-08"`}},
 		// Needs the local PostgreSQL (as make test does).
+		{"primero-v1-oscar", []string{`"oscar_referral_of":"svc-c-1"`}},
 		{"primero-to-postgres", []string{"(3 rows)", "| KH12     | high"}},
 		{"postgres-to-dhis2", []string{`"dataElement":"lcHvVisits1"`, `"orgUnit":"LcVieuxFrt1"`, `"period":"202406"`}},
-	} {
+	}
+	// Every example has a run by hand: a new one must be added here (and to
+	// examples/run.sh).
+	dirs, err := os.ReadDir("../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered := map[string]bool{}
+	for _, ex := range examples {
+		covered[ex.name] = true
+	}
+	n := 0
+	for _, d := range dirs {
+		if d.IsDir() {
+			n++
+			if !covered[d.Name()] {
+				t.Errorf("examples/%s has no run by hand (examples/run.sh, this test)", d.Name())
+			}
+		}
+	}
+	if n < len(examples) {
+		t.Fatalf("%d example directories, %d runs", n, len(examples))
+	}
+	for _, tt := range examples {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command("sh", "examples/run.sh", tt.name)
 			cmd.Dir = ".."

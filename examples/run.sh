@@ -115,6 +115,15 @@ primero-to-postgres)
 	echo "== the anonymised reporting table (SELECT * FROM case_report)"
 	psql -P pager=off -h 127.0.0.1 -U postgres -d jm_example_reporting -c 'SELECT * FROM case_report ORDER BY 1'
 	;;
+primero-v1-oscar)
+	# Case c-1 has a service referred to OSCaR; c-3 has none.
+	sim primero http://127.0.0.1:4040/api/v2/cases --seed "$dir/testdata/cases.json"
+	sim oscar http://127.0.0.1:4050/api/v1/organizations
+	sim records http://127.0.0.1:4010/records # the catch job's inbox
+	job
+	show "Primero cases after the run (c-1's service now carries its OSCaR referral)" -u openfn:openfn-password \
+		'http://127.0.0.1:4040/api/v2/cases'
+	;;
 *)
 	echo "$name has no simulator run yet: see $dir/README.md" >&2
 	exit 2
