@@ -40,8 +40,8 @@ func TestExamplesRunByHand(t *testing.T) {
 		{"fhir-to-dhis2", []string{`"dataSet":"pBOMPrpg1QX"`, `"period":"202401"`, `"orgUnit":"DiszpKrYNg8"`}},
 		{"dhis2-to-fhir", []string{`"resourceType":"Patient"`, `"value":"Xh88p1g4ulM"`}},
 		{"cambodia-referrals", []string{`"location_current":"02040302"`, `"date_of_birth":"2014-09-08"`}},
-		// Needs the local PostgreSQL (as make test does).
 		{"primero-v1-oscar", []string{`"oscar_referral_of":"svc-c-1"`}},
+		// These two need the local PostgreSQL (as make test does).
 		{"primero-to-postgres", []string{"(3 rows)", "| KH12     | high"}},
 		{"postgres-to-dhis2", []string{`"dataElement":"lcHvVisits1"`, `"orgUnit":"LcVieuxFrt1"`, `"period":"202406"`}},
 	}
