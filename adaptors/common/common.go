@@ -5,9 +5,13 @@
 //
 // Version differences that change state are honoured (combine ≥3.3.2, map
 // 3.x vs 1.x, composeNextState ≥1.15, expandReferences keeping RegExp ≥2.3).
-// Not implemented: the `http` namespace (1.x axios / 2.x undici helpers;
-// adaptors do HTTP through their own Go host functions), ajv beyond the
-// subset documented in common.js, streams, and URL schemas in validate.
+// The `http` namespace per version: 1.x is the axios module
+// (http.get/post/put/patch/head/options/delete({url, …}) resolving to the
+// axios response; params expanded whole before 1.7.5, only the request
+// keys from 1.7.5), 2.1+ the request helpers; both send through the run's
+// recorded client (host.request). Not implemented: axios's agentOptions,
+// proxies and streams, ajv beyond the subset documented in common.js, and
+// URL schemas in validate.
 package common
 
 import (

@@ -1013,6 +1013,105 @@ var http = {
   options: httpOptions
 };
 
+// ---- http (1.x): src/http.js, later http.deprecated.js ---------------------
+// Each operation calls axios with {method, ...params} and resolves to the
+// axios response itself (not a state): jobs use it as
+// http.post({url, data})(state).then(({ data }) => …). params are expanded
+// wholly up to 1.7.3; from 1.7.5 (axios 1.1.3) only agentOptions, body,
+// json, data, form, formData, headers, options, params and url are, so
+// functions such as transformResponse and validateStatus stay functions.
+// axios as used: baseURL joined to a relative url, params serialised
+// (key[]=v for arrays, JSON for objects), data as JSON (Content-Type
+// application/json, with ;charset=utf-8 before axios 1), auth → Basic,
+// timeout, validateStatus (default 2xx), transformResponse; the reply
+// body parsed as JSON when it is JSON. A status that fails is
+// Error("Request failed with status code N") with response and config
+// (and code ERR_BAD_REQUEST / ERR_BAD_RESPONSE from axios 1). The response
+// is {data, status, statusText, headers, config: {method, url, params,
+// headers, data}, request: {}}; agentOptions (TLS), proxies, streams and
+// responseType other than JSON/text are not applied.
+var AXIOS1 = ge(1, 7, 5);
+var axiosExpandKeys = ['agentOptions', 'body', 'json', 'data', 'form', 'formData', 'headers', 'options', 'params', 'url'];
+function axiosParams(params) {
+  var pairs = [];
+  Object.keys(params || {}).forEach(function (k) {
+    var v = params[k];
+    if (v === null || v === undefined) return;
+    var key = k, vals = v;
+    if (Array.isArray(v)) key = k + '[]'; else vals = [v];
+    vals.forEach(function (x) {
+      if (x instanceof Date) x = x.toISOString();
+      else if (isObject(x)) x = JSON.stringify(x);
+      pairs.push(encodeURIComponent(key).replace(/%5B/g, '[').replace(/%5D/g, ']') + '=' + encodeURIComponent(String(x)).replace(/%20/g, '+'));
+    });
+  });
+  return pairs;
+}
+function axiosExpand(requestParams, state) {
+  if (!AXIOS1) return expandOne(requestParams, state);
+  var parts = splitKeys(requestParams || {}, axiosExpandKeys);
+  return Object.assign({}, parts[0], expandOne(parts[1], state));
+}
+function axiosRequest(config) {
+  var c = Object.assign({}, config);
+  var method = String(c.method || 'get').toLowerCase();
+  var url = String(c.url === undefined ? '' : c.url);
+  if (c.baseURL && !/^([a-z][a-z\d+\-.]*:)?\/\//i.test(url)) {
+    url = url ? String(c.baseURL).replace(/\/+$/, '') + '/' + url.replace(/^\/+/, '') : String(c.baseURL);
+  }
+  var q = axiosParams(c.params);
+  if (q.length) url += (url.indexOf('?') >= 0 ? '&' : '?') + q.join('&');
+  var headers = Object.assign({ Accept: 'application/json, text/plain, */*' }, c.headers || {});
+  var has = function (n) { return Object.keys(headers).some(function (k) { return k.toLowerCase() === n; }); };
+  var body = c.data;
+  if (body !== undefined && body !== null && typeof body !== 'string') {
+    body = JSON.stringify(body);
+    if (!has('content-type')) headers['Content-Type'] = AXIOS1 ? 'application/json' : 'application/json;charset=utf-8';
+  } else if (typeof body === 'string' && !has('content-type')) {
+    headers['Content-Type'] = 'application/x-www-form-urlencoded';
+  }
+  if (body === null) body = undefined;
+  if (c.auth) headers.Authorization = 'Basic ' + util.encode(String(c.auth.username || '') + ':' + String(c.auth.password || ''));
+  var res = host.request({ method: method.toUpperCase(), url: url, headers: headers, body: body, timeout: c.timeout });
+  var data = res.body;
+  if (c.transformResponse) {
+    [].concat(c.transformResponse).forEach(function (f) { if (typeof f === 'function') data = f(data, res.headers); });
+  } else if (typeof data === 'string' && data !== '') {
+    try { data = JSON.parse(data); } catch (e) { /* text stays */ }
+  }
+  var safe = Object.assign({}, headers);
+  delete safe.Authorization;
+  var response = { data: data, status: res.status, statusText: res.statusText, headers: res.headers,
+    config: { method: method, url: url, params: c.params, headers: safe, data: body }, request: {} };
+  // axios settles with `!validateStatus || validateStatus(status)`: a
+  // validateStatus given as false/null (or made a value by the whole
+  // expansion before 1.7.5) accepts every status
+  var ok = !('validateStatus' in c) || c.validateStatus === undefined ? (res.status >= 200 && res.status < 300)
+    : (typeof c.validateStatus === 'function' ? c.validateStatus(res.status) : !c.validateStatus);
+  if (!ok) {
+    var err = new Error('Request failed with status code ' + res.status);
+    err.response = response;
+    err.config = response.config;
+    err.isAxiosError = true;
+    if (AXIOS1) err.code = res.status >= 500 ? 'ERR_BAD_RESPONSE' : 'ERR_BAD_REQUEST';
+    throw err;
+  }
+  return response;
+}
+function axiosOp(method) {
+  return function (requestParams) {
+    return asyncOp(function (state) {
+      return axiosRequest(Object.assign({ method: method }, axiosExpand(requestParams, state)));
+    });
+  };
+}
+var http1 = {
+  get: axiosOp('get'), post: axiosOp('post'), put: axiosOp('put'), patch: axiosOp('patch'),
+  head: axiosOp('head'), options: axiosOp('options'), delete: axiosOp('delete'),
+  axios: function (config) { return asyncOp(axiosRequest)(config); },
+  expandRequestReferences: function (params) { return function (state) { return axiosExpand(params, state); }; }
+};
+
 Object.assign(exports, {
   execute: execute, fn: fn, alterState: fn, fnIf: fnIf, each: each, beta: beta, combine: combine,
   map: ge(3, 0, 0) ? map3 : map1,
@@ -1026,6 +1125,9 @@ Object.assign(exports, {
   JSONPath: JSONPath
 });
 if (ge(2, 1, 0)) exports.http = http;
+else if (V.major === 1) exports.http = http1;
 // For the other adaptors (`common.asyncOp`), not a job global: it is not
 // enumerable, so neither the runtime nor re-exports copy it.
 Object.defineProperty(exports, 'asyncOp', { value: asyncOp, enumerable: false });
+// language-http ≤5 serialises axios params the same way.
+Object.defineProperty(exports, 'axiosParams', { value: axiosParams, enumerable: false });

@@ -3,6 +3,8 @@ package common_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
@@ -218,19 +220,48 @@ func TestCursorStateDoesNotLeakAcrossRuns(t *testing.T) {
 	}
 }
 
-// The http namespace exists from language-common 2.1 (before, `http` was
-// the old axios module, not implemented): a job naming it on 1.x fails with
-// a ReferenceError instead of running other semantics.
+// language-common's http namespace by version: 1.x is the axios module
+// (operations resolve to the axios response), 2.1+ the request helpers.
+// Before 1.7.5 the request params are expanded whole, so a validateStatus
+// function is called with the state and the resulting value (false here)
+// accepts every status, as axios does; from 1.7.5 it stays a function
+// (corpus 150 records 1.15.2 in Node).
 func TestHTTPNamespaceByVersion(t *testing.T) {
-	res, _ := run(t, "1.7.0", `fn(s => ({ ...s, has: typeof http }));`, `{}`)
-	if res.Status != runtime.StatusSuccess {
-		t.Fatalf("%+v", res.Error)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(404)
+		_, _ = w.Write([]byte(`{"error":"nope"}`))
+	}))
+	defer srv.Close()
+	job := `fn(s => http.get({ url: '` + srv.URL + `/x', validateStatus: st => st < 500 })(s)
+  .then(r => ({ has: typeof http.get + typeof http.delete, status: r.status, data: r.data }), e => ({ has: typeof http.get, failed: e.message })));`
+	for _, tc := range []struct{ version, want string }{
+		{"1.7.0", `{"data":{"error":"nope"},"has":"functionfunction","status":404}`},
+		{"1.15.2", `{"data":{"error":"nope"},"has":"functionfunction","status":404}`},
+		{"1.2.4", `{"data":{"error":"nope"},"has":"functionfunction","status":404}`},
+	} {
+		res, _ := run(t, tc.version, job, `{}`)
+		if res.Status != runtime.StatusSuccess {
+			t.Fatalf("%s: %+v", tc.version, res.Error)
+		}
+		var got any
+		_ = json.Unmarshal(res.State, &got)
+		b, _ := json.Marshal(got)
+		if string(b) != tc.want {
+			t.Errorf("%s: %s, want %s", tc.version, b, tc.want)
+		}
+	}
+	// from 1.7.5 a validateStatus that refuses is a rejection
+	res, _ := run(t, "1.15.2", `fn(s => http.get({ url: '`+srv.URL+`/x', validateStatus: st => st < 400 })(s).catch(e => ({ failed: e.message, code: e.code })));`, `{}`)
+	if string(res.State) != `{"failed":"Request failed with status code 404","code":"ERR_BAD_REQUEST"}` {
+		t.Errorf("1.15.2 refusing validateStatus: %s %+v", res.State, res.Error)
+	}
+	// before 1.7.5 the same function became false: every status is accepted
+	res, _ = run(t, "1.2.4", `fn(s => http.get({ url: '`+srv.URL+`/x', validateStatus: st => st < 400 })(s).then(r => ({ status: r.status })));`, `{}`)
+	if string(res.State) != `{"status":404}` {
+		t.Errorf("1.2.4 expanded validateStatus: %s %+v", res.State, res.Error)
 	}
 	var st map[string]any
-	_ = json.Unmarshal(res.State, &st)
-	if st["has"] != "undefined" {
-		t.Errorf("1.7.0: http is %v", st["has"])
-	}
 	res, _ = run(t, "3.3.4", `fn(s => ({ ...s, has: typeof http.get + typeof http.options({}).json }));`, `{}`)
 	_ = json.Unmarshal(res.State, &st)
 	if st["has"] != "functionfunction" {

@@ -62,22 +62,9 @@ function searchParams(query) {
   return pairs;
 }
 
-// axios params serialisation: arrays as key[]=v, objects JSON, Dates ISO.
-function axiosParams(params) {
-  var pairs = [];
-  Object.keys(params || {}).forEach(function (k) {
-    var v = params[k];
-    if (v === null || v === undefined) return;
-    var key = k, vals = v;
-    if (Array.isArray(v)) key = k + '[]'; else vals = [v];
-    vals.forEach(function (x) {
-      if (x instanceof Date) x = x.toISOString();
-      else if (isObject(x)) x = JSON.stringify(x);
-      pairs.push(enc(key).replace(/%5B/g, '[').replace(/%5D/g, ']') + '=' + enc(String(x)).replace(/%20/g, '+'));
-    });
-  });
-  return pairs;
-}
+// axios params serialisation (arrays as key[]=v, objects JSON, Dates ISO):
+// language-common's, shared with its 1.x http namespace.
+var axiosParams = common.axiosParams;
 
 function parseBody(res, parseAs) {
   var body = res.body;
