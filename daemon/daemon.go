@@ -136,7 +136,11 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 		return nil, err
 	}
 	stateLimit := int(config.StateLimit(s.BodySizeLimit))
-	d.engine = runtime.New(runtime.Options{Compat: s.Compat, MaxStateBytes: stateLimit, MaxInputBytes: stateLimit})
+	// A warm VM for every run the lanes allow at once (routed 8 + scheduled
+	// 2 by default): with the engine's default of 4, half of the concurrent
+	// routed runs of JM_ISOLATION=none built a fresh VM (every adaptor's
+	// source evaluated again) and threw it away afterwards.
+	d.engine = runtime.New(runtime.Options{Compat: s.Compat, MaxStateBytes: stateLimit, MaxInputBytes: stateLimit, PoolSize: 10})
 	// Every job must compile before we accept traffic; the errors read as
 	// `jobmediator check` prints them.
 	if errs := d.engine.CheckProject(project, s.Compat); len(errs) > 0 {
