@@ -96,6 +96,13 @@ func historyRun(rec RunRecord, red *redact.Redactor) (*store.Run, []store.LogLin
 		if !bytes.Equal(s.Output, res.State) {
 			out = CleanState(s.Output, red)
 		}
+		// A step that stopped part-way (crashed, or failed under legacy)
+		// has no output; keep the state its failing operation was handed,
+		// as `jobmediator run` writes it then, so history shows how far the
+		// step got. The run's own Output stays the final state (none).
+		if len(s.Output) == 0 && len(s.Reached) > 0 {
+			out = CleanState(s.Reached, red)
+		}
 		sr := store.StepRecord{ID: s.ID, Job: s.Job, Name: s.Name, Status: store.RunStatus(s.Status),
 			Started: s.Started.UTC(), Finished: s.Finished.UTC(), Output: out}
 		switch s.Status {
