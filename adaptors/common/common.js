@@ -913,7 +913,7 @@ var util = {
   parseDate: parseDate
 };
 
-// ---- http namespace (2.1+): src/util/http.js request + src/http.js --------------
+// ---- http namespace (2.0+): src/util/http.js request + src/http.js --------------
 // request(method, url, {baseUrl, headers, query, body, errors, parseAs,
 // timeout}): an absolute URL (same origin as baseUrl, when given) or a path
 // joined to baseUrl; headers as given (no default content type: the
@@ -1124,7 +1124,7 @@ Object.assign(exports, {
   cursor: cursor, assert: assert, log: log, debug: debug, as: as, _: _, dateFns: dateFns, util: util,
   JSONPath: JSONPath
 });
-if (ge(2, 1, 0)) exports.http = http;
+if (ge(2, 0, 0)) exports.http = http; // 2.0.1 has it as 2.1.1 does (2.0.0-rc3 still had the axios module)
 else if (V.major === 1) exports.http = http1;
 // For the other adaptors (`common.asyncOp`), not a job global: it is not
 // enumerable, so neither the runtime nor re-exports copy it.
