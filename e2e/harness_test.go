@@ -118,6 +118,34 @@ func launch(t testing.TB, cmd *exec.Cmd, env map[string]string) *proc {
 
 func launchWith(t testing.TB, cmd *exec.Cmd, env map[string]string, p *proc) *proc {
 	t.Helper()
+	// freePort releases the port before the mediator binds it, and on a busy
+	// machine another process (often an outgoing connection of a parallel
+	// test package, which draws from the same range) can take it in
+	// between. That is the harness's race, not the mediator's: start again
+	// on a fresh port, a few times, before calling it a failure.
+	for attempt := 1; ; attempt++ {
+		err := p.launchOnce(t, cmd, env)
+		if err == nil {
+			return p
+		}
+		if attempt < 4 && strings.Contains(p.Logs(), "address already in use") {
+			t.Logf("port %d was taken before the mediator bound it; starting again on another", p.port)
+			next := exec.Command(cmd.Path, cmd.Args[1:]...)
+			next.Dir = cmd.Dir
+			cmd = next
+			p.mu.Lock()
+			p.logs.Reset()
+			p.mu.Unlock()
+			continue
+		}
+		t.Fatal(err)
+	}
+}
+
+// launchOnce starts cmd on a fresh port and waits until /healthz answers;
+// it returns an error when the process exits early or never gets healthy.
+func (p *proc) launchOnce(t testing.TB, cmd *exec.Cmd, env map[string]string) error {
+	t.Helper()
 	p.port, p.done = freePort(t), make(chan error, 1)
 	p.cmd = cmd
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("SERVER_PORT=%d", p.port), "JM_DATA_DIR=" + t.TempDir(), "LOG_LEVEL=debug"}
@@ -129,7 +157,9 @@ func launchWith(t testing.TB, cmd *exec.Cmd, env map[string]string, p *proc) *pr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -139,30 +169,31 @@ func launchWith(t testing.TB, cmd *exec.Cmd, env map[string]string, p *proc) *pr
 		}
 	}()
 	go func() { p.done <- p.cmd.Wait(); pw.Close() }()
-	t.Cleanup(func() {
-		p.stop(t)
-		if t.Failed() {
-			t.Logf("jobmediator logs:\n%s", p.Logs())
-		}
-	})
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-p.done:
-			t.Fatalf("jobmediator exited early: %v\n%s", err, p.Logs())
+			<-scanned // every line it wrote is in p.logs
+			return fmt.Errorf("jobmediator exited early: %v\n%s", err, p.Logs())
 		default:
 		}
 		resp, err := p.Client().Get(p.URL() + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return p
+				t.Cleanup(func() {
+					p.stop(t)
+					if t.Failed() {
+						t.Logf("jobmediator logs:\n%s", p.Logs())
+					}
+				})
+				return nil
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("jobmediator did not become healthy\n%s", p.Logs())
-	return nil
+	_ = p.stop(t)
+	return fmt.Errorf("jobmediator did not become healthy\n%s", p.Logs())
 }
 
 // stop sends SIGTERM and waits for a clean exit.
