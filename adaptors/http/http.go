@@ -33,8 +33,9 @@
 // {body: data}, so its script sees a document without elements and a
 // script-less call leaves data.body = {body: data} with cheerio's links:
 // reproduced. ≤2 (cheerio rc.2 on htmlparser2) fails with UNSUPPORTED.
-// Goldens: conformance corpus 146–149, recorded in Node (6.4.3, 7.2.10,
-// 4.0.0).
+// .html() serialises as cheerio does (the HTML spec's fragment
+// serialisation, not html.Render's). Goldens: conformance corpus 146–149
+// and 151, recorded in Node (6.4.3, 7.2.10, 4.0.0).
 //
 // Not implemented, each failing with a named error rather than being
 // ignored: parseAs "stream", encrypted keys (passphrase, pfx). Also

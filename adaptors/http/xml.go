@@ -207,10 +207,57 @@ func xmlHost(env *adaptors.Env) map[string]any {
 		// xmlHTML is the inner HTML of a node (cheerio's .html()).
 		"xmlHTML": func(id int) string {
 			var b strings.Builder
-			for c := node(docs(), id).FirstChild; c != nil; c = c.NextSibling {
-				_ = html.Render(&b, c)
-			}
+			serializeChildren(&b, node(docs(), id))
 			return b.String()
 		},
 	}
 }
+
+// serializeChildren writes n's children as the HTML spec's fragment
+// serialisation does, which is what cheerio 1.0.0-rc.10/12's .html() gives
+// for a parse5 document (and html.Render does not: it escapes quotes in
+// text, writes U+00A0 raw and closes void elements with "/>"): text escapes
+// &, U+00A0, < and >; attribute values &, U+00A0 and "; void elements
+// have no end tag; the text of raw-text elements is written as it is.
+func serializeChildren(b *strings.Builder, n *html.Node) {
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		switch c.Type {
+		case html.ElementNode:
+			b.WriteByte('<')
+			b.WriteString(c.Data)
+			for _, a := range c.Attr {
+				b.WriteByte(' ')
+				if a.Namespace != "" {
+					b.WriteString(a.Namespace + ":")
+				}
+				b.WriteString(a.Key)
+				b.WriteString(`="`)
+				b.WriteString(attrEscaper.Replace(a.Val))
+				b.WriteByte('"')
+			}
+			b.WriteByte('>')
+			if voidElements[c.Data] && c.Namespace == "" {
+				continue
+			}
+			serializeChildren(b, c)
+			b.WriteString("</" + c.Data + ">")
+		case html.TextNode:
+			if p := c.Parent; p != nil && p.Type == html.ElementNode && p.Namespace == "" && rawTextElements[p.Data] {
+				b.WriteString(c.Data)
+			} else {
+				b.WriteString(textEscaper.Replace(c.Data))
+			}
+		case html.CommentNode:
+			b.WriteString("<!--" + c.Data + "-->")
+		case html.DoctypeNode:
+			b.WriteString("<!DOCTYPE " + c.Data + ">")
+		}
+	}
+}
+
+var (
+	textEscaper     = strings.NewReplacer("&", "&amp;", "\u00a0", "&nbsp;", "<", "&lt;", ">", "&gt;")
+	attrEscaper     = strings.NewReplacer("&", "&amp;", "\u00a0", "&nbsp;", `"`, "&quot;")
+	voidElements    = map[string]bool{"area": true, "base": true, "basefont": true, "bgsound": true, "br": true, "col": true, "embed": true, "frame": true, "hr": true, "img": true, "input": true, "keygen": true, "link": true, "meta": true, "param": true, "source": true, "track": true, "wbr": true}
+	rawTextElements = map[string]bool{"style": true, "script": true, "xmp": true, "iframe": true, "noembed": true, "noframes": true, "plaintext": true, "noscript": true}
+)

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 // oracle.mjs — records the lightning-profile goldens of the conformance
 // corpus by running each job through the real @openfn/runtime (1.9.5) with
 // the real @openfn/language-common (3.3.4).
@@ -161,7 +162,17 @@ export async function runJob(file) {
     }
     // the names @openfn/runtime's linker gives the job: a CommonJS
     // adaptor's (4.x) are those of its default.default export
-    const ns = await import(adaptorDir === alias ? `${adaptorName}-${header.adaptor.version.split('.')[0]}` : adaptorName);
+    // (language-common 2.0.1, under language-http 6.4.3, imports the
+    // extensionless 'lodash/set', which an ESM import in this realm cannot
+    // resolve; the runtime's linker loads it, and the CommonJS build gives
+    // the same names)
+    const spec = adaptorDir === alias ? `${adaptorName}-${header.adaptor.version.split('.')[0]}` : adaptorName;
+    let ns;
+    try {
+      ns = await import(spec);
+    } catch {
+      ns = createRequire(import.meta.url)(spec);
+    }
     exportsList = Object.keys(ns.__esModule && ns.default && ns.default.default ? ns.default.default : ns);
   }
   const { code, sourceMap } = compile(src, { exportsList, stepId: base, adaptor: adaptorName });
