@@ -7,8 +7,8 @@
 // 3.x vs 1.x, composeNextState ≥1.15, expandReferences keeping RegExp ≥2.3).
 // The `http` namespace per version: 1.x is the axios module
 // (http.get/post/put/patch/head/options/delete({url, …}) resolving to the
-// axios response; params expanded whole before 1.7.5, only the request
-// keys from 1.7.5), 2.0+ the request helpers; both send through the run's
+// axios response; params expanded whole before 1.2.5, only the request
+// keys from 1.2.5), 2.0+ the request helpers; both send through the run's
 // recorded client (host.request). Not implemented: axios's agentOptions,
 // proxies and streams, ajv beyond the subset documented in common.js, and
 // URL schemas in validate.

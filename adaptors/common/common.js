@@ -1017,9 +1017,10 @@ var http = {
 // Each operation calls axios with {method, ...params} and resolves to the
 // axios response itself (not a state): jobs use it as
 // http.post({url, data})(state).then(({ data }) => …). params are expanded
-// wholly up to 1.7.3; from 1.7.5 (axios 1.1.3) only agentOptions, body,
-// json, data, form, formData, headers, options, params and url are, so
-// functions such as transformResponse and validateStatus stay functions.
+// wholly up to 1.2.4; from 1.2.5 only agentOptions, body, (json,) data,
+// form, formData, headers, options, params and url are, so functions such
+// as transformResponse and validateStatus stay functions. axios 0.21 up to
+// 1.7.3, 1.1.3 from 1.7.5.
 // axios as used: baseURL joined to a relative url, params serialised
 // (key[]=v for arrays, JSON for objects), data as JSON (Content-Type
 // application/json, with ;charset=utf-8 before axios 1), auth → Basic,
@@ -1031,6 +1032,7 @@ var http = {
 // headers, data}, request: {}}; agentOptions (TLS), proxies, streams and
 // responseType other than JSON/text are not applied.
 var AXIOS1 = ge(1, 7, 5);
+var SPLIT_REQUEST_KEYS = ge(1, 2, 5);
 var axiosExpandKeys = ['agentOptions', 'body', 'json', 'data', 'form', 'formData', 'headers', 'options', 'params', 'url'];
 function axiosParams(params) {
   var pairs = [];
@@ -1048,7 +1050,7 @@ function axiosParams(params) {
   return pairs;
 }
 function axiosExpand(requestParams, state) {
-  if (!AXIOS1) return expandOne(requestParams, state);
+  if (!SPLIT_REQUEST_KEYS) return expandOne(requestParams, state);
   var parts = splitKeys(requestParams || {}, axiosExpandKeys);
   return Object.assign({}, parts[0], expandOne(parts[1], state));
 }
@@ -1085,7 +1087,7 @@ function axiosRequest(config) {
     config: { method: method, url: url, params: c.params, headers: safe, data: body }, request: {} };
   // axios settles with `!validateStatus || validateStatus(status)`: a
   // validateStatus given as false/null (or made a value by the whole
-  // expansion before 1.7.5) accepts every status
+  // expansion before 1.2.5) accepts every status
   var ok = !('validateStatus' in c) || c.validateStatus === undefined ? (res.status >= 200 && res.status < 300)
     : (typeof c.validateStatus === 'function' ? c.validateStatus(res.status) : !c.validateStatus);
   if (!ok) {

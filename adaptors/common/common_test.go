@@ -222,9 +222,9 @@ func TestCursorStateDoesNotLeakAcrossRuns(t *testing.T) {
 
 // language-common's http namespace by version: 1.x is the axios module
 // (operations resolve to the axios response), 2.1+ the request helpers.
-// Before 1.7.5 the request params are expanded whole, so a validateStatus
+// Before 1.2.5 the request params are expanded whole, so a validateStatus
 // function is called with the state and the resulting value (false here)
-// accepts every status, as axios does; from 1.7.5 it stays a function
+// accepts every status, as axios does; from 1.2.5 it stays a function
 // (corpus 150 records 1.15.2 in Node).
 func TestHTTPNamespaceByVersion(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -251,12 +251,17 @@ func TestHTTPNamespaceByVersion(t *testing.T) {
 			t.Errorf("%s: %s, want %s", tc.version, b, tc.want)
 		}
 	}
-	// from 1.7.5 a validateStatus that refuses is a rejection
+	// from 1.2.5 a validateStatus that refuses is a rejection (with
+	// axios 1's code from 1.7.5)
 	res, _ := run(t, "1.15.2", `fn(s => http.get({ url: '`+srv.URL+`/x', validateStatus: st => st < 400 })(s).catch(e => ({ failed: e.message, code: e.code })));`, `{}`)
 	if string(res.State) != `{"failed":"Request failed with status code 404","code":"ERR_BAD_REQUEST"}` {
 		t.Errorf("1.15.2 refusing validateStatus: %s %+v", res.State, res.Error)
 	}
-	// before 1.7.5 the same function became false: every status is accepted
+	res, _ = run(t, "1.7.0", `fn(s => http.get({ url: '`+srv.URL+`/x', validateStatus: st => st < 400 })(s).catch(e => ({ failed: e.message, code: e.code ?? null })));`, `{}`)
+	if string(res.State) != `{"failed":"Request failed with status code 404","code":null}` {
+		t.Errorf("1.7.0 refusing validateStatus: %s %+v", res.State, res.Error)
+	}
+	// before 1.2.5 the same function became false: every status is accepted
 	res, _ = run(t, "1.2.4", `fn(s => http.get({ url: '`+srv.URL+`/x', validateStatus: st => st < 400 })(s).then(r => ({ status: r.status })));`, `{}`)
 	if string(res.State) != `{"status":404}` {
 		t.Errorf("1.2.4 expanded validateStatus: %s %+v", res.State, res.Error)
