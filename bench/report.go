@@ -128,7 +128,7 @@ func WriteTable(w io.Writer, r *Results) {
 		fmt.Fprintln(w, "| job | jobmediator ms | node ms | node/jobmediator | peak RSS jobmediator MiB | peak RSS node MiB |")
 		fmt.Fprintln(w, "|---|---|---|---|---|---|")
 		for _, x := range r.Jobs {
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", x.Job, cell(x.JM, 2), cell(x.Node, 2), cell(x.Speedup, 2), cell(x.JMRSS, 0), cell(x.NodeRSS, 0))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", x.Job, cell(x.JM, 3), cell(x.Node, 2), cell(x.Speedup, 2), cell(x.JMRSS, 0), cell(x.NodeRSS, 0))
 		}
 		for _, x := range r.Jobs {
 			if x.Node.Skipped != "" {
