@@ -56,3 +56,40 @@ fn(s => ({ count: s.names.length }));`}
 		}
 	}
 }
+
+// BenchmarkLargeJSON runs issue 11's large valid bodies (an 8 MB object
+// with 500,000 keys, a 2,000,000-element array) as state.data through a
+// trivial job in-process: native parse, §2.1 assembly, stringify. It is the
+// runtime share of e2e's BenchmarkLargeJSON, small enough to profile.
+func BenchmarkLargeJSON(b *testing.B) {
+	e := New(Options{MaxStateBytes: 64 << 20, MaxInputBytes: 64 << 20})
+	job := &config.Job{Key: "echo", Adaptor: "common", Body: "fn(s => s)"}
+	var obj, arr strings.Builder
+	obj.WriteString(`{"data":{`)
+	for i := 0; i < 500000; i++ {
+		if i > 0 {
+			obj.WriteByte(',')
+		}
+		fmt.Fprintf(&obj, `"k%07d":%d`, i, i)
+	}
+	obj.WriteString(`}}`)
+	arr.WriteString(`{"data":[`)
+	for i := 0; i < 2000000; i++ {
+		if i > 0 {
+			arr.WriteByte(',')
+		}
+		fmt.Fprintf(&arr, "%d", i%1000)
+	}
+	arr.WriteString(`]}`)
+	for _, tc := range []struct{ name, in string }{{"object-500k-keys", obj.String()}, {"array-2M", arr.String()}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(tc.in)))
+			for b.Loop() {
+				res := e.RunJob(context.Background(), job, config.CompatLightning, json.RawMessage(tc.in), RunRequest{})
+				if res.Status != StatusSuccess || len(res.State) < len(tc.in) {
+					b.Fatalf("%v, %d bytes", res.Error, len(res.State))
+				}
+			}
+		})
+	}
+}

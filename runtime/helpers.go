@@ -58,6 +58,19 @@ const helpersJS = `
   // §2.1 step input assembly. The states arrive already parsed (natively,
   // state.go): input undefined when the step has none, defaults {} and conf
   // null when the job sets none.
+  // With no default data to merge, Object.assign({}, defaults.data, d)
+  // is a key-by-key copy of d, which was parsed for this step alone and is
+  // referenced nowhere else: d itself is that copy, without the O(keys)
+  // cost (1.4 s of CPU for a 500,000-key body). The copy stays when it
+  // differs from d: default keys to merge, or an own "__proto__" key, which
+  // Object.assign's [[Set]] turns into the copy's prototype.
+  var hasOwn = Object.prototype.hasOwnProperty;
+  function noKeys(v) {
+    if (v === undefined || v === null) return true;
+    if (typeof v === 'string') return v.length === 0;
+    if (typeof v !== 'object') return true;
+    return Object.keys(v).length === 0;
+  }
   g.__jmAssemble = function (input, defaults, conf, lightning) {
     if (!lightning) {
       var s0 = input === undefined || input === null ? {} : input;
@@ -68,6 +81,7 @@ const helpersJS = `
     var s = Object.assign({}, defaults, input);
     var d = input.data;
     if (Array.isArray(d) || (d !== null && d !== undefined && typeof d !== 'object')) s.data = d;
+    else if (d && noKeys(defaults.data) && !hasOwn.call(d, '__proto__')) s.data = d;
     else s.data = Object.assign({}, defaults.data, d);
     s.configuration = Object.assign({}, input.configuration, conf || {});
     return s;

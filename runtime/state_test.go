@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -102,6 +104,50 @@ func TestStringify(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Errorf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestAssembleData checks §2.1's data merge (Object.assign({},
+// defaults.data, input.data)) on both of its paths: the input's own data
+// object when there is nothing to merge, and the copy when there is, or
+// when the copy differs (an own "__proto__" key becomes the copy's
+// prototype, so JSON.stringify no longer shows it).
+func TestAssembleData(t *testing.T) {
+	e := New(Options{})
+	for _, tc := range []struct {
+		name, input string
+		defaults    map[string]any
+		want        string
+	}{
+		{"no defaults", `{"data":{"b":2,"a":1}}`, nil, `{"b":2,"a":1}`},
+		{"defaults without data", `{"data":{"b":2}}`, map[string]any{"x": 1}, `{"b":2}`},
+		{"empty default data", `{"data":{"b":2}}`, map[string]any{"data": map[string]any{}}, `{"b":2}`},
+		{"default data merged under", `{"data":{"b":2,"a":3}}`, map[string]any{"data": map[string]any{"a": 1, "c": 4}}, `{"a":3,"c":4,"b":2}`},
+		{"default data string", `{"data":{"b":2}}`, map[string]any{"data": "xy"}, `{"0":"x","1":"y","b":2}`},
+		{"input data missing", `{}`, map[string]any{"data": map[string]any{"a": 1}}, `{"a":1}`},
+		{"own __proto__ key", `{"data":{"__proto__":{"p":1},"b":2}}`, nil, `{"b":2}`},
+		{"array data kept", `{"data":[1,2]}`, map[string]any{"data": map[string]any{"a": 1}}, `[1,2]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			job := &config.Job{Key: "j", Adaptor: "common", Body: "fn(s => ({ data: s.data, proto: s.data && Object.getPrototypeOf(s.data) === Object.prototype }))", State: tc.defaults}
+			res := e.RunJob(context.Background(), job, config.CompatLightning, json.RawMessage(tc.input), RunRequest{})
+			if res.Status != StatusSuccess {
+				t.Fatalf("%+v", res.Error)
+			}
+			var out struct {
+				Data  json.RawMessage `json:"data"`
+				Proto bool            `json:"proto"`
+			}
+			if err := json.Unmarshal(res.State, &out); err != nil {
+				t.Fatalf("%s: %v", res.State, err)
+			}
+			if string(out.Data) != tc.want {
+				t.Errorf("data = %s, want %s", out.Data, tc.want)
+			}
+			if out.Proto != (tc.name != "own __proto__ key" && tc.name != "array data kept") {
+				t.Errorf("proto = %v", out.Proto)
 			}
 		})
 	}
