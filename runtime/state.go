@@ -29,6 +29,13 @@ import (
 // maxJSONDepth bounds nesting so a hostile body cannot exhaust the stack.
 const maxJSONDepth = 10000
 
+// maxInternedKeys caps the key-sharing map. A record list repeats a few
+// keys (sharing them is the memory win); a body of many distinct keys (one
+// object of 500,000) shares nothing, and interning every key only grows a
+// map as large as the object's own (≈0.2 s of a 500,000-key parse). Past the
+// cap, known keys are still shared and new ones are not remembered.
+const maxInternedKeys = 4096
+
 type jsonParser struct {
 	vm    *goja.Runtime
 	data  []byte
@@ -136,7 +143,7 @@ func (p *jsonParser) object() (goja.Value, error) {
 		}
 		if ik, ok := p.keys[k]; ok {
 			k = ik
-		} else {
+		} else if len(p.keys) < maxInternedKeys {
 			p.keys[k] = k
 		}
 		p.skip()

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -25,6 +26,7 @@ func TestParseJSONMatchesJSONParse(t *testing.T) {
 		`"é中"`, `[]`, `{}`, `[1,"a",null,[],{}]`, ` { "a" : 1 , "b" : [ true , false ] } `,
 		`{"b":1,"a":2,"1":3,"0":4}`, `{"a":1,"a":2}`, `{"__proto__":{"x":1},"y":2}`,
 		`{"data":{"records":[{"id":"r1","age":3},{"id":"r2","age":4}]}}`,
+		manyKeys(maxInternedKeys + 10),
 	} {
 		got, err := parseJSON(vm, []byte(in))
 		if err != nil {
@@ -151,4 +153,19 @@ func TestAssembleData(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyKeys is an object with n distinct keys (more than the parser
+// interns) followed by records that reuse the first and the last of them.
+func manyKeys(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"wide":{`)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"k%d":%d`, i, i)
+	}
+	fmt.Fprintf(&b, `},"records":[{"k0":1,"k%d":2},{"k0":3,"k%d":4}]}`, n-1, n-1)
+	return b.String()
 }
