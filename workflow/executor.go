@@ -84,7 +84,7 @@ func New(p *config.Project, o Options) (*Executor, error) {
 		o.Credentials = func(string) (map[string]any, bool) { return nil, false }
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Transport: recorder.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		o.HTTPClient = &http.Client{Transport: recorder.Transport, CheckRedirect: recorder.NoRedirects}
 	}
 	sizes := map[string]int{config.LaneRouted: 8, config.LaneScheduled: 2}
 	for k, v := range o.Lanes {

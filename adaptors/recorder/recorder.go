@@ -200,11 +200,18 @@ var Transport = func() *http.Transport {
 	return t
 }()
 
+// NoRedirects is the redirect policy of every outbound client: a 3xx is
+// the adaptor's answer to handle (and one orchestration), as in OpenFn's
+// adaptors, whether the run is in a worker process, in the daemon or in
+// `jobmediator run` — one policy, so JM_ISOLATION never changes what a job
+// sees.
+func NoRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 // NewClient returns a client recording into rec (hc nil: a client on
-// Transport).
+// Transport that does not follow redirects).
 func NewClient(hc *http.Client, rec *Recorder) *Client {
 	if hc == nil {
-		hc = &http.Client{Transport: Transport}
+		hc = &http.Client{Transport: Transport, CheckRedirect: NoRedirects}
 	}
 	return &Client{HTTP: hc, Rec: rec, Timeout: 300 * time.Second, MaxBody: 64 << 20}
 }

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -98,7 +97,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		Compat:     cp,
 		Input:      input,
 		Credential: creds.Get,
-		HTTP:       recorder.NewClient(&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, rec),
+		HTTP:       recorder.NewClient(nil, rec),
 		Redactor:   red,
 		Log: func(l runtime.LogLine) {
 			step := ""

@@ -252,3 +252,47 @@ func TestDeadlineCancelAndDeath(t *testing.T) {
 		t.Fatalf("after a death: %s %s %+v", ok.Status, ok.State, ok.Error)
 	}
 }
+
+// A worker's outbound calls follow the same redirect policy as the daemon's
+// and `jobmediator run`'s (recorder.NoRedirects): a 3xx is the adaptor's
+// answer, recorded as one orchestration, so JM_ISOLATION never changes what
+// a job sees.
+func TestWorkerDoesNotFollowRedirects(t *testing.T) {
+	var followed sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/moved" {
+			http.Redirect(w, r, "/target", http.StatusFound)
+			return
+		}
+		followed.Store(r.URL.Path, true)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"ok":true}`)
+	}))
+	defer srv.Close()
+	wf := &config.Workflow{Key: "redirect", Jobs: []*config.Job{{Key: "get", Name: "get", Adaptor: "@openfn/language-http@7.3.2", Credential: "up",
+		Body: `get('/moved'); fn(s => { console.log('status ' + s.response.statusCode); return s; })`}}}
+	run := func(runner interface {
+		Run(context.Context, runtime.RunRequest) *runtime.Result
+	}) (*runtime.Result, []recorder.Exchange) {
+		red := redact.New()
+		rec := recorder.NewRecorder(red)
+		res := runner.Run(context.Background(), runtime.RunRequest{Workflow: wf, Compat: config.CompatLightning, Input: json.RawMessage(`{}`),
+			Credential: func(k string) (map[string]any, bool) { return map[string]any{"baseUrl": srv.URL}, k == "up" },
+			HTTP:       recorder.NewClient(nil, rec), Redactor: red})
+		return res, rec.Exchanges()
+	}
+	want, wantEx := run(walker.NewLocal(runtime.New(runtime.Options{})))
+	got, gotEx := run(newPool(t, Options{Warm: 1, Size: 1}))
+	if len(wantEx) != 1 || wantEx[0].Response == nil || wantEx[0].Response.Status != http.StatusFound {
+		t.Fatalf("in-process: exchanges %+v (want one 302)", wantEx)
+	}
+	if len(gotEx) != 1 || gotEx[0].Response == nil || gotEx[0].Response.Status != http.StatusFound {
+		t.Fatalf("worker: exchanges %+v (want one 302, as in-process)", gotEx)
+	}
+	if got.Status != want.Status || string(got.State) != string(want.State) {
+		t.Fatalf("worker %s %s, in-process %s %s", got.Status, got.State, want.Status, want.State)
+	}
+	if _, ok := followed.Load("/target"); ok {
+		t.Fatal("a client followed the redirect to /target")
+	}
+}
