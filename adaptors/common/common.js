@@ -348,15 +348,20 @@ function fnIf(condition, operation) {
   };
 }
 
+// each copies state per item with object spread, as 3.3.4 does
+// ({ ...state, data, index }): an own "__proto__" key stays an own key
+// (Object.assign would set the prototype), and goja's spread copies without
+// the extra source object and [[Set]] calls, which were a third of the time
+// of an each over 10k items.
 function each(dataSource, operation) {
   if (!dataSource) throw new TypeError('dataSource argument for each operation is invalid.');
   return function (state) {
     var items = asData(dataSource, state);
     return items.reduce(function (st, data, index) {
       if (st && typeof st.then === 'function') {
-        return st.then(function (s) { return operation(Object.assign({}, s, { data: data, index: index })); });
+        return st.then(function (s) { return operation({ ...s, data: data, index: index }); });
       }
-      return operation(Object.assign({}, st, { data: data, index: index }));
+      return operation({ ...st, data: data, index: index });
     }, state);
   };
 }
@@ -368,9 +373,9 @@ var beta = {
       var before = state.data;
       var next = inner(state);
       if (next && typeof next.then === 'function') {
-        return next.then(function (s) { return Object.assign({}, s, { data: before }); });
+        return next.then(function (s) { return { ...s, data: before }; });
       }
-      return Object.assign({}, next, { data: before });
+      return { ...next, data: before };
     };
   }
 };

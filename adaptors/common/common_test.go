@@ -107,6 +107,11 @@ func TestOperations(t *testing.T) {
 		{"each with function source and async op", "3.3.4", `each(s => s.cases, fn(async s => ({ ...s, ids: (s.ids || []).concat(s.data.id) })))`, "ids", `[1,2]`},
 		{"each with $", "3.3.4", `each($.cases, fn(s => ({ ...s, last: s.data.t })))`, "last", `"b"`},
 		{"beta.each restores data", "3.3.4", `beta.each('$.cases[*]', fn(s => ({ ...s, n: (s.n || 0) + 1 })))`, "data", `{"x":1}`},
+		// 3.3.4 builds each item's state with {...state, data, index}: an own
+		// "__proto__" key is copied as an own key, not set as the prototype
+		// (Object.assign would do the latter).
+		{"each copies like spread", "3.3.4", `fn(s => { const t = { ...s }; Object.defineProperty(t, '__proto__', { value: { p: 1 }, enumerable: true, writable: true, configurable: true }); return t; });
+each([1], fn(s => ({ r: [Object.prototype.hasOwnProperty.call(s, '__proto__'), s.p === 1, s.data, s.index] })))`, "r", `[true,false,1,0]`},
 		{"empty each returns state", "3.3.4", `each('$.nothing[*]', fn(s => ({ ...s, touched: true })))`, "touched", `null`},
 		{"lastReferenceValue reads references[0]", "3.3.4", `fn(s => composeNextState(s, { id: 'second' })); fn(s => composeNextState(s, { id: 'third' })); fn(s => ({ ...s, last: lastReferenceValue('id')(s) }))`, "last", `"x1"`},
 		{"composeNextState initialises references", "3.3.4", `fn(s => { delete s.references; return composeNextState(s, 5) })`, "references", `[{"x":1}]`},
