@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jobmediator/jobmediator/internal/apijson"
+
 	"github.com/gorilla/mux"
 	"golang.org/x/crypto/bcrypt"
 
@@ -29,7 +31,7 @@ func (c *Console) apiMe(w http.ResponseWriter, r *http.Request) {
 	if p.Session != nil {
 		out["expires"] = p.Session.Expires
 	}
-	apiJSON(w, http.StatusOK, out)
+	apijson.Write(w, http.StatusOK, out)
 }
 
 // userView never carries the hash.
@@ -43,14 +45,14 @@ type userView struct {
 func (c *Console) apiUsers(w http.ResponseWriter, r *http.Request) {
 	users, err := c.o.Store.ListUsers(r.Context())
 	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, "reading users: "+c.o.Redactor.String(err.Error()))
+		apijson.Error(w, http.StatusServiceUnavailable, "reading users: "+c.o.Redactor.String(err.Error()))
 		return
 	}
 	out := []userView{}
 	for _, u := range users {
 		out = append(out, userView{u.Username, u.Role, u.Created, u.Updated})
 	}
-	apiJSON(w, http.StatusOK, map[string]any{"users": out})
+	apijson.Write(w, http.StatusOK, map[string]any{"users": out})
 }
 
 func (c *Console) apiCreateUser(w http.ResponseWriter, r *http.Request) {
@@ -62,7 +64,7 @@ func (c *Console) apiCreateUser(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		apiError(w, http.StatusBadRequest, `body must be {"username","password","role"}: `+err.Error())
+		apijson.Error(w, http.StatusBadRequest, `body must be {"username","password","role"}: `+err.Error())
 		return
 	}
 	if err := c.createUser(r, in.Username, in.Password, in.Role); err != nil {
@@ -70,10 +72,10 @@ func (c *Console) apiCreateUser(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, store.ErrDuplicate) || fmt.Sprint(err) == "user "+in.Username+" exists already" {
 			status = http.StatusConflict
 		}
-		apiError(w, status, err.Error())
+		apijson.Error(w, status, err.Error())
 		return
 	}
-	apiJSON(w, http.StatusCreated, map[string]any{"username": in.Username, "role": in.Role})
+	apijson.Write(w, http.StatusCreated, map[string]any{"username": in.Username, "role": in.Role})
 }
 
 func (c *Console) apiDeleteUser(w http.ResponseWriter, r *http.Request) {
@@ -81,28 +83,28 @@ func (c *Console) apiDeleteUser(w http.ResponseWriter, r *http.Request) {
 	err := c.deleteUser(r, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		apiError(w, http.StatusNotFound, "no user "+name)
+		apijson.Error(w, http.StatusNotFound, "no user "+name)
 	case err != nil:
-		apiError(w, http.StatusBadRequest, err.Error())
+		apijson.Error(w, http.StatusBadRequest, err.Error())
 	default:
-		apiJSON(w, http.StatusOK, map[string]any{"deleted": name})
+		apijson.Write(w, http.StatusOK, map[string]any{"deleted": name})
 	}
 }
 
 func (c *Console) apiAudit(w http.ResponseWriter, r *http.Request) {
 	entries, err := c.o.Store.ListAudit(r.Context(), store.AuditFilter{Limit: 100, Before: r.URL.Query().Get("before")})
 	if errors.Is(err, store.ErrNotFound) {
-		apiError(w, http.StatusBadRequest, "before names no audit entry")
+		apijson.Error(w, http.StatusBadRequest, "before names no audit entry")
 		return
 	}
 	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, "reading the audit log: "+c.o.Redactor.String(err.Error()))
+		apijson.Error(w, http.StatusServiceUnavailable, "reading the audit log: "+c.o.Redactor.String(err.Error()))
 		return
 	}
 	if entries == nil {
 		entries = []*store.AuditEntry{}
 	}
-	apiJSON(w, http.StatusOK, map[string]any{"audit": entries})
+	apijson.Write(w, http.StatusOK, map[string]any{"audit": entries})
 }
 
 // events is the live-refresh stream: one `change` event whenever the

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jobmediator/jobmediator/internal/apijson"
+
 	"github.com/gorilla/mux"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/bcrypt"
@@ -375,16 +377,16 @@ func (c *Console) api(min store.Role, next http.HandlerFunc) http.Handler {
 		p := c.authenticate(r)
 		if p == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="jobmediator"`)
-			apiError(w, http.StatusUnauthorized, "log in to the console or send a bearer token")
+			apijson.Error(w, http.StatusUnauthorized, "log in to the console or send a bearer token")
 			return
 		}
 		r = r.WithContext(withPrincipal(r.Context(), p))
 		if !csrfOK(r, p) {
-			apiError(w, http.StatusForbidden, "missing or wrong "+CSRFHeader+" header")
+			apijson.Error(w, http.StatusForbidden, "missing or wrong "+CSRFHeader+" header")
 			return
 		}
 		if !p.can(min) {
-			apiError(w, http.StatusForbidden, fmt.Sprintf("role %s may not do this (needs %s)", p.Role, min))
+			apijson.Error(w, http.StatusForbidden, fmt.Sprintf("role %s may not do this (needs %s)", p.Role, min))
 			return
 		}
 		next(w, r)
@@ -419,19 +421,4 @@ func (c *Console) audit(ctx context.Context, p *principal, action, target, detai
 	if err := c.o.Store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		c.o.Logger.WithError(err).WithField("action", action).Error("console: could not write the audit log")
 	}
-}
-
-func apiJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"encoding the answer failed","status":500}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(b)
-}
-
-func apiError(w http.ResponseWriter, status int, msg string) {
-	apiJSON(w, status, map[string]any{"error": map[string]any{"message": msg, "status": status}})
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jobmediator/jobmediator/internal/apijson"
+
 	"github.com/jobmediator/jobmediator/store"
 )
 
@@ -204,12 +206,12 @@ func (c *Console) streamExport(w http.ResponseWriter, r *http.Request, what stri
 		format = "csv"
 	}
 	if format != "csv" && format != "ndjson" {
-		apiError(w, http.StatusBadRequest, "format must be csv or ndjson")
+		apijson.Error(w, http.StatusBadRequest, "format must be csv or ndjson")
 		return
 	}
 	rq, err := parseRunQuery(q)
 	if err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
+		apijson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	rq.Before = ""

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jobmediator/jobmediator/internal/apijson"
+
 	"github.com/gorilla/mux"
 
 	"github.com/jobmediator/jobmediator/channels/auth"
@@ -97,23 +99,8 @@ func (a *API) Register(r *mux.Router) {
 		r.PathPrefix("/debug/pprof/").Handler(a.tokenGuard(servePprof))
 	}
 	r.PathPrefix("/api").Handler(a.guard(func(w http.ResponseWriter, req *http.Request) {
-		apiError(w, http.StatusNotFound, "no API route "+req.Method+" "+req.URL.Path)
+		apijson.Error(w, http.StatusNotFound, "no API route "+req.Method+" "+req.URL.Path)
 	}))
-}
-
-func apiJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"encoding the answer failed","status":500}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(b)
-}
-
-func apiError(w http.ResponseWriter, status int, msg string) {
-	apiJSON(w, status, map[string]any{"error": map[string]any{"message": msg, "status": status}})
 }
 
 // guard admits a request through Options.Authorize, else by bearer token.
@@ -138,13 +125,13 @@ func (a *API) audit(r *http.Request, action, target, detail string, ok bool) {
 func (a *API) tokenGuard(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(a.tokens) == 0 {
-			apiError(w, http.StatusNotFound, "the API is disabled: set an API token to enable it")
+			apijson.Error(w, http.StatusNotFound, "the API is disabled: set an API token to enable it")
 			return
 		}
 		got, ok := auth.BearerToken(r)
 		if !ok || !auth.AnyEqual(got, a.tokens) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="jobmediator"`)
-			apiError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			apijson.Error(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
 		next(w, r)
@@ -155,26 +142,26 @@ func (a *API) run(w http.ResponseWriter, r *http.Request) {
 	key := mux.Vars(r)["key"]
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.o.BodyLimit))
 	if err != nil {
-		apiError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", a.o.BodyLimit))
+		apijson.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", a.o.BodyLimit))
 		return
 	}
 	var cursor, state json.RawMessage
 	if len(bytes.TrimSpace(raw)) > 0 {
 		var req map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &req); err != nil {
-			apiError(w, http.StatusBadRequest, "body must be a JSON object {\"cursor\": {...}} or {\"state\": {...}}")
+			apijson.Error(w, http.StatusBadRequest, "body must be a JSON object {\"cursor\": {...}} or {\"state\": {...}}")
 			return
 		}
 		for k := range req {
 			if k != "cursor" && k != "state" {
-				apiError(w, http.StatusBadRequest, fmt.Sprintf("unknown field %q: use cursor or state", k))
+				apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("unknown field %q: use cursor or state", k))
 				return
 			}
 		}
 		cursor, state = req["cursor"], req["state"]
 	}
 	if a.o.RunManual == nil {
-		apiError(w, http.StatusServiceUnavailable, "manual runs are off")
+		apijson.Error(w, http.StatusServiceUnavailable, "manual runs are off")
 		return
 	}
 	res, err := a.o.RunManual(r.Context(), key, cursor, state)
@@ -189,16 +176,16 @@ func (a *API) run(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case errors.Is(err, workflow.ErrUnknownWorkflow):
-		apiError(w, http.StatusNotFound, err.Error())
+		apijson.Error(w, http.StatusNotFound, err.Error())
 		return
 	case errors.Is(err, workflow.ErrBadInput):
-		apiError(w, http.StatusBadRequest, err.Error())
+		apijson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	case errors.Is(err, workflow.ErrBusy):
-		apiError(w, http.StatusConflict, err.Error())
+		apijson.Error(w, http.StatusConflict, err.Error())
 		return
 	case err != nil:
-		apiError(w, http.StatusServiceUnavailable, err.Error())
+		apijson.Error(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	out := map[string]any{"run_id": res.RunID, "workflow": key, "window": res.Window, "cursor_advanced": res.Advanced}
@@ -214,14 +201,14 @@ func (a *API) run(w http.ResponseWriter, r *http.Request) {
 	if len(res.Output) > 0 {
 		out["output"] = res.Output
 	}
-	apiJSON(w, http.StatusOK, out)
+	apijson.Write(w, http.StatusOK, out)
 }
 
 var runStatuses = map[store.RunStatus]bool{store.RunPending: true, store.RunRunning: true, store.RunSuccess: true, store.RunFailed: true, store.RunCrashed: true}
 
 func (a *API) storeOK(w http.ResponseWriter) bool {
 	if a.o.Store == nil {
-		apiError(w, http.StatusServiceUnavailable, "run history is off (no store)")
+		apijson.Error(w, http.StatusServiceUnavailable, "run history is off (no store)")
 		return false
 	}
 	return true
@@ -235,24 +222,24 @@ func (a *API) runs(w http.ResponseWriter, r *http.Request) {
 	f := store.RunFilter{Workflow: q.Get("workflow"), Status: store.RunStatus(q.Get("status")),
 		Before: q.Get("before"), TransactionID: q.Get("transaction"), ParentID: q.Get("parent")}
 	if f.Status != "" && !runStatuses[f.Status] {
-		apiError(w, http.StatusBadRequest, fmt.Sprintf("status %q is not one of pending, running, success, failed, crashed", f.Status))
+		apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("status %q is not one of pending, running, success, failed, crashed", f.Status))
 		return
 	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			apiError(w, http.StatusBadRequest, fmt.Sprintf("limit %q must be a number from 1 to 1000", s))
+			apijson.Error(w, http.StatusBadRequest, fmt.Sprintf("limit %q must be a number from 1 to 1000", s))
 			return
 		}
 		f.Limit = n
 	}
 	runs, err := a.o.Store.ListRuns(r.Context(), f)
 	if errors.Is(err, store.ErrNotFound) {
-		apiError(w, http.StatusBadRequest, "before names no run")
+		apijson.Error(w, http.StatusBadRequest, "before names no run")
 		return
 	}
 	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, "reading run history: "+err.Error())
+		apijson.Error(w, http.StatusServiceUnavailable, "reading run history: "+err.Error())
 		return
 	}
 	for _, run := range runs {
@@ -261,7 +248,7 @@ func (a *API) runs(w http.ResponseWriter, r *http.Request) {
 	if runs == nil {
 		runs = []*store.Run{}
 	}
-	apiJSON(w, http.StatusOK, map[string]any{"runs": runs})
+	apijson.Write(w, http.StatusOK, map[string]any{"runs": runs})
 }
 
 // scrub applies the daemon's redactor once more on the way out: stored
@@ -284,17 +271,17 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
 	run, err := a.o.Store.GetRun(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		apiError(w, http.StatusNotFound, "no run "+id)
+		apijson.Error(w, http.StatusNotFound, "no run "+id)
 		return
 	}
 	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, "reading run history: "+err.Error())
+		apijson.Error(w, http.StatusServiceUnavailable, "reading run history: "+err.Error())
 		return
 	}
 	a.scrub(run)
 	logs, err := a.o.Store.Logs(r.Context(), id)
 	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, "reading run logs: "+err.Error())
+		apijson.Error(w, http.StatusServiceUnavailable, "reading run logs: "+err.Error())
 		return
 	}
 	for i := range logs {
@@ -303,7 +290,7 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 	if logs == nil {
 		logs = []store.LogLine{}
 	}
-	apiJSON(w, http.StatusOK, map[string]any{"run": run, "logs": logs})
+	apijson.Write(w, http.StatusOK, map[string]any{"run": run, "logs": logs})
 }
 
 // cursorView is one cursor as the API shows it.
@@ -320,7 +307,7 @@ func (a *API) cursors(w http.ResponseWriter, r *http.Request) {
 	}
 	wf := a.x.Project().Workflow(mux.Vars(r)["workflow"])
 	if wf == nil {
-		apiError(w, http.StatusNotFound, "no workflow "+mux.Vars(r)["workflow"])
+		apijson.Error(w, http.StatusNotFound, "no workflow "+mux.Vars(r)["workflow"])
 		return
 	}
 	out := map[string]cursorView{}
@@ -334,12 +321,12 @@ func (a *API) cursors(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if err != nil {
-			apiError(w, http.StatusServiceUnavailable, "reading cursor "+key+": "+err.Error())
+			apijson.Error(w, http.StatusServiceUnavailable, "reading cursor "+key+": "+err.Error())
 			return
 		}
 		out[name] = cursorView{Key: c.Key, Version: c.Version, Updated: c.Updated, Value: a.x.Redactor().JSON(c.Value)}
 	}
-	apiJSON(w, http.StatusOK, map[string]any{"workflow": wf.Key, "cursors": out})
+	apijson.Write(w, http.StatusOK, map[string]any{"workflow": wf.Key, "cursors": out})
 }
 
 // deadView is a dead letter as the API lists it. The payload (the
@@ -364,14 +351,14 @@ func (a *API) dead(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			apiError(w, http.StatusBadRequest, "limit must be a number from 1 to 1000")
+			apijson.Error(w, http.StatusBadRequest, "limit must be a number from 1 to 1000")
 			return
 		}
 		limit = n
 	}
 	msgs, err := a.o.Store.ListDead(r.Context(), limit)
 	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, "reading dead letters: "+err.Error())
+		apijson.Error(w, http.StatusServiceUnavailable, "reading dead letters: "+err.Error())
 		return
 	}
 	out := []deadView{}
@@ -379,7 +366,7 @@ func (a *API) dead(w http.ResponseWriter, r *http.Request) {
 		out = append(out, deadView{ID: m.ID, Workflow: m.Workflow, Kind: string(m.Kind), Attempts: m.Attempts,
 			MaxAttempts: m.MaxAttempts, LastError: a.x.Redactor().String(m.LastError), Created: m.Created, Died: m.Updated})
 	}
-	apiJSON(w, http.StatusOK, map[string]any{"dead": out})
+	apijson.Write(w, http.StatusOK, map[string]any{"dead": out})
 }
 
 func (a *API) requeue(w http.ResponseWriter, r *http.Request) {
@@ -391,14 +378,14 @@ func (a *API) requeue(w http.ResponseWriter, r *http.Request) {
 	a.audit(r, "dead.retry", id, "", err == nil)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		apiError(w, http.StatusNotFound, "no message "+id)
+		apijson.Error(w, http.StatusNotFound, "no message "+id)
 	case errors.Is(err, store.ErrConflict):
-		apiError(w, http.StatusConflict, err.Error())
+		apijson.Error(w, http.StatusConflict, err.Error())
 	case err != nil:
-		apiError(w, http.StatusServiceUnavailable, "requeueing: "+err.Error())
+		apijson.Error(w, http.StatusServiceUnavailable, "requeueing: "+err.Error())
 	default:
 		a.x.Logger().WithField("message", id).Info("dead letter requeued by an operator")
-		apiJSON(w, http.StatusOK, map[string]any{"requeued": id})
+		apijson.Write(w, http.StatusOK, map[string]any{"requeued": id})
 	}
 }
 

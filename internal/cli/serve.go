@@ -30,19 +30,30 @@ func settings(name string, args []string, stdout, stderr io.Writer, getenv func(
 	return s, envErrs, fs, nil
 }
 
-func serve(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	s, envErrs, _, err := settings("serve", args, stdout, stderr, getenv)
-	if err == flag.ErrHelp {
-		return exitOK
-	}
-	if err != nil {
+// validSettings is settings for a command that cannot run on invalid
+// ones (serve, notify-test; check lists them instead): when ok is false the
+// command returns code (0 after --help, 2 after a usage or settings error,
+// which it has printed).
+func validSettings(name string, args []string, stdout, stderr io.Writer, getenv func(string) string) (s config.Settings, code int, ok bool) {
+	s, envErrs, _, err := settings(name, args, stdout, stderr, getenv)
+	switch {
+	case err == flag.ErrHelp:
+		return s, exitOK, false
+	case err != nil:
 		fmt.Fprintln(stderr, err)
-		return exitUsage
-	}
-	if len(envErrs) > 0 {
-		fmt.Fprintln(stderr, "jobmediator serve: invalid settings:")
+		return s, exitUsage, false
+	case len(envErrs) > 0:
+		fmt.Fprintf(stderr, "jobmediator %s: invalid settings:\n", name)
 		listErrors(stderr, envErrs)
-		return exitUsage
+		return s, exitUsage, false
+	}
+	return s, exitOK, true
+}
+
+func serve(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	s, code, ok := validSettings("serve", args, stdout, stderr, getenv)
+	if !ok {
+		return code
 	}
 	d, err := daemon.New(s, stderr)
 	if err != nil {
@@ -101,18 +112,9 @@ func check(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 // notifyTest sends a test notification to every sink and lists the
 // outcomes.
 func notifyTest(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	s, envErrs, _, err := settings("notify-test", args, stdout, stderr, getenv)
-	if err == flag.ErrHelp {
-		return exitOK
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
-	}
-	if len(envErrs) > 0 {
-		fmt.Fprintln(stderr, "jobmediator notify-test: invalid settings:")
-		listErrors(stderr, envErrs)
-		return exitUsage
+	s, code, ok := validSettings("notify-test", args, stdout, stderr, getenv)
+	if !ok {
+		return code
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -121,7 +123,7 @@ func notifyTest(args []string, stdout, stderr io.Writer, getenv func(string) str
 		fmt.Fprintln(stderr, "jobmediator notify-test:", err)
 		return exitUsage
 	}
-	code := exitOK
+	code = exitOK
 	for _, r := range results {
 		scope := "all workflows"
 		if len(r.Workflows) > 0 {
