@@ -274,8 +274,10 @@ func (cfg *Config) Routed() ([]RoutedRow, error) {
 		for i := 0; i < cfg.Repeats; i++ {
 			for _, s := range servers {
 				var profiled chan struct{}
-				if s == med && i == 0 && sc.Conns == 16 && cfg.ProfileDir != "" {
-					profiled = cfg.profile(med, "mediator-closed16")
+				// both mediators: the difference between the two
+				// profiles is the cost of isolation
+				if s != bare && i == 0 && sc.Conns == 16 && cfg.ProfileDir != "" {
+					profiled = cfg.profile(s, s.name+"-closed16")
 				}
 				r := cfg.runLoad(s, sc)
 				if profiled != nil {

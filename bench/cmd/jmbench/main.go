@@ -67,7 +67,7 @@ func main() {
 	flag.DurationVar(&cfg.Duration, "duration", 2*time.Second, "length of each routed load run")
 	flag.DurationVar(&cfg.StoreDuration, "store-duration", 1500*time.Millisecond, "length of each store measurement")
 	flag.BoolVar(&cfg.Pin, "pin", true, "pin servers to CPU 0 and the load generator to CPU 1 (taskset)")
-	flag.StringVar(&cfg.ProfileDir, "profile", "", "write a CPU profile of the mediator under load (closed 16) to this directory")
+	flag.StringVar(&cfg.ProfileDir, "profile", "", "write CPU profiles of both mediators under load (closed 16) to this directory")
 	flag.StringVar(&only, "only", "", "comma-separated parts: routed, jobs, store")
 	flag.Parse()
 	if only != "" {
