@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Mask is what a secret is replaced with.
@@ -37,16 +38,30 @@ var defaultKeys = []string{
 // Redactor knows which keys and values are secret. The zero value is not
 // usable; call New. It is safe for concurrent use.
 type Redactor struct {
-	mu      sync.RWMutex
-	keys    map[string]bool
-	values  []string // longest first, so overlapping secrets mask fully
-	b64     []string // base64 forms: only looked for inside runs of base64 characters
-	valueOK map[string]bool
+	mu   sync.RWMutex
+	keys map[string]bool
+	// sets are the registered secrets, one immutable formSet per value,
+	// shared by every redactor that knows that value (see cachedForms):
+	// a run's redactor is a clone of the mediator's plus the run's
+	// credentials, and registering a credential must not cost computing
+	// and sorting some thirty encodings of each secret again on every
+	// run. Every occurrence of every form is found and overlapping spans
+	// are merged (spans), so the order of sets does not matter.
+	sets []*formSet
+}
+
+// formSet is one secret value's forms (see Forms). It never changes once
+// built.
+type formSet struct {
+	text []string // searched for anywhere
+	b64  []string // base64 forms: only looked for inside runs of base64 characters
+	// shortestB64 is the length of the shortest b64 form (0: none).
+	shortestB64 int
 }
 
 // New returns a Redactor with the default sensitive keys plus extraKeys.
 func New(extraKeys ...string) *Redactor {
-	r := &Redactor{keys: map[string]bool{}, valueOK: map[string]bool{}}
+	r := &Redactor{keys: map[string]bool{}}
 	for _, k := range defaultKeys {
 		r.keys[normKey(k)] = true
 	}
@@ -61,6 +76,17 @@ func New(extraKeys ...string) *Redactor {
 var keyNoise = strings.NewReplacer("-", "", "_", "", " ", "", ".", "")
 
 func normKey(k string) string {
+	// most keys are already plain lower-case words: no copy for those
+	plain := true
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return k
+	}
 	return keyNoise.Replace(strings.ToLower(k))
 }
 
@@ -88,33 +114,70 @@ func (r *Redactor) AddValues(values ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, v := range values {
-		text, b64 := forms(v)
-		for _, f := range text {
-			r.addForm(f, false)
+		if len(v) < minSecretLen {
+			continue
 		}
-		for _, f := range b64 {
-			r.addForm(f, true)
-		}
-	}
-	r.index()
-}
-
-func (r *Redactor) addForm(form string, b64 bool) {
-	if len(form) < minSecretLen || r.valueOK[form] {
-		return
-	}
-	r.valueOK[form] = true
-	if b64 {
-		r.b64 = append(r.b64, form)
-	} else {
-		r.values = append(r.values, form)
+		r.addSet(cachedForms(v))
 	}
 }
 
-// index sorts values longest first. Callers hold mu.
-func (r *Redactor) index() {
-	sort.Slice(r.values, func(i, j int) bool { return len(r.values[i]) > len(r.values[j]) })
-	sort.Slice(r.b64, func(i, j int) bool { return len(r.b64[i]) > len(r.b64[j]) })
+// addSet registers fs unless this redactor has it already. Callers hold mu.
+func (r *Redactor) addSet(fs *formSet) {
+	for _, have := range r.sets {
+		if have == fs {
+			return
+		}
+	}
+	r.sets = append(r.sets, fs)
+}
+
+// formCache maps a secret value to its formSet. The values are credential
+// fields, held in memory by the credential store anyway; the cache only
+// stops growing at formCacheMax distinct values (a credential rotated
+// thousands of times without a restart), after which new values are
+// computed per call.
+var (
+	formCache     sync.Map // string → *formSet
+	formCacheSize atomic.Int64
+)
+
+const formCacheMax = 4096
+
+func cachedForms(v string) *formSet {
+	if fs, ok := formCache.Load(v); ok {
+		return fs.(*formSet)
+	}
+	fs := newFormSet(forms(v))
+	if formCacheSize.Load() < formCacheMax {
+		if prev, loaded := formCache.LoadOrStore(v, fs); loaded {
+			return prev.(*formSet)
+		}
+		formCacheSize.Add(1)
+	}
+	return fs
+}
+
+// newFormSet keeps the forms long enough to search for, without repeats.
+func newFormSet(text, b64 []string) *formSet {
+	fs := &formSet{}
+	seen := map[string]bool{}
+	keep := func(list []string) []string {
+		var out []string
+		for _, f := range list {
+			if len(f) >= minSecretLen && !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	fs.text, fs.b64 = keep(text), keep(b64)
+	for _, f := range fs.b64 {
+		if fs.shortestB64 == 0 || len(f) < fs.shortestB64 {
+			fs.shortestB64 = len(f)
+		}
+	}
+	return fs
 }
 
 // minBase64Core is the shortest run of base64 characters taken as a sign of
@@ -293,19 +356,14 @@ func (r *Redactor) AddSecretsFrom(configuration map[string]any) {
 }
 
 // Clone returns an independent copy, so per-run secrets do not leak into the
-// shared redactor.
+// shared redactor. The form sets themselves are immutable and shared.
 func (r *Redactor) Clone() *Redactor {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	c := &Redactor{keys: map[string]bool{}, valueOK: map[string]bool{}}
+	c := &Redactor{keys: make(map[string]bool, len(r.keys)), sets: append(make([]*formSet, 0, len(r.sets)+4), r.sets...)}
 	for k := range r.keys {
 		c.keys[k] = true
 	}
-	for v := range r.valueOK {
-		c.valueOK[v] = true
-	}
-	c.values = append([]string(nil), r.values...)
-	c.b64 = append([]string(nil), r.b64...)
 	return c
 }
 
@@ -340,18 +398,17 @@ func (r *Redactor) String(s string) string {
 // touching matches merged. Callers hold mu (read).
 func (r *Redactor) spans(s string) [][2]int {
 	var spans [][2]int
-	for _, v := range r.values {
-		for off := 0; off <= len(s)-len(v); {
-			j := strings.Index(s[off:], v)
-			if j < 0 {
-				break
-			}
-			spans = append(spans, [2]int{off + j, off + j + len(v)})
-			off += j + 1
+	shortest := 0
+	for _, fs := range r.sets {
+		for _, v := range fs.text {
+			spans = occurrences(s, v, 0, spans)
+		}
+		if fs.shortestB64 > 0 && (shortest == 0 || fs.shortestB64 < shortest) {
+			shortest = fs.shortestB64
 		}
 	}
-	if n := len(r.b64); n > 0 {
-		spans = r.base64Spans(s, len(r.b64[n-1]), spans)
+	if shortest > 0 {
+		spans = r.base64Spans(s, shortest, spans)
 	}
 	if len(spans) < 2 {
 		return spans
@@ -366,6 +423,20 @@ func (r *Redactor) spans(s string) [][2]int {
 		}
 	}
 	return merged
+}
+
+// occurrences appends every (possibly overlapping) occurrence of v in s,
+// offset by base.
+func occurrences(s, v string, base int, spans [][2]int) [][2]int {
+	for off := 0; off <= len(s)-len(v); {
+		j := strings.Index(s[off:], v)
+		if j < 0 {
+			break
+		}
+		spans = append(spans, [2]int{base + off + j, base + off + j + len(v)})
+		off += j + 1
+	}
+	return spans
 }
 
 // base64Spans adds the base64 forms found in s. They can only occur inside
@@ -383,14 +454,9 @@ func (r *Redactor) base64Spans(s string, shortest int, spans [][2]int) [][2]int 
 			j++
 		}
 		if run := s[i:j]; len(run) >= shortest {
-			for _, v := range r.b64 {
-				for off := 0; off <= len(run)-len(v); {
-					k := strings.Index(run[off:], v)
-					if k < 0 {
-						break
-					}
-					spans = append(spans, [2]int{i + off + k, i + off + k + len(v)})
-					off += k + 1
+			for _, fs := range r.sets {
+				for _, v := range fs.b64 {
+					spans = occurrences(run, v, i, spans)
 				}
 			}
 		}
@@ -740,7 +806,11 @@ type Snapshot struct {
 func (r *Redactor) Snapshot() Snapshot {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	s := Snapshot{Keys: make([]string, 0, len(r.keys)), Values: append([]string(nil), r.values...), Base64: append([]string(nil), r.b64...)}
+	s := Snapshot{Keys: make([]string, 0, len(r.keys))}
+	for _, fs := range r.sets {
+		s.Values = append(s.Values, fs.text...)
+		s.Base64 = append(s.Base64, fs.b64...)
+	}
 	for k := range r.keys {
 		s.Keys = append(s.Keys, k)
 	}
@@ -751,16 +821,12 @@ func (r *Redactor) Snapshot() Snapshot {
 // FromSnapshot rebuilds a redactor from a Snapshot. Values are taken as
 // they are (they already include their encoded forms).
 func FromSnapshot(s Snapshot) *Redactor {
-	r := &Redactor{keys: make(map[string]bool, len(s.Keys)), valueOK: make(map[string]bool, len(s.Values))}
+	r := &Redactor{keys: make(map[string]bool, len(s.Keys))}
 	for _, k := range s.Keys {
 		r.keys[normKey(k)] = true
 	}
-	for _, v := range s.Values {
-		r.addForm(v, false)
+	if len(s.Values)+len(s.Base64) > 0 {
+		r.sets = []*formSet{newFormSet(s.Values, s.Base64)}
 	}
-	for _, v := range s.Base64 {
-		r.addForm(v, true)
-	}
-	r.index()
 	return r
 }

@@ -114,6 +114,27 @@ func TestCloneIsIndependent(t *testing.T) {
 	}
 }
 
+// TestSharedFormsStayPerRedactor: redactors registering the same secret
+// share its computed forms (one set, computed once), and registering it
+// again on every run does not grow what each String call searches.
+func TestSharedFormsStayPerRedactor(t *testing.T) {
+	a, b := New(), New()
+	a.AddValues("shared-secret", "only-in-a")
+	b.AddValues("shared-secret")
+	for i := 0; i < 3; i++ {
+		b.AddValues("shared-secret")
+	}
+	if len(b.sets) != 1 || a.sets[0] != b.sets[0] {
+		t.Fatalf("forms not shared or registered twice: a %d sets, b %d sets", len(a.sets), len(b.sets))
+	}
+	if b.String("only-in-a") != "only-in-a" || a.String("only-in-a") != Mask {
+		t.Fatal("a secret of one redactor reached another")
+	}
+	if b.String("x shared-secret y") != "x *** y" {
+		t.Fatal("shared secret not masked")
+	}
+}
+
 // TestEveryEncoding masks a secret in each form it takes on its way out,
 // including inside longer encoded text, and leaves nothing of it readable.
 func TestEveryEncoding(t *testing.T) {

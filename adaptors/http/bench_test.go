@@ -1,0 +1,55 @@
+package http_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/jobmediator/jobmediator/adaptors/recorder"
+	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/redact"
+	"github.com/jobmediator/jobmediator/runtime"
+)
+
+// BenchmarkPost is the job of examples/hello-upstream (one language-http 7
+// post of state.data to a loopback upstream), run as a routed request runs
+// it: one step on a warm pool, with credentials, redaction and the call
+// recorder. The sub-benchmark "fn" runs fn(s => s) on the same adaptor: the
+// difference is what one post costs.
+func BenchmarkPost(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"rec-1","status":"created"}`))
+	}))
+	defer up.Close()
+	conf := map[string]any{"baseUrl": up.URL, "username": "demo", "password": "demo-secret"}
+	in := []byte(`{"data":{"resourceType":"Patient","id":"p-1","name":[{"family":"Doe","given":["Jane"]}],"gender":"female","birthDate":"1990-01-01"}}`)
+	for _, bc := range []struct{ name, body string }{
+		{"post", "post('/records', $.data);"},
+		{"fn", "fn(s => s);"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := runtime.New(runtime.Options{})
+			job := &config.Job{Key: "step", Adaptor: "@openfn/language-http@7", Body: bc.body, Credential: "cred"}
+			run := func() {
+				red := redact.New()
+				res := e.RunJob(context.Background(), job, config.CompatLightning, in, runtime.RunRequest{
+					HTTP: recorder.NewClient(nil, recorder.NewRecorder(red)), Redactor: red,
+					Credential: func(k string) (map[string]any, bool) { return conf, k == "cred" },
+				})
+				if res.Status != runtime.StatusSuccess {
+					b.Fatalf("%+v", res.Error)
+				}
+			}
+			run()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				run()
+			}
+		})
+	}
+}
