@@ -77,6 +77,17 @@ func TestJSONPath(t *testing.T) {
 		{"$.cases[7].id", "[]"},
 		{"$.data.*meta-instance-id*", `["m1"]`},
 		{"$.obj", `[{"x":1,"y":2}]`},
+		// key chains (names and indices only) take the walk in firstMatch;
+		// these pin the general matcher's answers at its edges
+		{"$.cases.length", "[2]"},
+		{"$.cases[-2].t", `["a"]`},
+		{"$.cases[-3].t", "[]"},
+		{"$.cases.1.id", "[2]"},
+		{"$.data.items.0.a", "[1]"},
+		{"$.obj.toString", "[]"},
+		{"$.obj.x.y", "[]"},
+		{"$.cases[0].t.length", "[]"},
+		{"$.data.form", `[{"visits":[1,2]}]`},
 	}
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {
@@ -91,7 +102,14 @@ func TestJSONPath(t *testing.T) {
 			eq(t, st["r"], c.want)
 		})
 	}
-	res, _ := run(t, "3.3.4", `fn(s => ({ r: source('$.a[?(@.x ==')(s) }))`, `{}`)
+	res, st := run(t, "3.3.4", `fn(s => ({ r: [dataValue('$.pid')(s), dataValue('..form.visits[1]')(s), jsonValue(s, '$.cases[1].id'),
+  sourceValue('$.obj.nope')(s) === undefined, sourceValue('$.n')(s), JSONPath('$.n', s), JSONPath('$.u', s), sourceValue('$.cases[*].id')(s)] }))`,
+		`{"data":{"pid":9,"form":{"visits":[1,2]}},"cases":[{"id":1},{"id":2}],"obj":{},"n":null}`)
+	if res.Status != runtime.StatusSuccess {
+		t.Fatalf("%+v", res.Error)
+	}
+	eq(t, st["r"], `[9,2,2,true,null,[null],[],1]`)
+	res, _ = run(t, "3.3.4", `fn(s => ({ r: source('$.a[?(@.x ==')(s) }))`, `{}`)
 	if res.Error == nil || !strings.Contains(res.Error.Message, "JSONPath") {
 		t.Errorf("bad filter: %+v", res.Error)
 	}

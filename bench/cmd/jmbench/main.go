@@ -2,7 +2,7 @@
 //
 //	jmbench [-repeats 3] [-duration 3s] [-only routed,jobs,store]   the table
 //	jmbench bare -listen ADDR -upstream URL                          the baseline server
-//	jmbench jobrun -job NAME -input FILE -repeats N                  one job in process
+//	jmbench jobrun -job NAME -input FILE -repeats N [-cpuprofile F] [-jsprofile F]  one job in process
 package main
 
 import (
@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/dop251/goja"
 
 	"github.com/jobmediator/jobmediator/bench"
 )
@@ -43,6 +45,7 @@ func main() {
 			input := fs.String("input", "", "input state file")
 			repeats := fs.Int("repeats", 3, "timed repeats")
 			prof := fs.String("cpuprofile", "", "write a CPU profile of the whole child here")
+			jsProf := fs.String("jsprofile", "", "write goja's JavaScript-level profile (functions of the job and adaptors) here")
 			_ = fs.Parse(os.Args[2:])
 			if *prof != "" {
 				f, err := os.Create(*prof)
@@ -50,8 +53,15 @@ func main() {
 				exit(pprof.StartCPUProfile(f))
 				defer pprof.StopCPUProfile()
 			}
+			if *jsProf != "" {
+				f, err := os.Create(*jsProf)
+				exit(err)
+				exit(goja.StartProfile(f))
+				defer goja.StopProfile()
+			}
 			if err := bench.RunJobChild(*job, *input, *repeats, os.Stdout); err != nil {
 				pprof.StopCPUProfile()
+				goja.StopProfile()
 				exit(err)
 			}
 			return
