@@ -530,7 +530,8 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 	if d.console != nil {
 		srv.RegisterOnShutdown(d.console.Shutdown)
 	}
-	fields := logrus.Fields{"addr": ln.Addr().String(), "project": d.project.Path, "version": version.String()}
+	fields := logrus.Fields{"addr": ln.Addr().String(), "project": d.project.Path, "version": version.String(),
+		"gc": tuneGC(os.Getenv, cgroupMemoryLimit())}
 	if d.tls != nil {
 		ln = tls.NewListener(ln, d.tls.Config())
 		fields["tls"] = true
