@@ -296,3 +296,36 @@ func TestWorkerDoesNotFollowRedirects(t *testing.T) {
 		t.Fatal("a client followed the redirect to /target")
 	}
 }
+
+// A worker is sent a run's credentials and secrets only when they differ
+// from the last run's: each run still sees its own, and a run's redactor
+// does not keep what an earlier run taught it.
+func TestRunContextFollowsEachRun(t *testing.T) {
+	p := newPool(t, Options{Warm: 1, Size: 1})
+	wf := &config.Workflow{Key: "cred", Jobs: []*config.Job{{Key: "a", Name: "a", Adaptor: "common", Credential: "up",
+		Body: `fn(s => { console.log('pw ' + s.configuration.password + ' other ' + s.data.other); return { data: { pw: s.configuration.password } }; })`}}}
+	run := func(pw, other string) *runtime.Result {
+		red := redact.New()
+		red.AddSecretsFrom(map[string]any{"password": pw})
+		return p.Run(context.Background(), runtime.RunRequest{Workflow: wf, Compat: config.CompatLightning, Redactor: red,
+			Input:      json.RawMessage(`{"data":{"other":"` + other + `"}}`),
+			Credential: func(k string) (map[string]any, bool) { return map[string]any{"password": pw}, k == "up" }})
+	}
+	for i, c := range []struct{ pw, other string }{
+		{"alpha-secret-1", "beta-secret-22"}, // the next run's secret is not one of this run's
+		{"beta-secret-22", "alpha-secret-1"}, // nor the last run's one of this run's
+		{"beta-secret-22", "alpha-secret-1"}, // unchanged: not sent again
+		{"alpha-secret-1", "x"},
+	} {
+		res := run(c.pw, c.other)
+		if res.Status != runtime.StatusSuccess || !strings.Contains(string(res.State), c.pw) {
+			t.Fatalf("run %d: %s %+v state %s, want password %s", i, res.Status, res.Error, res.State, c.pw)
+		}
+		if len(res.Logs) != 1 || res.Logs[0].Message != "pw *** other "+c.other {
+			t.Errorf("run %d: logs %+v", i, res.Logs)
+		}
+	}
+	if n := p.Workers(); n != 1 {
+		t.Errorf("%d workers, want the one", n)
+	}
+}

@@ -26,7 +26,8 @@ type WarmSpec struct {
 }
 
 type helloMsg struct {
-	PID int `json:"pid"`
+	PID int   `json:"pid"`
+	Mem int64 `json:"mem"` // memoryInUse at rest
 }
 
 type workflowMsg struct {
@@ -35,15 +36,23 @@ type workflowMsg struct {
 }
 
 type runMsg struct {
-	Workflow uint64                    `json:"workflow"`
-	Compat   config.Compat             `json:"compat,omitempty"`
-	Trigger  string                    `json:"trigger,omitempty"`
-	Start    string                    `json:"start,omitempty"`
-	RunID    string                    `json:"run_id,omitempty"`
-	Deadline time.Time                 `json:"deadline,omitzero"`
-	Limit    int64                     `json:"limit"` // bytes this run may use
-	Creds    map[string]map[string]any `json:"creds,omitempty"`
-	Secrets  redact.Snapshot           `json:"secrets"`
+	Workflow uint64        `json:"workflow"`
+	Compat   config.Compat `json:"compat,omitempty"`
+	Trigger  string        `json:"trigger,omitempty"`
+	Start    string        `json:"start,omitempty"`
+	RunID    string        `json:"run_id,omitempty"`
+	Deadline time.Time     `json:"deadline,omitzero"`
+	Limit    int64         `json:"limit"` // bytes this run may use
+}
+
+// runContext is what a run may know of the mediator's secrets: its
+// workflow's credentials and the values to redact. It travels as the run
+// frame's second blob, and only when it differs from the one the worker
+// was sent last (nil blob: the same), so a worker serving one workflow
+// decodes it once, not on every run.
+type runContext struct {
+	Creds   map[string]map[string]any `json:"creds,omitempty"`
+	Secrets redact.Snapshot           `json:"secrets"`
 }
 
 type doneMsg struct {
@@ -58,4 +67,7 @@ type doneMsg struct {
 	// Recycle: the worker exits after this frame (it went over its memory
 	// budget; a fresh process is cheaper than trusting its heap).
 	Recycle bool `json:"recycle,omitempty"`
+	// Mem is the worker's memoryInUse after the run: the base of the
+	// mediator's resident-memory backstop for the next run.
+	Mem int64 `json:"mem,omitempty"`
 }

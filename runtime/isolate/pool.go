@@ -61,10 +61,14 @@ type Options struct {
 type Pool struct {
 	o     Options
 	slots chan struct{} // one per run in flight
-	idle  chan *proc
-	wfMu  sync.Mutex
-	wfIDs map[*config.Workflow]uint64
-	wfSeq uint64
+	// idle workers, the one used last on top: a run goes to the worker
+	// whose caches (CPU, its VMs' pages, its keep-alive connections
+	// upstream) are warmest, and under light load most workers rest.
+	idleMu sync.Mutex
+	idle   []*proc
+	wfMu   sync.Mutex
+	wfIDs  map[*config.Workflow]uint64
+	wfSeq  uint64
 
 	closed atomic.Bool
 	mu     sync.Mutex
@@ -102,7 +106,7 @@ func New(o Options) (*Pool, error) {
 		l.SetOutput(io.Discard)
 		o.Logger = l
 	}
-	p := &Pool{o: o, slots: make(chan struct{}, o.Size), idle: make(chan *proc, o.Size),
+	p := &Pool{o: o, slots: make(chan struct{}, o.Size),
 		wfIDs: map[*config.Workflow]uint64{}, all: map[*proc]struct{}{}}
 	for i := 0; i < o.Warm; i++ {
 		w, err := p.spawn()
@@ -110,7 +114,7 @@ func New(o Options) (*Pool, error) {
 			_ = p.Close() // the spawn error is the one to report
 			return nil, err
 		}
-		p.idle <- w
+		p.putIdle(w)
 	}
 	return p, nil
 }
@@ -135,16 +139,32 @@ func (p *Pool) Workers() int {
 
 func (p *Pool) take() (*proc, error) {
 	for {
-		select {
-		case w := <-p.idle:
-			if w.alive() {
-				return w, nil
-			}
-			p.forget(w)
-		default:
+		p.idleMu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.idleMu.Unlock()
 			return p.spawn()
 		}
+		w := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.idleMu.Unlock()
+		if w.alive() {
+			return w, nil
+		}
+		p.forget(w)
 	}
+}
+
+// putIdle keeps w for the next run; false when Size workers are idle
+// already (a replacement raced a spawn).
+func (p *Pool) putIdle(w *proc) bool {
+	p.idleMu.Lock()
+	defer p.idleMu.Unlock()
+	if len(p.idle) >= p.o.Size {
+		return false
+	}
+	p.idle = append(p.idle, w)
+	return true
 }
 
 func (p *Pool) forget(w *proc) {
@@ -165,9 +185,7 @@ func (p *Pool) replace() {
 			p.o.Logger.WithError(err).Warn("could not start a replacement worker; the next run starts one")
 			return
 		}
-		select {
-		case p.idle <- w:
-		default:
+		if !p.putIdle(w) {
 			w.kill()
 			p.forget(w)
 		}
@@ -191,13 +209,12 @@ func (p *Pool) Run(ctx context.Context, req runtime.RunRequest) *runtime.Result 
 		return crashed(&runtime.Error{Name: "WorkerError", Severity: "crash", Source: "runtime", Message: "could not start a worker process: " + err.Error()}, nil)
 	}
 	res, healthy := p.runIn(ctx, w, req)
-	if healthy && !p.closed.Load() {
-		p.idle <- w
-	} else {
-		w.kill()
-		p.forget(w)
-		p.replace()
+	if healthy && !p.closed.Load() && p.putIdle(w) {
+		return res
 	}
+	w.kill()
+	p.forget(w)
+	p.replace()
 	return res
 }
 
@@ -243,33 +260,43 @@ func (p *Pool) runIn(ctx context.Context, w *proc, req runtime.RunRequest) (*run
 	if red == nil {
 		red = p.o.Redactor
 	}
-	m := runMsg{Workflow: id, Compat: req.Compat, Trigger: req.Trigger, Start: req.Start, RunID: req.RunID,
-		Limit: limit, Secrets: red.Snapshot()}
+	m := runMsg{Workflow: id, Compat: req.Compat, Trigger: req.Trigger, Start: req.Start, RunID: req.RunID, Limit: limit}
 	if dl, ok := ctx.Deadline(); ok {
 		m.Deadline = dl
 	}
+	rc := runContext{Secrets: red.Snapshot()}
 	if req.Credential != nil {
 		for _, j := range wf.Jobs {
 			if j.Credential == "" {
 				continue
 			}
 			if c, ok := req.Credential(j.Credential); ok {
-				if m.Creds == nil {
-					m.Creds = map[string]map[string]any{}
+				if rc.Creds == nil {
+					rc.Creds = map[string]map[string]any{}
 				}
-				m.Creds[j.Credential] = c
+				rc.Creds[j.Credential] = c
 			}
 		}
 	}
-	_, baseRSS, _ := statm(w.pidStr)
-	if err := w.send(kindRun, m, req.Input); err != nil {
+	rcJSON, err := json.Marshal(rc)
+	if err != nil {
+		return crashed(&runtime.Error{Name: "CredentialError", Severity: "crash", Source: "runtime", Message: "the run's credentials are not JSON: " + err.Error()}, nil), true
+	}
+	if bytes.Equal(rcJSON, w.rcSent) {
+		rcJSON = nil // the worker has it
+	} else {
+		w.rcSent = rcJSON
+	}
+	if err := w.send(kindRun, m, req.Input, rcJSON); err != nil {
 		return p.died(w, limit, nil), false
 	}
 	var logs []runtime.LogLine
 	// The worker enforces the budget itself; this is the backstop for a
 	// worker too busy to (a GC death spiral): twice the budget in resident
-	// memory, plus the runtime's own.
-	rssCap := baseRSS + 2*limit + 256<<20
+	// memory, plus the runtime's own (and what it does not count: code,
+	// the ballast's page tables), above what the worker held at its last
+	// report.
+	rssCap := w.mem + 2*limit + 256<<20
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	done := ctx.Done()
@@ -319,6 +346,7 @@ func (p *Pool) runIn(ctx context.Context, w *proc, req runtime.RunRequest) (*run
 						req.HTTP.Rec.SetProperty(k, v)
 					}
 				}
+				w.mem = d.Mem
 				if d.Recycle {
 					p.o.Logger.WithFields(logrus.Fields{"run": req.RunID, "workflow": wf.Key, "pid": w.cmd.Process.Pid}).
 						Warn("run went over its memory limit; its worker is replaced")
@@ -403,6 +431,9 @@ type proc struct {
 	stderr     *tail
 	wfs        map[uint64]bool
 	overMemory atomic.Bool
+	// The fields below belong to the run in flight (one at a time).
+	mem    int64  // memoryInUse the worker last reported
+	rcSent []byte // the runContext it was sent last
 }
 
 func (p *Pool) spawn() (*proc, error) {
@@ -458,11 +489,13 @@ func (p *Pool) spawn() (*proc, error) {
 	}()
 	select {
 	case f, ok := <-w.frames:
-		if !ok || f.kind != kindHello {
+		var h helloMsg
+		if !ok || f.kind != kindHello || json.Unmarshal(f.hdr, &h) != nil {
 			w.kill()
 			<-w.exited
 			return nil, fmt.Errorf("worker %s did not start: %s", p.o.Command[0], firstLine(st.String()))
 		}
+		w.mem = h.Mem
 	case <-time.After(60 * time.Second):
 		w.kill()
 		return nil, errors.New("worker did not report ready within 60s")

@@ -63,7 +63,7 @@ func Serve(in io.Reader, out io.Writer, o WorkerOptions, walk func(*runtime.Engi
 	ballast := make([]byte, gcBallast)
 	defer goruntime.KeepAlive(ballast)
 	wk := &worker{eng: eng, walker: walk(eng), w: bufio.NewWriterSize(out, 64<<10), wfs: map[uint64]*config.Workflow{}}
-	if err := wk.send(kindHello, helloMsg{PID: os.Getpid()}); err != nil {
+	if err := wk.send(kindHello, helloMsg{PID: os.Getpid(), Mem: memoryInUse()}); err != nil {
 		return err
 	}
 	frames := make(chan frame, 4)
@@ -149,6 +149,13 @@ func Serve(in io.Reader, out io.Writer, o WorkerOptions, walk func(*runtime.Engi
 				if len(f.blobs) > 0 {
 					input = f.blobs[0]
 				}
+				if len(f.blobs) > 1 && f.blobs[1] != nil {
+					var c runContext
+					if err := json.Unmarshal(f.blobs[1], &c); err != nil {
+						return fmt.Errorf("run context: %w", err)
+					}
+					wk.creds, wk.red = c.Creds, redact.FromSnapshot(c.Secrets)
+				}
 				ctx, c := context.WithCancel(context.Background())
 				if !m.Deadline.IsZero() {
 					ctx, c = context.WithDeadline(context.Background(), m.Deadline)
@@ -166,6 +173,10 @@ type worker struct {
 	wmu    sync.Mutex
 	w      *bufio.Writer
 	wfs    map[uint64]*config.Workflow
+	// creds and red are the last run context sent (runContext): a run
+	// frame without one reuses them.
+	creds map[string]map[string]any
+	red   *redact.Redactor
 }
 
 func (wk *worker) send(kind byte, hdr any, blobs ...[]byte) error {
@@ -183,7 +194,13 @@ func (wk *worker) run(ctx context.Context, cancel context.CancelFunc, m runMsg, 
 			Message: "the worker was not sent the workflow definition"}})
 		return false
 	}
-	red := redact.FromSnapshot(m.Secrets)
+	// The run's redactor learns its steps' configuration: a clone, so
+	// nothing of this run's stays for the next.
+	red := redact.New()
+	if wk.red != nil {
+		red = wk.red.Clone()
+	}
+	creds := wk.creds
 	rec := recorder.NewRecorder(red)
 	rec.OnAdd = func(ex recorder.Exchange) { _ = wk.send(kindExchange, ex) }
 	var logBytes atomic.Int64
@@ -191,7 +208,7 @@ func (wk *worker) run(ctx context.Context, cancel context.CancelFunc, m runMsg, 
 	g := guard(m.Limit, cancel)
 	res := wk.walker.Run(ctx, runtime.RunRequest{
 		Workflow: wf, Compat: m.Compat, Trigger: m.Trigger, Start: m.Start, Input: input, RunID: m.RunID,
-		Credential: func(key string) (map[string]any, bool) { c, ok := m.Creds[key]; return c, ok },
+		Credential: func(key string) (map[string]any, bool) { c, ok := creds[key]; return c, ok },
 		HTTP:       recorder.NewClient(nil, rec),
 		Redactor:   red,
 		Log: func(l runtime.LogLine) {
@@ -210,7 +227,7 @@ func (wk *worker) run(ctx context.Context, cancel context.CancelFunc, m runMsg, 
 		},
 	})
 	over := g.stop()
-	d := doneMsg{Status: res.Status, Steps: res.Steps, Error: res.Error, Props: rec.Properties()}
+	d := doneMsg{Status: res.Status, Steps: res.Steps, Error: res.Error, Props: rec.Properties(), Mem: memoryInUse()}
 	if over {
 		d.Status, d.Error, d.Recycle = runtime.StatusCrashed, MemoryLimitError(m.Limit), true
 		if n := len(d.Steps); n > 0 {
@@ -275,6 +292,20 @@ type memGuard struct {
 }
 
 var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+
+var memSample = []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+
+// memoryInUse is what the Go runtime holds of the OS's memory and has not
+// given back, less the ballast (never written, so never resident): the
+// worker's resident memory as the mediator's backstop sees it, without
+// the mediator reading /proc before every run.
+func memoryInUse() int64 {
+	sampleMu.Lock()
+	defer sampleMu.Unlock()
+	metrics.Read(memSample)
+	n := int64(memSample[0].Value.Uint64()) - int64(memSample[1].Value.Uint64()) - gcBallast //nolint:gosec // G115: byte counts of this process
+	return max(n, 0)
+}
 
 var sampleMu sync.Mutex
 
