@@ -40,6 +40,11 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// Now is the clock for bookkeeping timestamps (tests); default time.Now.
 	Now func() time.Time
+	// HistoryLinger is how long queued run history may wait for more runs
+	// to share its commit (journal.go); default JournalLinger, negative
+	// commits as soon as the writer is free. It bounds what a crash can
+	// lose of synchronous runs' history.
+	HistoryLinger time.Duration
 }
 
 // FromEnv fills empty fields from the environment: MONGO_URL, falling back
@@ -104,6 +109,9 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.HistoryLinger == 0 {
+		cfg.HistoryLinger = JournalLinger
+	}
 	san := sanitizer{red: cfg.Redactor, maxState: cfg.MaxStateBytes}
 	if cfg.MongoURL != "" {
 		db := cfg.Database
@@ -120,7 +128,7 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		return newJournal(m), nil
+		return newJournal(m, cfg.HistoryLinger), nil
 	}
 	dir := cfg.DataDir
 	if dir == "" {
@@ -131,7 +139,7 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		return nil, err
 	}
 	// run history goes through the group-commit journal (journal.go)
-	return newJournal(b), nil
+	return newJournal(b, cfg.HistoryLinger), nil
 }
 
 // StartCuller applies retention in the background: once at start, then
