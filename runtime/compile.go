@@ -37,9 +37,13 @@ type compiled struct {
 	opPos    [][2]int // line and column of each operation in the job source
 	opNames  []string // callee name of each operation (fn, each, get, …)
 	warnings []string
-	gen      string // generated source (debugging and tests)
-	edits    []edit // applied edits, sorted, for mapping positions back
-	orig     string
+	// globals are the only global names a step of this job can write (every
+	// identifier-like word of its source); nil when it may write any, and
+	// the VM's reset checks them all.
+	globals []string
+	gen     string // generated source (debugging and tests)
+	edits   []edit // applied edits, sorted, for mapping positions back
+	orig    string
 }
 
 // edit replaces orig[pos:end] with text. Insertions have end == pos.
@@ -133,7 +137,51 @@ func compileSource(name, src string, compat config.Compat) (*compiled, error) {
 		c := &compiled{name: name, edits: sortEdits(cp.edits), orig: stripped, gen: gen}
 		return nil, c.compileErr(err)
 	}
-	return &compiled{prog: p, name: name, ops: cp.nops, opPos: cp.opPos, opNames: cp.opNames, warnings: cp.warnings, gen: gen, edits: sortEdits(cp.edits), orig: stripped}, nil
+	return &compiled{prog: p, name: name, ops: cp.nops, opPos: cp.opPos, opNames: cp.opNames, warnings: cp.warnings,
+		globals: jobGlobals(gen, compat), gen: gen, edits: sortEdits(cp.edits), orig: stripped}, nil
+}
+
+// reWord matches runs that contain every identifier of a source: ASCII
+// identifier characters, and any non-ASCII character but the whitespace a
+// job may put next to an identifier (outside strings, comments and regular
+// expressions a non-ASCII character is either part of an identifier or
+// whitespace). Words in strings and comments come too; a superset is safe.
+var reWord = regexp.MustCompile(`(?:[A-Za-z0-9_$]|[^\x00-\x7F\p{Zs}\x{FEFF}\x{2028}\x{2029}])+`)
+
+// maxJobGlobals: past this many distinct words, checking each after a step
+// costs about what checking every global does.
+const maxJobGlobals = 200
+
+// jobGlobals lists the global names a step of a lightning job can write.
+// Its code is strict and can make no code from strings (eval, Function and
+// the async and generator function constructors throw), so it reaches a
+// global only by naming it: an assignment to an existing global (strict
+// mode allows it), or through globalThis, when any name may be written
+// (nil). An identifier written with a \u escape is not a word here (nil
+// too). Legacy jobs are sloppy (an undeclared assignment, this in a plain
+// call and eval all reach the global object): nil.
+func jobGlobals(gen string, compat config.Compat) []string {
+	if compat != config.CompatLightning || strings.Contains(gen, `\u`) {
+		return nil
+	}
+	seen := map[string]bool{}
+	names := []string{}
+	for _, w := range reWord.FindAllString(gen, -1) {
+		if w == "globalThis" {
+			return nil
+		}
+		// a word cannot start with a digit (a number glued to it is a
+		// syntax error), but only what follows the digits could be a name
+		if w = strings.TrimLeft(w, "0123456789"); w == "" || seen[w] {
+			continue
+		}
+		seen[w] = true
+		names = append(names, w)
+		if len(names) > maxJobGlobals {
+			return nil
+		}
+	}
+	return names
 }
 
 func syntaxError(name string, err error) *Error {

@@ -337,7 +337,7 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 	}
 	discard := false
 	defer func() {
-		s.reset()
+		s.reset(c.globals)
 		if !discard {
 			p.put(s)
 		}

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dop251/goja"
 
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
@@ -106,6 +109,8 @@ func TestErrorClassification(t *testing.T) {
 		{"fn(s => {\n\n  return nosuch;\n})", "RuntimeCrash", "crash", "ReferenceError: nosuch is not defined", 3},
 		{"fn(s => eval('1'))", "SecurityError", "kill", "Illegal eval", 0},
 		{"fn(s => new Function('return 1')())", "SecurityError", "kill", "Illegal eval", 0},
+		{"fn(s => (async () => {}).constructor('return 1')())", "SecurityError", "kill", "Illegal eval", 0},
+		{"fn(s => Object.getPrototypeOf(function* () {}).constructor('return 1')())", "SecurityError", "kill", "Illegal eval", 0},
 		{"each(null, fn(s => s))", "RuntimeError", "fail", "TypeError: dataSource argument for each operation is invalid", 0},
 		{"fn(s => s);\neach(s => 5, fn(s => s))", "AdaptorError", "fail", "reduce", 2},
 		{"assert(false, 'must hold')", "AdaptorError", "fail", "must hold", 0},
@@ -257,6 +262,54 @@ func TestPoolReuseWithoutLeaks(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		res, _ = runBody(t, e, config.CompatLightning, `const x = 1; fn(s => ({ x }))`, `{}`)
 		mustSucceed(t, res)
+	}
+}
+
+// A lightning step's reset checks only the globals its source names
+// (compiled.globals); every way a strict job can write a global must still
+// be undone before the next step on the VM.
+func TestPoolReuseWithoutLeaksLightning(t *testing.T) {
+	e := New(Options{PoolSize: 1})
+	for _, body := range []string{
+		`fn = null; each = 1; fnIf = 2;`,
+		`[each, ...fnIf] = [null]; ({ fn } = {}); fn(s => s)`,
+		`\u0065ach = 3; fn(s => s)`,
+		`globalThis.leaked = 1; globalThis['dyn' + 'amic'] = 2; fn = 3; fn(s => s)`,
+		`fn(s => { globalThis.later = s; return s; })`,
+		`const g = globalThis; fn(s => { g.viaAlias = 1; Object.assign(g, { each: 0, assigned: 1 }); return s; })`,
+		`fn(s => { state = 'x'; return s; })`,
+	} {
+		res, _ := runBody(t, e, config.CompatLightning, body, `{}`)
+		if res.Error != nil && res.Error.Name == "CompileError" {
+			t.Fatalf("%s: %+v", body, res.Error)
+		}
+		p, _ := e.pool("common", config.CompatLightning)
+		var sl *slot
+		select {
+		case sl = <-p.idle:
+		default:
+			t.Fatalf("%s: the VM was not put back", body)
+		}
+		if v := sl.vm.Get("state"); v != nil {
+			t.Errorf("%s: state left on the VM: %v", body, v)
+		}
+		if v := sl.vm.Get("__jmState"); v == nil || !goja.IsUndefined(v) {
+			t.Errorf("%s: __jmState left on the VM: %v", body, v)
+		}
+		p.put(sl)
+		res, st := runBody(t, e, config.CompatLightning, `fn(s => ({ t: [typeof fn, typeof each, typeof fnIf, typeof leaked, typeof dynamic, typeof later, typeof viaAlias, typeof assigned] }))`, `{}`)
+		mustSucceed(t, res)
+		jsonEq(t, st, `{"t":["function","function","function","undefined","undefined","undefined","undefined","undefined"]}`)
+	}
+	if c, err := compileJob("j", `globalThis.x = 1; fn(s => s)`, config.CompatLightning); err != nil || c.globals != nil {
+		t.Errorf("globalThis: every global is checked, got %v %v", c.globals, err)
+	}
+	if c, err := compileJob("j", `fn(s => s)`, config.CompatLegacy); err != nil || c.globals != nil {
+		t.Errorf("legacy: every global is checked, got %v %v", c.globals, err)
+	}
+	if c, err := compileJob("j", "fn(s => ({ café: s.x1 }));\u00a0each\u00a0= 1;", config.CompatLightning); err != nil ||
+		!slices.Contains(c.globals, "café") || !slices.Contains(c.globals, "x1") || !slices.Contains(c.globals, "each") {
+		t.Errorf("words: %v %v", c.globals, err)
 	}
 }
 

@@ -171,7 +171,12 @@ func newSlot(def *adaptors.Definition, ver adaptors.Version, compat config.Compa
 	}
 	if compat == config.CompatLightning {
 		// node:vm codeGeneration {strings:false}: eval and new Function throw
-		// EvalError, which the runtime reports as SecurityError (kill).
+		// EvalError, which the runtime reports as SecurityError (kill). The
+		// async function and generator constructors compile strings too
+		// (reached as (async () => {}).constructor); they are replaced the
+		// same way, which also leaves no way to the original Function. That
+		// no job code is made from strings is also what lets reset check
+		// only the globals a job's source names.
 		if _, err := vm.RunString(`(function (g) {
   var F = g.Function;
   function deny() { throw new EvalError('Code generation from strings disallowed for this context'); }
@@ -180,6 +185,14 @@ func newSlot(def *adaptors.Definition, ver adaptors.Version, compat config.Compa
   Object.defineProperty(F.prototype, 'constructor', { value: NoFunction, writable: true, configurable: true });
   g.Function = NoFunction;
   g.eval = function eval() { deny(); };
+  var AsyncProto = Object.getPrototypeOf(async function () {});
+  var NoAsyncFunction = function AsyncFunction() { deny(); };
+  NoAsyncFunction.prototype = AsyncProto;
+  Object.defineProperty(AsyncProto, 'constructor', { value: NoAsyncFunction, writable: false, configurable: true });
+  var GenProto = Object.getPrototypeOf(function* () {});
+  var NoGeneratorFunction = function GeneratorFunction() { deny(); };
+  NoGeneratorFunction.prototype = GenProto;
+  Object.defineProperty(GenProto, 'constructor', { value: NoGeneratorFunction, writable: false, configurable: true });
 })(globalThis);`); err != nil {
 			return nil, err
 		}
@@ -199,22 +212,28 @@ func newSlot(def *adaptors.Definition, ver adaptors.Version, compat config.Compa
 	return s, nil
 }
 
+// stepGlobals are the globals every step writes whatever its source: the
+// step's state and the helpers' record of the running operation (which
+// holds a state, so it must not outlive the step).
+var stepGlobals = []string{"state", "__jmOp", "__jmState"}
+
 // reset removes every global a job created and restores globals it
-// overwrote, so nothing leaks into the next run on this VM.
-func (s *slot) reset() {
+// overwrote, so nothing leaks into the next run on this VM. names lists the
+// only globals the step can have written (see compiled.globals); nil means
+// any, and every global is checked. Enumerating the ~200 globals (builtins
+// and the adaptor's exports) was a third of a trivial step's CPU time.
+func (s *slot) reset(names []string) {
 	g := s.vm.GlobalObject()
-	for _, k := range g.GetOwnPropertyNames() {
-		base, ok := s.baseline[k]
-		if !ok {
-			if err := g.Delete(k); err != nil || g.Get(k) != nil {
-				// non-configurable (e.g. a top-level var in a sloppy script):
-				// overwrite so at least the value does not leak
-				_ = g.Set(k, goja.Undefined())
-			}
-			continue
+	if names == nil {
+		for _, k := range g.GetOwnPropertyNames() {
+			s.restoreGlobal(g, k)
 		}
-		if cur := g.Get(k); cur == nil || !cur.SameAs(base) {
-			_ = g.Set(k, base)
+	} else {
+		for _, k := range names {
+			s.restoreGlobal(g, k)
+		}
+		for _, k := range stepGlobals {
+			s.restoreGlobal(g, k)
 		}
 	}
 	s.mu.Lock()
@@ -222,6 +241,28 @@ func (s *slot) reset() {
 	s.logf = nil
 	s.mu.Unlock()
 	s.env.SetRun(nil)
+}
+
+// restoreGlobal puts global k back as it was when the VM was made: its
+// baseline value, or absent.
+func (s *slot) restoreGlobal(g *goja.Object, k string) {
+	cur := g.Get(k)
+	base, ok := s.baseline[k]
+	if !ok {
+		// nil: neither own nor inherited. Otherwise it may only be inherited
+		// (a name like toString), which Delete leaves alone.
+		if cur != nil {
+			if err := g.Delete(k); err != nil {
+				// non-configurable (e.g. a top-level var in a sloppy script):
+				// overwrite so at least the value does not leak
+				_ = g.Set(k, goja.Undefined())
+			}
+		}
+		return
+	}
+	if cur == nil || !cur.SameAs(base) {
+		_ = g.Set(k, base)
+	}
 }
 
 func (s *slot) log(level string, call goja.FunctionCall) goja.Value {
