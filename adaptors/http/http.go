@@ -54,9 +54,9 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"sort"
 	"strings"
-	"time"
+
+	"github.com/dop251/goja"
 
 	"github.com/jobmediator/jobmediator/adaptors"
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
@@ -64,60 +64,6 @@ import (
 
 //go:embed http.js
 var source string
-
-// Request is what the JS side passes to host.request.
-type Request struct {
-	Method  string
-	URL     string
-	Headers map[string]string
-	Body    *string
-	Timeout float64 // ms
-}
-
-func parseRequest(m map[string]any) Request {
-	r := Request{Headers: map[string]string{}}
-	r.Method, _ = m["method"].(string)
-	r.URL, _ = m["url"].(string)
-	if h, ok := m["headers"].(map[string]any); ok {
-		for k, v := range h {
-			if v != nil {
-				r.Headers[k] = fmt.Sprint(v)
-			}
-		}
-	}
-	if b, ok := m["body"].(string); ok {
-		r.Body = &b
-	}
-	switch t := m["timeout"].(type) {
-	case int64:
-		r.Timeout = float64(t)
-	case float64:
-		r.Timeout = t
-	}
-	return r
-}
-
-func headerMap(h http.Header) map[string]any {
-	out := map[string]any{}
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		lk := strings.ToLower(k)
-		if lk == "set-cookie" {
-			vals := make([]any, len(h[k]))
-			for i, v := range h[k] {
-				vals[i] = v
-			}
-			out[lk] = vals
-			continue
-		}
-		out[lk] = strings.Join(h[k], ", ")
-	}
-	return out
-}
 
 // Host returns the host functions: request performs one recorded HTTP call.
 func Host(env *adaptors.Env) map[string]any {
@@ -133,67 +79,10 @@ func Host(env *adaptors.Env) map[string]any {
 		return j
 	}
 	h := map[string]any{
-		"request": func(m map[string]any) map[string]any {
-			r := parseRequest(m)
-			run := env.Run()
-			method := strings.ToUpper(r.Method)
-			if method == "" {
-				method = "GET"
-			}
-			u, err := url.Parse(r.URL)
-			if err != nil || u.Scheme == "" || u.Host == "" {
-				env.Throw(fmt.Sprintf("invalid URL %q: want an absolute http(s) URL", r.URL), map[string]any{"code": "EINVALIDURL"})
-			}
-			var body []byte
-			if r.Body != nil {
-				body = []byte(*r.Body)
-			}
-			req, err := http.NewRequest(method, u.String(), nil)
-			if err != nil {
-				env.Throw("building request: "+err.Error(), map[string]any{"code": "EINVALIDURL"})
-			}
-			for k, v := range r.Headers {
-				req.Header.Set(k, v)
-			}
-			client := run.HTTP
-			if client == nil {
-				client = recorder.NewClient(nil, nil)
-			}
-			if t, ok := m["tls"].(map[string]any); ok && len(t) > 0 {
-				tc, err := withTLS(run, client, t)
-				if err != nil {
-					env.Throw(err.Error(), map[string]any{"code": "ERR_TLS_OPTIONS"})
-				}
-				client = tc
-			}
-			if r.Timeout > 0 {
-				c := *client
-				c.Timeout = time.Duration(r.Timeout * float64(time.Millisecond))
-				client = &c
-			}
-			resp, err := client.Do(run.Ctx, method+" "+u.EscapedPath(), req, body)
-			if err != nil {
-				props := map[string]any{}
-				msg := err.Error()
-				if ne, ok := err.(*recorder.NetError); ok {
-					props["code"] = ne.Code
-				}
-				env.Throw(msg, props)
-			}
-			var setCookie []any
-			for _, c := range resp.Header.Values("Set-Cookie") {
-				setCookie = append(setCookie, c)
-			}
-			return map[string]any{
-				"status":     resp.Status,
-				"statusText": resp.StatusText,
-				"headers":    headerMap(resp.Header),
-				"setCookie":  setCookie,
-				"body":       string(resp.Body),
-				"url":        resp.URL,
-				"duration":   resp.Duration.Milliseconds(),
-			}
-		},
+		"request": adaptors.HostRequestWith(env, adaptors.RequestOptions{
+			BadURL:    func(raw string) string { return fmt.Sprintf("invalid URL %q: want an absolute http(s) URL", raw) },
+			AnyScheme: true, SetCookie: true, Client: tlsClient,
+		}),
 		"cookies": func(raw string) string {
 			j := jar(env.Run())
 			u, err := url.Parse(raw)
@@ -223,6 +112,17 @@ func Host(env *adaptors.Env) map[string]any {
 		h[k] = f
 	}
 	return h
+}
+
+// tlsClient applies a request's tls option (host.request's "tls": the
+// request's tls, its agentOptions or configuration.tls, chosen in http.js).
+func tlsClient(run *adaptors.Run, client *recorder.Client, req *goja.Object) (*recorder.Client, error) {
+	t, ok := req.Get("tls").(*goja.Object)
+	if !ok || len(t.Keys()) == 0 {
+		return client, nil
+	}
+	opts, _ := t.Export().(map[string]any)
+	return withTLS(run, client, opts)
 }
 
 // withTLS returns client with a transport that applies Node-style TLS

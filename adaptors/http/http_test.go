@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -293,5 +294,36 @@ func TestHTTPUnsupportedSaySo(t *testing.T) {
 				t.Fatalf("nothing may be sent: %d requests", len(out.ex))
 			}
 		})
+	}
+}
+
+// TestHTTP7ResponseHeaders: response.headers is a plain object as undici's
+// Headers gives it to language-http 7 — lower-case names in sorted order
+// (byte-stable final states), repeated headers joined with ", ", and the
+// same in every run.
+func TestHTTP7ResponseHeaders(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Zeta", "z")
+		w.Header().Add("X-Multi", "a")
+		w.Header().Add("X-Multi", "b")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	}))
+	defer srv.Close()
+	conf := map[string]any{"baseUrl": srv.URL}
+	job := `get('/x'); fn(s => ({ keys: Object.keys(s.response.headers), multi: s.response.headers['x-multi'], type: typeof s.response.headers }));`
+	for i := 0; i < 5; i++ {
+		out := runHTTP(t, "@openfn/language-http@7.3.2", job, config.CompatLegacy, conf)
+		if out.res.Status != runtime.StatusSuccess {
+			t.Fatalf("status %s: %+v", out.res.Status, out.res.Error)
+		}
+		keys, _ := out.state["keys"].([]any)
+		want := []any{"content-length", "content-type", "date", "x-multi", "x-zeta"}
+		if fmt.Sprint(keys) != fmt.Sprint(want) {
+			t.Fatalf("header names %v, want %v", keys, want)
+		}
+		if out.state["multi"] != "a, b" || out.state["type"] != "object" {
+			t.Errorf("x-multi %v (type %v), want \"a, b\" in an object", out.state["multi"], out.state["type"])
+		}
 	}
 }
