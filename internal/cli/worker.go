@@ -13,7 +13,8 @@ import (
 
 // worker is the process the daemon runs jobs in (runtime/isolate). It is
 // not for people: the daemon starts it with its requests on fd 3 and reads
-// the answers on fd 4.
+// the answers on fd 4 (and, when its options say so, log lines and
+// exchanges on fd 5).
 func worker(stderr io.Writer, getenv func(string) string) int {
 	var o isolate.WorkerOptions
 	if v := getenv(isolate.OptionsEnv); v != "" {
@@ -31,8 +32,17 @@ func worker(stderr io.Writer, getenv func(string) string) int {
 		fmt.Fprintln(stderr, "jobmediator worker: started by `jobmediator serve` only (it reads runs from a pipe on fd 3 and answers on fd 4)")
 		return exitUsage
 	}
+	var side io.Writer
+	if o.SideBudget > 0 { // the daemon handed over a third pipe, for log and exchange frames
+		s := os.NewFile(5, "side")
+		if !isPipe(s) {
+			fmt.Fprintln(stderr, "jobmediator worker: started by `jobmediator serve` only (fd 5 is not the side pipe it was promised)")
+			return exitUsage
+		}
+		side = s
+	}
 	walk := func(e *runtime.Engine) isolate.Runner { return workflow.NewLocal(e) }
-	if err := isolate.Serve(in, out, o, walk); err != nil {
+	if err := isolate.Serve(in, out, side, o, walk); err != nil {
 		fmt.Fprintln(stderr, "jobmediator worker:", err)
 		return exitFailed
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // The wire between the mediator and a worker is a stream of frames:
@@ -25,12 +26,39 @@ const (
 	kindLog      = 'L' // worker → mediator: one log line, as it happens
 	kindExchange = 'X' // worker → mediator: one recorded outbound call, as it happens
 	kindDone     = 'D' // worker → mediator: the result; blobs are final state and step outputs
+	kindNudge    = 'N' // worker → mediator: read the side pipe now, it is filling up
 )
+
+// Log and exchange frames go on a third pipe, the side pipe, when the
+// system has one (sidePipe): its read end is in no poller, so a worker's
+// write there wakes nobody; the mediator reads it before it handles any
+// frame of the main pipe (a result, a nudge), every tick of a run and after
+// a worker died. A run's log line and exchange cost the worker a write and
+// the mediator nothing until the result comes, instead of a wake-up of the
+// mediator, which on a busy CPU also preempted the worker mid-run. What a
+// worker wrote there before it died is still read: the kernel holds it.
 
 // maxFrame bounds what one frame may make the reader allocate. The worker
 // keeps its frames below it (state is capped by the body limit, logs and
 // step outputs are capped); a bigger length means a broken peer.
 const maxFrame = 1<<31 - 1
+
+// sideReader is the mediator's end of a worker's side pipe (see sidePipe);
+// close may come from Pool.Close while a run reads.
+type sideReader struct {
+	mu     sync.Mutex
+	fd     int
+	closed bool
+}
+
+// maxSideRead bounds one read of the side pipe, so a worker that writes
+// as fast as the mediator reads cannot keep it in one read.
+const maxSideRead = 8 << 20
+
+// sideShare is the part of the side pipe's capacity a worker fills before
+// it nudges the mediator to read (then the mediator reads while the worker
+// writes on, and a frame of up to the rest still fits).
+const sideShare = 4
 
 type frame struct {
 	kind  byte
@@ -43,6 +71,14 @@ func writeFrame(w *bufio.Writer, kind byte, hdr any, blobs ...[]byte) error {
 	if err != nil {
 		return err
 	}
+	return writeFrameHeader(w, kind, h, blobs...)
+}
+
+// frameSize is what a frame with header h and no blobs takes on the wire.
+func frameSize(h []byte) int { return 4 + 1 + 4 + len(h) + 4 }
+
+// writeFrameHeader writes and flushes a frame whose header is encoded.
+func writeFrameHeader(w *bufio.Writer, kind byte, h []byte, blobs ...[]byte) error {
 	total := 1 + 4 + len(h) + 4 + 4*len(blobs)
 	for _, b := range blobs {
 		total += len(b)
@@ -89,6 +125,33 @@ func readFrame(r *bufio.Reader) (frame, error) {
 	if _, err := io.ReadFull(r, buf); err != nil {
 		return frame{}, err
 	}
+	return decodeFrame(buf)
+}
+
+// splitFrames decodes the whole frames at the start of buf (the side
+// pipe's bytes so far) and returns what is left of the next one.
+func splitFrames(buf []byte) (frames []frame, rest []byte, err error) {
+	for len(buf) >= 4 {
+		total := binary.BigEndian.Uint32(buf)
+		if total < 9 || total > maxFrame {
+			return frames, nil, fmt.Errorf("%w: length %d", errFrame, total)
+		}
+		if len(buf)-4 < int(total) {
+			break
+		}
+		f, err := decodeFrame(buf[4 : 4+total])
+		if err != nil {
+			return frames, nil, err
+		}
+		frames = append(frames, f)
+		buf = buf[4+total:]
+	}
+	return frames, buf, nil
+}
+
+// decodeFrame reads a frame from its bytes after the length; blobs are
+// slices of buf.
+func decodeFrame(buf []byte) (frame, error) {
 	f := frame{kind: buf[0]}
 	p := buf[1:]
 	next := func() (uint32, bool) {

@@ -30,7 +30,11 @@ func TestMain(m *testing.M) {
 		var o WorkerOptions
 		_ = json.Unmarshal([]byte(os.Getenv(OptionsEnv)), &o)
 		walk := func(e *runtime.Engine) Runner { return walker.NewLocal(e) }
-		if err := Serve(os.NewFile(3, "requests"), os.NewFile(4, "replies"), o, walk); err != nil {
+		var side io.Writer
+		if o.SideBudget > 0 {
+			side = os.NewFile(5, "side")
+		}
+		if err := Serve(os.NewFile(3, "requests"), os.NewFile(4, "replies"), side, o, walk); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -327,5 +331,39 @@ func TestRunContextFollowsEachRun(t *testing.T) {
 	}
 	if n := p.Workers(); n != 1 {
 		t.Errorf("%d workers, want the one", n)
+	}
+}
+
+// Log lines travel on the side pipe, which the mediator reads only when
+// the worker nudges it, on ticks, before a result and after a death:
+// megabytes of lines (several times the pipe) all arrive, in order, both
+// when the run ends normally and when its worker dies at once.
+func TestManyLogLinesArriveInOrder(t *testing.T) {
+	p := newPool(t, Options{Warm: 1, Size: 1})
+	const lines = 3000 // 3 MB
+	logLoop := `fn(s => { const pad = 'x'.repeat(1000); for (let i = 0; i < ` + fmt.Sprint(lines) + `; i++) console.log('line ' + i + ' ' + pad); return s; });`
+	for _, c := range []struct {
+		name, tail string
+		status     runtime.Status
+	}{
+		{"ends", ``, runtime.StatusSuccess},
+		{"dies", `fn(s => { new ArrayBuffer(1e12); return s; });`, runtime.StatusCrashed},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			streamed := 0
+			res := p.Run(context.Background(), runtime.RunRequest{Workflow: workflow("logs", logLoop+c.tail, 64<<20), Input: json.RawMessage(`{}`),
+				Log: func(runtime.LogLine) { streamed++ }})
+			if res.Status != c.status {
+				t.Fatalf("%s %+v", res.Status, res.Error)
+			}
+			if len(res.Logs) != lines || streamed != lines {
+				t.Fatalf("%d lines kept, %d streamed, want %d", len(res.Logs), streamed, lines)
+			}
+			for i, l := range res.Logs {
+				if !strings.HasPrefix(l.Message, fmt.Sprintf("line %d x", i)) {
+					t.Fatalf("line %d is %.20q", i, l.Message)
+				}
+			}
+		})
 	}
 }

@@ -17,6 +17,10 @@ type WorkerOptions struct {
 	// MaxStateBytes caps input and step states (config.StateLimit); 0 is
 	// the engine's default.
 	MaxStateBytes int `json:"max_state_bytes,omitempty"`
+	// SideBudget is set by the pool, per worker: not 0, fd 5 is the side
+	// pipe for log and exchange frames (frame.go), and the worker nudges
+	// the mediator after writing this many bytes there.
+	SideBudget int `json:"side_budget,omitempty"`
 }
 
 // WarmSpec is one adaptor (specifier as in a job) under one profile.

@@ -126,6 +126,7 @@ func (p *Pool) Close() error {
 	defer p.mu.Unlock()
 	for w := range p.all {
 		w.kill()
+		w.side.close()
 	}
 	return nil
 }
@@ -171,6 +172,7 @@ func (p *Pool) forget(w *proc) {
 	p.mu.Lock()
 	delete(p.all, w)
 	p.mu.Unlock()
+	w.side.close()
 }
 
 // replace starts a worker in the background to keep Warm workers ready
@@ -297,6 +299,51 @@ func (p *Pool) runIn(ctx context.Context, w *proc, req runtime.RunRequest) (*run
 	// the ballast's page tables), above what the worker held at its last
 	// report.
 	rssCap := w.mem + 2*limit + 256<<20
+	// stream passes on a log line or an exchange as it comes, from either
+	// pipe.
+	stream := func(f frame) {
+		switch f.kind {
+		case kindLog:
+			var l runtime.LogLine
+			if json.Unmarshal(f.hdr, &l) == nil {
+				logs = append(logs, l)
+				if req.Log != nil {
+					req.Log(l)
+				}
+			}
+		case kindExchange:
+			if req.HTTP != nil && req.HTTP.Rec != nil {
+				var ex recorder.Exchange
+				if json.Unmarshal(f.hdr, &ex) == nil {
+					req.HTTP.Rec.AddRedacted(ex)
+				}
+			}
+		}
+	}
+	// drain reads what the worker wrote on the side pipe so far: before a
+	// frame of the main pipe (the worker wrote those first), on every tick
+	// (the console streams a long run's logs), after a death.
+	drain := func() {
+		if w.side == nil {
+			return
+		}
+		w.sideBuf = w.side.read(w.sideBuf)
+		fs, rest, err := splitFrames(w.sideBuf)
+		for _, f := range fs {
+			stream(f)
+		}
+		if err != nil {
+			p.o.Logger.WithError(err).WithField("pid", w.cmd.Process.Pid).Error("unreadable frame on a worker's side pipe; the worker is stopped")
+			w.side.close()
+			w.kill()
+			rest = nil
+		}
+		if len(rest) == 0 && cap(w.sideBuf) > 1<<20 {
+			w.sideBuf = nil // a run that logged megabytes: do not keep its buffer
+			return
+		}
+		w.sideBuf = append(w.sideBuf[:0], rest...)
+	}
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	done := ctx.Done()
@@ -305,24 +352,14 @@ func (p *Pool) runIn(ctx context.Context, w *proc, req runtime.RunRequest) (*run
 		select {
 		case f, ok := <-w.frames:
 			if !ok {
+				w.waitExit()
+				drain()
 				return p.died(w, limit, logs), false
 			}
+			drain()
 			switch f.kind {
-			case kindLog:
-				var l runtime.LogLine
-				if json.Unmarshal(f.hdr, &l) == nil {
-					logs = append(logs, l)
-					if req.Log != nil {
-						req.Log(l)
-					}
-				}
-			case kindExchange:
-				if req.HTTP != nil && req.HTTP.Rec != nil {
-					var ex recorder.Exchange
-					if json.Unmarshal(f.hdr, &ex) == nil {
-						req.HTTP.Rec.AddRedacted(ex)
-					}
-				}
+			case kindLog, kindExchange:
+				stream(f)
 			case kindDone:
 				var d doneMsg
 				if err := json.Unmarshal(f.hdr, &d); err != nil {
@@ -354,6 +391,7 @@ func (p *Pool) runIn(ctx context.Context, w *proc, req runtime.RunRequest) (*run
 				return res, !d.Recycle
 			}
 		case <-tick.C:
+			drain()
 			if _, rss, ok := statm(w.pidStr); ok && rss > rssCap {
 				w.overMemory.Store(true)
 				w.kill()
@@ -381,12 +419,7 @@ func (p *Pool) runIn(ctx context.Context, w *proc, req runtime.RunRequest) (*run
 // its memory budget (the OS or the Go runtime refused an allocation, or the
 // backstop killed it) it is MemoryLimitError, anything else a WorkerCrash.
 func (p *Pool) died(w *proc, limit int64, logs []runtime.LogLine) *runtime.Result {
-	select {
-	case <-w.exited:
-	case <-time.After(2 * time.Second): // closed its pipe but lingers
-		w.kill()
-		<-w.exited
-	}
+	w.waitExit()
 	tail := w.stderr.String()
 	if w.overMemory.Load() || outOfMemory(tail) {
 		p.o.Logger.WithFields(logrus.Fields{"pid": w.cmd.Process.Pid}).Warn("a run went over its memory limit and ended its worker; the worker is replaced")
@@ -432,20 +465,16 @@ type proc struct {
 	wfs        map[uint64]bool
 	overMemory atomic.Bool
 	// The fields below belong to the run in flight (one at a time).
-	mem    int64  // memoryInUse the worker last reported
-	rcSent []byte // the runContext it was sent last
+	mem     int64       // memoryInUse the worker last reported
+	rcSent  []byte      // the runContext it was sent last
+	side    *sideReader // nil: log and exchange frames come on the main pipe
+	sideBuf []byte      // side pipe bytes read but not yet a whole frame
 }
 
 func (p *Pool) spawn() (*proc, error) {
 	if p.closed.Load() {
 		return nil, errors.New("the worker pool is closed")
 	}
-	opts, err := json.Marshal(p.o.Worker)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(p.o.Command[0], p.o.Command[1:]...)
-	cmd.Env = append(append(os.Environ(), p.o.Env...), OptionsEnv+"="+string(opts))
 	toR, toW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -456,20 +485,39 @@ func (p *Pool) spawn() (*proc, error) {
 		toW.Close()
 		return nil, err
 	}
-	cmd.ExtraFiles = []*os.File{toR, fromW} // fd 3: requests, fd 4: replies
+	files := []*os.File{toR, fromW} // fd 3: requests, fd 4: replies
+	wo := p.o.Worker
+	side, sideW, capacity, err := sidePipe()
+	if err == nil {
+		files = append(files, sideW) // fd 5: log and exchange frames
+		wo.SideBudget = capacity / sideShare
+	}
+	closeAll := func() {
+		for _, f := range append([]*os.File{toW, fromR}, files...) {
+			f.Close()
+		}
+		side.close()
+	}
+	opts, err := json.Marshal(wo)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	cmd := exec.Command(p.o.Command[0], p.o.Command[1:]...)
+	cmd.Env = append(append(os.Environ(), p.o.Env...), OptionsEnv+"="+string(opts))
+	cmd.ExtraFiles = files
 	st := &tail{max: 8 << 10}
 	cmd.Stderr = st
 	cmd.SysProcAttr = workerSysProcAttr()
 	if err := cmd.Start(); err != nil {
-		for _, f := range []*os.File{toR, toW, fromR, fromW} {
-			f.Close()
-		}
+		closeAll()
 		return nil, fmt.Errorf("starting worker %s: %w", p.o.Command[0], err)
 	}
-	toR.Close()
-	fromW.Close()
+	for _, f := range files { // the worker's ends
+		f.Close()
+	}
 	w := &proc{cmd: cmd, pidStr: strconv.Itoa(cmd.Process.Pid), w: bufio.NewWriterSize(toW, 64<<10), to: toW,
-		frames: make(chan frame, 64), exited: make(chan struct{}), stderr: st, wfs: map[uint64]bool{}}
+		frames: make(chan frame, 64), exited: make(chan struct{}), stderr: st, wfs: map[uint64]bool{}, side: side}
 	go func() {
 		r := bufio.NewReaderSize(fromR, 64<<10)
 		for {
@@ -510,6 +558,16 @@ func (w *proc) send(kind byte, hdr any, blobs ...[]byte) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	return writeFrame(w.w, kind, hdr, blobs...)
+}
+
+// waitExit waits for a worker that closed its pipe to exit.
+func (w *proc) waitExit() {
+	select {
+	case <-w.exited:
+	case <-time.After(2 * time.Second): // closed its pipe but lingers
+		w.kill()
+		<-w.exited
+	}
 }
 
 func (w *proc) alive() bool {

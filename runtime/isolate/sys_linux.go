@@ -2,10 +2,80 @@ package isolate
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 )
+
+// fcntl commands from linux/fcntl.h (not in package syscall).
+const (
+	fSetPipeSz = 1031
+	fGetPipeSz = 1032
+)
+
+// sidePipe makes the side pipe (frame.go): a read end for the mediator,
+// non-blocking and never handed to Go's poller, and a blocking write end
+// for the worker. It asks for 1 MB of pipe buffer so a run's frames fit
+// between two reads; capacity is what it got.
+func sidePipe() (r *sideReader, w *os.File, capacity int, err error) {
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+		return nil, nil, 0, err
+	}
+	if err := syscall.SetNonblock(p[0], true); err != nil {
+		_ = syscall.Close(p[0])
+		_ = syscall.Close(p[1])
+		return nil, nil, 0, err
+	}
+	// Refused past /proc/sys/fs/pipe-max-size or the user's pipe pages:
+	// the default 64 KB then, and a smaller budget (spawn).
+	_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, uintptr(p[0]), fSetPipeSz, 1<<20)
+	c, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(p[0]), fGetPipeSz, 0)
+	if errno != 0 {
+		c = 64 << 10
+	}
+	return &sideReader{fd: p[0]}, os.NewFile(uintptr(p[1]), "side"), int(c), nil //nolint:gosec // G115: a pipe's size in bytes
+}
+
+// read appends what the side pipe holds now to buf, without waiting, and
+// at most maxSideRead bytes.
+func (s *sideReader) read(buf []byte) []byte {
+	if s == nil {
+		return buf
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return buf
+	}
+	for start := len(buf); len(buf)-start < maxSideRead; {
+		if cap(buf)-len(buf) < 16<<10 {
+			buf = slices.Grow(buf, 64<<10)
+		}
+		n, err := syscall.Read(s.fd, buf[len(buf):cap(buf)])
+		if n > 0 {
+			buf = buf[:len(buf)+n]
+			continue
+		}
+		if err != syscall.EINTR {
+			break // EAGAIN: empty for now; 0: the worker is gone and all is read
+		}
+	}
+	return buf
+}
+
+func (s *sideReader) close() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		_ = syscall.Close(s.fd)
+	}
+}
 
 var pageSize = int64(os.Getpagesize())
 

@@ -48,7 +48,10 @@ type Runner interface {
 // runner walk makes of it, and writes log lines, exchanges and results to
 // out. It returns when in is closed (the mediator went away) or after a run
 // went over its memory budget (the mediator starts a fresh worker).
-func Serve(in io.Reader, out io.Writer, o WorkerOptions, walk func(*runtime.Engine) Runner) error {
+//
+// side, when o.SideBudget is set, is the side pipe for log and exchange
+// frames (frame.go); nil, they go to out.
+func Serve(in io.Reader, out, side io.Writer, o WorkerOptions, walk func(*runtime.Engine) Runner) error {
 	eng := runtime.New(runtime.Options{Compat: o.Compat, PoolSize: 2, MaxStateBytes: o.MaxStateBytes, MaxInputBytes: o.MaxStateBytes})
 	for _, w := range o.Warm {
 		// A failure here shows again, with a proper error, in the run
@@ -63,6 +66,9 @@ func Serve(in io.Reader, out io.Writer, o WorkerOptions, walk func(*runtime.Engi
 	ballast := make([]byte, gcBallast)
 	defer goruntime.KeepAlive(ballast)
 	wk := &worker{eng: eng, walker: walk(eng), w: bufio.NewWriterSize(out, 64<<10), wfs: map[uint64]*config.Workflow{}}
+	if side != nil && o.SideBudget > 0 {
+		wk.side, wk.sideBudget = bufio.NewWriterSize(side, 64<<10), o.SideBudget
+	}
 	if err := wk.send(kindHello, helloMsg{PID: os.Getpid(), Mem: memoryInUse()}); err != nil {
 		return err
 	}
@@ -173,6 +179,12 @@ type worker struct {
 	wmu    sync.Mutex
 	w      *bufio.Writer
 	wfs    map[uint64]*config.Workflow
+	// side is the side pipe (nil: none); sideUnread counts the bytes
+	// written there since the last frame on the main pipe, before which the
+	// mediator reads it all.
+	side       *bufio.Writer
+	sideBudget int
+	sideUnread int
 	// creds and red are the last run context sent (runContext): a run
 	// frame without one reuses them.
 	creds map[string]map[string]any
@@ -182,7 +194,32 @@ type worker struct {
 func (wk *worker) send(kind byte, hdr any, blobs ...[]byte) error {
 	wk.wmu.Lock()
 	defer wk.wmu.Unlock()
+	wk.sideUnread = 0
 	return writeFrame(wk.w, kind, hdr, blobs...)
+}
+
+// stream sends a log line or an exchange: on the side pipe when there is
+// one, with a nudge first when the pipe may be filling up (the mediator
+// reads it then, while this frame is written).
+func (wk *worker) stream(kind byte, hdr any) error {
+	if wk.side == nil {
+		return wk.send(kind, hdr)
+	}
+	h, err := json.Marshal(hdr)
+	if err != nil {
+		return err
+	}
+	wk.wmu.Lock()
+	defer wk.wmu.Unlock()
+	n := frameSize(h)
+	if wk.sideUnread > 0 && wk.sideUnread+n > wk.sideBudget {
+		if err := writeFrame(wk.w, kindNudge, struct{}{}); err != nil {
+			return err
+		}
+		wk.sideUnread = 0
+	}
+	wk.sideUnread += n
+	return writeFrameHeader(wk.side, kind, h)
 }
 
 // run executes one run and reports it; it returns true when the worker
@@ -202,7 +239,7 @@ func (wk *worker) run(ctx context.Context, cancel context.CancelFunc, m runMsg, 
 	}
 	creds := wk.creds
 	rec := recorder.NewRecorder(red)
-	rec.OnAdd = func(ex recorder.Exchange) { _ = wk.send(kindExchange, ex) }
+	rec.OnAdd = func(ex recorder.Exchange) { _ = wk.stream(kindExchange, ex) }
 	var logBytes atomic.Int64
 	var logCut atomic.Bool
 	g := guard(m.Limit, cancel)
@@ -223,7 +260,7 @@ func (wk *worker) run(ctx context.Context, cancel context.CancelFunc, m runMsg, 
 					return
 				}
 			}
-			_ = wk.send(kindLog, l)
+			_ = wk.stream(kindLog, l)
 		},
 	})
 	over := g.stop()
