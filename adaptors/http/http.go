@@ -78,11 +78,13 @@ func Host(env *adaptors.Env) map[string]any {
 		run.Values["http.cookies"] = j
 		return j
 	}
+	request := adaptors.HostRequestWith(env, adaptors.RequestOptions{
+		BadURL:    func(raw string) string { return fmt.Sprintf("invalid URL %q: want an absolute http(s) URL", raw) },
+		AnyScheme: true, SetCookie: true, Client: tlsClient,
+	})
 	h := map[string]any{
-		"request": adaptors.HostRequestWith(env, adaptors.RequestOptions{
-			BadURL:    func(raw string) string { return fmt.Sprintf("invalid URL %q: want an absolute http(s) URL", raw) },
-			AnyScheme: true, SetCookie: true, Client: tlsClient,
-		}),
+		"request":       request,
+		"modernRequest": modernRequest(env, request),
 		"cookies": func(raw string) string {
 			j := jar(env.Run())
 			u, err := url.Parse(raw)

@@ -11,11 +11,6 @@ var expandRefs = common.util.expandReferences;
 var composeNextState = common.composeNextState;
 
 function isObject(v) { return v !== null && typeof v === 'object'; }
-function lowerKeys(h) {
-  var out = {};
-  Object.keys(h || {}).forEach(function (k) { out[k.toLowerCase()] = h[k]; });
-  return out;
-}
 function hasHeader(h, name) {
   return Object.keys(h || {}).some(function (k) { return k.toLowerCase() === name; });
 }
@@ -32,18 +27,6 @@ function splitUrl(u) {
 }
 function isAbsolute(u) { return /^[a-z][a-z0-9+.-]*:\/\//i.test(u); }
 
-// path.posix.join semantics for the path part.
-function posixJoin(a, b) {
-  var parts = (a + '/' + b).split('/'), out = [];
-  parts.forEach(function (p) {
-    if (p === '' || p === '.') return;
-    if (p === '..') out.pop(); else out.push(p);
-  });
-  var joined = '/' + out.join('/');
-  if (/\/$/.test(b) && joined !== '/') joined += '/';
-  return joined;
-}
-
 function appendQuery(url, pairs) {
   if (!pairs.length) return url;
   var s = splitUrl(url);
@@ -51,36 +34,9 @@ function appendQuery(url, pairs) {
   return s.origin + s.path + '?' + q + s.hash;
 }
 
-// URLSearchParams-style (undici era): arrays repeat the key.
-function searchParams(query) {
-  var pairs = [];
-  Object.keys(query || {}).forEach(function (k) {
-    var v = query[k];
-    if (v === undefined) return;
-    [].concat(v).forEach(function (x) { pairs.push(formEnc(k) + '=' + formEnc(String(x))); });
-  });
-  return pairs;
-}
-
 // axios params serialisation (arrays as key[]=v, objects JSON, Dates ISO):
 // language-common's, shared with its 1.x http namespace.
 var axiosParams = common.axiosParams;
-
-function parseBody(res, parseAs) {
-  var body = res.body;
-  var ct = String(res.headers['content-type'] || '');
-  switch (parseAs || 'auto') {
-    case 'text': return body;
-    case 'base64': return common.util.encode(body);
-    case 'json': return body === '' ? undefined : JSON.parse(body);
-    case 'stream': throw new Error('parseAs: "stream" is not supported by Job Mediator');
-  }
-  if (res.status === 204 || body === '' || !ct) return body === '' || res.status === 204 ? undefined : body;
-  if (ct.indexOf('application/json') >= 0 || /\+json/.test(ct)) {
-    try { return JSON.parse(body); } catch (e) { return body; }
-  }
-  return body;
-}
 
 // ---------------------------------------------------------------- ≥ 6 -------
 
@@ -110,74 +66,8 @@ function multipart(data) {
   return { body: out, contentType: 'multipart/form-data; boundary=' + boundary };
 }
 
-// unsupported fails a job that asks for something this adaptor does not do
-// yet, instead of silently ignoring it (a TLS option ignored would send
-// the request anyway, with the wrong trust or without a client certificate).
-function unsupported(what, fix) {
-  var e = new Error(what + ' are not supported by Job Mediator\'s http adaptor; ' + fix);
-  e.code = 'UNSUPPORTED';
-  return e;
-}
-
-function modernRequest(method, path, options, state) {
-  var conf = state.configuration || {};
-  options = options || {};
-  var tls = getTLSOptions(state, options);
-  if (options.agentOptions) console.warn('WARNING: The `agentOptions` option has been deprecated. Add `tls` to state.configuration instead.');
-  var headers = Object.assign({}, options.headers || {});
-  var baseUrl = conf.baseUrl;
-  var url;
-  if (isAbsolute(path)) {
-    if (baseUrl && splitUrl(path).origin.toLowerCase() !== splitUrl(baseUrl).origin.toLowerCase()) {
-      var e1 = new Error('BASE_URL_MISMATCH: the request URL ' + path + ' does not share an origin with configuration.baseUrl');
-      e1.code = 'BASE_URL_MISMATCH';
-      throw e1;
-    }
-    url = path;
-  } else {
-    var b = splitUrl(baseUrl), p = splitUrl(path || "");
-    url = b.origin + posixJoin(b.path, p.path) + (b.query || p.query ? '?' + [b.query, p.query].filter(Boolean).join('&') : '');
-  }
-  url = appendQuery(url, searchParams(options.query));
-  if (baseUrl && !hasHeader(headers, 'authorization')) {
-    if (conf.access_token) headers.Authorization = 'Bearer ' + conf.access_token;
-    else if (conf.username) headers.Authorization = basic(conf.username, conf.password);
-  }
-  var body = options.body;
-  var contentType = options.contentType || 'json';
-  if (body !== undefined && body !== null && typeof body !== 'string') {
-    if (contentType === 'form') {
-      // common's encodeFormBody: a multipart/form-data entry per key
-      // (null/undefined skipped, objects as JSON), boundary in the header
-      Object.keys(headers).forEach(function (k) { if (k.toLowerCase() === 'content-type') delete headers[k]; });
-      var form = multipart(body);
-      body = form.body;
-      headers['content-type'] = form.contentType;
-    } else if (body && body.__isBuffer) body = body.toString('binary');
-    else body = JSON.stringify(body);
-    if (!hasHeader(headers, 'content-type') && contentType === 'json') headers['Content-Type'] = 'application/json';
-  } else if (typeof body === 'string' && !hasHeader(headers, 'content-type')) {
-    if (contentType === 'json') headers['Content-Type'] = 'application/json';
-    else if (contentType === 'xml') headers['Content-Type'] = 'application/xml';
-    else if (contentType === 'string') headers['Content-Type'] = 'text/plain';
-  }
-  var res = host.request({ method: method, url: url, headers: headers, body: body === null ? undefined : body, timeout: options.timeout, tls: tls });
-  var parsed = parseBody(res, options.parseAs);
-  console.log(method + ' ' + res.url + ' - ' + res.status + ' in ' + res.duration + 'ms');
-  var errs = options.errors;
-  var isErr = res.status >= 400;
-  if (errs === false) isErr = false;
-  else if (isObject(errs) && res.status in errs) isErr = !!errs[res.status];
-  var response = { url: res.url, method: method, statusCode: res.status, statusMessage: res.statusText, headers: res.headers, duration: res.duration };
-  if (options.query) response.query = options.query;
-  if (isErr) {
-    var err = new Error(method + ' to ' + res.url + ' returned ' + res.status + ': ' + res.statusText);
-    Object.assign(err, response, { body: parsed });
-    throw err;
-  }
-  response.body = parsed;
-  return response;
-}
+// modernRequest (the request itself, from resolved arguments to the
+// response object) is native: host.modernRequest, adaptors/http/modern.go.
 
 // assertUrl is the part of a ≥6 request that runs before the request is
 // sent, so it throws synchronously (OpenFn's util.request: assertUrl, then
@@ -195,12 +85,14 @@ function assertUrl(path, baseUrl) {
   }
 }
 
-function modernOp(method, path, options, callback) {
+// expanded: options were expanded already (7.x post/put/patch expand their
+// data and options first; a second pass would only copy them again).
+function modernOp(method, path, options, callback, expanded) {
   return function (state) {
-    var args = expandRefs(state, path, options);
+    var args = expanded ? [expandRefs(state, path)[0], options] : expandRefs(state, path, options);
     assertUrl(args[0], (state.configuration || {}).baseUrl);
     return common.asyncOp(function () {
-      var r = modernRequest(method, args[0], args[1], state);
+      var r = host.modernRequest(method, args[0], args[1], state);
       var body = r.body;
       delete r.body;
       var next = Object.assign(composeNextState(state, body), { response: r });
@@ -338,7 +230,7 @@ if (version.major <= 5) {
         var args = expandRefs(state, data, options);
         var o = Object.assign({}, args[1] || {});
         if (args[0] !== undefined) o.body = args[0];
-        return modernOp(method, path, o)(state);
+        return modernOp(method, path, o, undefined, true)(state);
       };
     };
   };

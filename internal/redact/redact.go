@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/jobmediator/jobmediator/internal/urlenc"
 )
 
 // Mask is what a secret is replaced with.
@@ -238,35 +240,9 @@ func base64Cores(enc *base64.Encoding, value string) []string {
 	return out
 }
 
-// encodeURIComponent escapes as JavaScript's encodeURIComponent does.
-func encodeURIComponent(s string) string {
-	return percentEncode(s, "-_.!~*'()", false)
-}
+func encodeURIComponent(s string) string { return urlenc.URIComponent(s) }
 
-// formEncode is application/x-www-form-urlencoded as browsers and Node's
-// URLSearchParams write it (space as +, * kept, ~ escaped).
-func formEncode(s string) string {
-	return percentEncode(s, "*-._", true)
-}
-
-func percentEncode(s, keep string, plus bool) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte(keep, c) >= 0:
-			b.WriteByte(c)
-		case c == ' ' && plus:
-			b.WriteByte('+')
-		default:
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
-		}
-	}
-	return b.String()
-}
+func formEncode(s string) string { return urlenc.Form(s) }
 
 // lowerHex lower-cases the hex digits of percent escapes (%2F → %2f), as
 // some encoders write them.
