@@ -223,7 +223,17 @@ function applySel(v, sel, out) {
   if (v === null || v === undefined || typeof v !== 'object') {
     return;
   }
-  if (sel.wild) { children(v).forEach(function (c) { out.push(c); }); return; }
+  if (sel.wild) {
+    // children(v) pushed one by one, without the copy: holes skipped as
+    // forEach skips them
+    if (Array.isArray(v)) {
+      for (var w = 0, n = v.length; w < n; w++) if (w in v) out.push(v[w]);
+    } else {
+      var ks = Object.keys(v);
+      for (var q = 0; q < ks.length; q++) out.push(v[ks[q]]);
+    }
+    return;
+  }
   if (sel.filter) {
     var keys = Array.isArray(v) ? v.map(function (_, i) { return i; }) : Object.keys(v);
     keys.forEach(function (k) {
@@ -270,6 +280,7 @@ function parsePathCached(path) {
   }
   var segs = parsePath(path);
   segs.chain = keyChain(segs);
+  segs.lead = segs.chain || keyChain(segs.slice(0, leadingKeys(segs)));
   if (typeof path === 'string' && pathCacheSize < 1000) { pathCache[path] = segs; pathCacheSize++; }
   return segs;
 }
@@ -288,6 +299,12 @@ function keyChain(segs) {
     chain.push({ k: k, num: /^-?\d+$/.test(k), idx: parseInt(k, 10) });
   }
   return chain;
+}
+
+function leadingKeys(segs) {
+  var n = 0;
+  while (n < segs.length && !segs[n].desc && segs[n].sel.keys && segs[n].sel.keys.length === 1) n++;
+  return n;
 }
 
 // walkChain is applySel's key case applied segment by segment: the same
@@ -320,25 +337,29 @@ function firstMatch(path, json) {
 // JSONPath(path, json) → all matches (possibly empty).
 function JSONPath(path, json) {
   var segs = parsePathCached(path);
-  if (segs.chain) {
-    var one = walkChain(segs.chain, json);
-    return one === undefined ? [] : [one];
-  }
-  var cur = [json];
-  for (var s = 0; s < segs.length; s++) {
+  // the leading names and indices are one walk: at most one value
+  var v = walkChain(segs.lead, json);
+  if (segs.chain) return v === undefined ? [] : [v];
+  if (v === undefined) return [];
+  var cur = [v];
+  for (var s = segs.lead.length; s < segs.length; s++) {
     var next = [];
     var seg = segs[s];
-    cur.forEach(function (v) {
+    for (var i = 0; i < cur.length; i++) {
       if (seg.desc) {
         var all = [];
-        descendants(v, all);
-        all.forEach(function (d) { applySel(d, seg.sel, next); });
-      } else applySel(v, seg.sel, next);
-    });
+        descendants(cur[i], all);
+        for (var j = 0; j < all.length; j++) applySel(all[j], seg.sel, next);
+      } else applySel(cur[i], seg.sel, next);
+    }
     cur = next;
     if (!cur.length) break;
   }
-  return cur.filter(function (v) { return v !== undefined; });
+  // cur is a list made here: returned as it is when nothing is undefined
+  for (var k = 0; k < cur.length; k++) {
+    if (cur[k] === undefined) return cur.filter(function (x) { return x !== undefined; });
+  }
+  return cur;
 }
 
 function source(path) { return function (state) { return JSONPath(path, state); }; }
@@ -412,16 +433,27 @@ function fnIf(condition, operation) {
 // (Object.assign would set the prototype), and goja's spread copies without
 // the extra source object and [[Set]] calls, which were a third of the time
 // of an each over 10k items.
+//
+// The reduce is written out as a loop for arrays (reduce's steps: the
+// length read once, holes skipped): a native reduce calling back into goja
+// for every item cost more than the item's own spread and operation.
+var arrayReduce = Array.prototype.reduce;
 function each(dataSource, operation) {
   if (!dataSource) throw new TypeError('dataSource argument for each operation is invalid.');
+  function step(st, data, index) {
+    if (st && typeof st.then === 'function') {
+      return st.then(function (s) { return operation({ ...s, data: data, index: index }); });
+    }
+    return operation({ ...st, data: data, index: index });
+  }
   return function (state) {
     var items = asData(dataSource, state);
-    return items.reduce(function (st, data, index) {
-      if (st && typeof st.then === 'function') {
-        return st.then(function (s) { return operation({ ...s, data: data, index: index }); });
-      }
-      return operation({ ...st, data: data, index: index });
-    }, state);
+    if (!Array.isArray(items) || items.reduce !== arrayReduce) return items.reduce(step, state);
+    var st = state;
+    for (var i = 0, n = items.length; i < n; i++) {
+      if (i in items) st = step(st, items[i], i);
+    }
+    return st;
   };
 }
 

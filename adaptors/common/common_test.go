@@ -130,6 +130,10 @@ func TestOperations(t *testing.T) {
 		// (Object.assign would do the latter).
 		{"each copies like spread", "3.3.4", `fn(s => { const t = { ...s }; Object.defineProperty(t, '__proto__', { value: { p: 1 }, enumerable: true, writable: true, configurable: true }); return t; });
 each([1], fn(s => ({ r: [Object.prototype.hasOwnProperty.call(s, '__proto__'), s.p === 1, s.data, s.index] })))`, "r", `[true,false,1,0]`},
+		// each's loop and JSONPath's [*] skip holes as reduce and forEach do
+		{"each skips holes", "3.3.4", `each(s => [1, , 3], fn(s => ({ ...s, seen: (s.seen || []).concat([[s.index, s.data]]) })))`, "seen", `[[0,1],[2,3]]`},
+		{"wildcard skips holes", "3.3.4", `fn(s => ({ ...s, r: JSONPath('$.a[*]', { a: [1, , undefined, 4] }).concat(JSONPath('$.o.*', { o: { x: 1, y: undefined } })) }))`, "r", `[1,4,1]`},
+		{"each over an array-like's own reduce", "3.3.4", `each(s => ({ reduce: (f, st) => f(st, 'own', 9) }), fn(s => ({ ...s, got: [s.data, s.index] })))`, "got", `["own",9]`},
 		{"empty each returns state", "3.3.4", `each('$.nothing[*]', fn(s => ({ ...s, touched: true })))`, "touched", `null`},
 		{"lastReferenceValue reads references[0]", "3.3.4", `fn(s => composeNextState(s, { id: 'second' })); fn(s => composeNextState(s, { id: 'third' })); fn(s => ({ ...s, last: lastReferenceValue('id')(s) }))`, "last", `"x1"`},
 		{"composeNextState initialises references", "3.3.4", `fn(s => { delete s.references; return composeNextState(s, 5) })`, "references", `[{"x":1}]`},
