@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -226,6 +228,9 @@ type stepDoc struct {
 	Finished time.Time `bson:"finished,omitempty"`
 	Error    string    `bson:"error,omitempty"`
 	Output   string    `bson:"output,omitempty"` // JSON text: keeps key order and number precision
+	// OutputIsRun stands for an output equal to the run's (the last
+	// step's, usually), which is then stored once.
+	OutputIsRun bool `bson:"outputIsRun,omitempty"`
 }
 
 type runDoc struct {
@@ -261,8 +266,14 @@ func toRunDoc(r *Run) runDoc {
 		Version: r.Version, Input: string(r.Input), Output: string(r.Output), Error: r.Error,
 		Started: r.Started, Finished: r.Finished, Attempt: r.Attempt, Orchestrations: r.Orchestrations}
 	for _, st := range r.Steps {
-		d.Steps = append(d.Steps, stepDoc{ID: st.ID, Job: st.Job, Name: st.Name, Status: string(st.Status),
-			Started: st.Started, Finished: st.Finished, Error: st.Error, Output: string(st.Output)})
+		sd := stepDoc{ID: st.ID, Job: st.Job, Name: st.Name, Status: string(st.Status),
+			Started: st.Started, Finished: st.Finished, Error: st.Error}
+		if len(st.Output) > 0 && bytes.Equal(st.Output, r.Output) {
+			sd.OutputIsRun = true
+		} else {
+			sd.Output = string(st.Output)
+		}
+		d.Steps = append(d.Steps, sd)
 	}
 	return d
 }
@@ -273,8 +284,12 @@ func (d *runDoc) run() *Run {
 		Version: d.Version, Input: raw(d.Input), Output: raw(d.Output), Error: d.Error,
 		Started: ms(d.Started), Finished: ms(d.Finished), Attempt: d.Attempt, Orchestrations: d.Orchestrations}
 	for _, st := range d.Steps {
+		out := raw(st.Output)
+		if st.OutputIsRun {
+			out = r.Output
+		}
 		r.Steps = append(r.Steps, StepRecord{ID: st.ID, Job: st.Job, Name: st.Name, Status: RunStatus(st.Status),
-			Started: ms(st.Started), Finished: ms(st.Finished), Error: st.Error, Output: raw(st.Output)})
+			Started: ms(st.Started), Finished: ms(st.Finished), Error: st.Error, Output: out})
 	}
 	return r
 }
@@ -534,10 +549,8 @@ const logChunkBytes = 4 << 20
 // and one of log chunks; a duplicate run ID fails only that run.
 func (s *mongoStore) recordRuns(ctx context.Context, recs []*runRecord) error {
 	ready, logs, logErrs := prepareBatch(s.san, recs)
-	for _, rec := range recs {
-		if rec.orchRun != "" {
-			rec.err = s.PutOrchestrations(ctx, rec.orchRun, rec.orch)
-		}
+	if err := s.putOrchestrationsBatch(ctx, recs); err != nil {
+		return err
 	}
 	if len(ready) == 0 {
 		return nil
@@ -578,6 +591,44 @@ func (s *mongoStore) recordRuns(ctx context.Context, recs []*runRecord) error {
 			if !failed[i] && len(logs[i]) > 0 && rec.err == nil {
 				rec.err = err
 			}
+		}
+	}
+	return nil
+}
+
+// putOrchestrationsBatch writes the batch's orchestration records with one
+// unordered bulk write (a round trip for all instead of one each); a
+// record the server refuses gets its own error.
+func (s *mongoStore) putOrchestrationsBatch(ctx context.Context, recs []*runRecord) error {
+	var models []mongo.WriteModel
+	var owners []*runRecord
+	for _, rec := range recs {
+		if rec.orchRun == "" {
+			continue
+		}
+		b, err := json.Marshal(s.san.orchestrations(rec.orch))
+		if err != nil {
+			rec.err = fmt.Errorf("store: encode orchestrations: %w", err)
+			continue
+		}
+		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: rec.orchRun}}).
+			SetReplacement(orchDoc{ID: rec.orchRun, Items: string(b)}).SetUpsert(true))
+		owners = append(owners, rec)
+	}
+	if len(models) == 0 {
+		return nil
+	}
+	_, err := s.orch().BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	if err == nil {
+		return nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+		return s.wrap("put orchestrations", err)
+	}
+	for _, we := range bwe.WriteErrors {
+		if we.Index >= 0 && we.Index < len(owners) {
+			owners[we.Index].err = s.wrap("put orchestrations of "+owners[we.Index].orchRun, we)
 		}
 	}
 	return nil

@@ -174,6 +174,8 @@ func testRunRoundTrip(t *testing.T, e *env) {
 	r.Steps = []store.StepRecord{
 		{ID: "a", Job: "a", Name: "Fetch", Status: store.RunSuccess, Started: T0, Finished: T0.Add(time.Second), Output: json.RawMessage(`{"x":1}`)},
 		{ID: "b", Job: "b", Status: store.RunFailed, Started: T0.Add(time.Second), Finished: T0.Add(2 * time.Second), Error: "HTTP 503"},
+		// the last step's output is usually the run's (stored once)
+		{ID: "c", Status: store.RunSuccess, Started: T0, Output: r.Output},
 	}
 	must(t, e.s.UpdateRun(e.ctx, r))
 	got, err = e.s.GetRun(e.ctx, r.ID)
@@ -182,13 +184,14 @@ func testRunRoundTrip(t *testing.T, e *env) {
 		got.Error != "upstream said 503" || !got.Finished.Equal(T0.Add(2*time.Second)) {
 		t.Fatalf("update not stored: %+v", got)
 	}
-	if len(got.Steps) != 2 || got.Steps[0].Name != "Fetch" || got.Steps[1].Error != "HTTP 503" || !got.Steps[1].Finished.Equal(T0.Add(2*time.Second)) {
+	if len(got.Steps) != 3 || got.Steps[0].Name != "Fetch" || got.Steps[1].Error != "HTTP 503" || !got.Steps[1].Finished.Equal(T0.Add(2*time.Second)) {
 		t.Fatalf("steps = %+v", got.Steps)
 	}
 	assertJSONEqual(t, "step output", got.Steps[0].Output, json.RawMessage(`{"x":1}`))
 	if got.Steps[1].Output != nil {
 		t.Fatalf("absent step output stored as %q", got.Steps[1].Output)
 	}
+	assertJSONEqual(t, "output of the step sharing the run's", got.Steps[2].Output, r.Output)
 
 	wantErr(t, e.s.UpdateRun(e.ctx, &store.Run{ID: "nope", Workflow: "wf", Started: T0}), store.ErrNotFound)
 	_, err = e.s.GetRun(e.ctx, "nope")
@@ -1064,7 +1067,11 @@ func testRecordRunJournal(t *testing.T, e *env) {
 	// that panics fails alone and the journal goes on
 	built := func(id string) func() (*store.Run, []store.LogLine) {
 		return func() (*store.Run, []store.LogLine) {
-			return sampleRun(id, "wf", T0), []store.LogLine{{Time: T0, Level: "info", Message: "built " + id}}
+			r := sampleRun(id, "wf", T0)
+			r.Output = json.RawMessage(`{"data":{"token":"t-1","note":"` + secret + `"}}`)
+			r.Steps = []store.StepRecord{{ID: "a", Status: store.RunSuccess, Started: T0, Output: json.RawMessage(`{"x":1}`)},
+				{ID: "b", Status: store.RunSuccess, Started: T0, Output: r.Output}}
+			return r, []store.LogLine{{Time: T0, Level: "info", Message: "built " + id}}
 		}
 	}
 	must(t, store.RecordRunFunc(e.ctx, e.s, func() (*store.Run, []store.LogLine) { panic("boom") }, onErr))
@@ -1075,6 +1082,15 @@ func testRecordRunJournal(t *testing.T, e *env) {
 	if len(logs) != 1 || logs[0].Message != "built jb-1" {
 		t.Fatalf("RecordRunFunc logs = %+v", logs)
 	}
+	jb, err := e.s.GetRun(e.ctx, "jb-1")
+	must(t, err)
+	cleaned := json.RawMessage(`{"data":{"token":"***","note":"***"}}`)
+	assertJSONEqual(t, "built run's output", jb.Output, cleaned)
+	if len(jb.Steps) != 2 {
+		t.Fatalf("built run's steps = %+v", jb.Steps)
+	}
+	assertJSONEqual(t, "built run's first step output", jb.Steps[0].Output, json.RawMessage(`{"x":1}`))
+	assertJSONEqual(t, "built run's last step output (the run's)", jb.Steps[1].Output, cleaned)
 	mu.Lock()
 	if len(cbErrs) != 2 || !strings.Contains(cbErrs[1].Error(), "panicked: boom") {
 		t.Fatalf("callback errors = %v, want the duplicate then the panic", cbErrs)
