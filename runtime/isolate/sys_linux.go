@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 )
 
 // fcntl commands from linux/fcntl.h (not in package syscall).
@@ -122,4 +123,33 @@ func setAddressSpaceLimit(limit int64) {
 func workerSysProcAttr() *syscall.SysProcAttr {
 	// The worker dies with the mediator even if the pipe is not noticed.
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
+// schedBatch is SCHED_BATCH (linux/sched.h).
+const schedBatch = 3
+
+// batchScheduling puts every thread of this process under SCHED_BATCH
+// (threads made later inherit it): a worker woken by the mediator or by
+// an upstream answer then waits for the CPU's current slice to end instead
+// of preempting another worker mid-run. With the mediator on one CPU and
+// a run per worker, wake-up preemption between workers switched address
+// spaces several times per run. The mediator itself stays SCHED_OTHER, so
+// it still preempts a worker to answer.
+func batchScheduling() {
+	var param [1]int32 // sched_priority 0
+	// twice: a thread started during the first pass by one not yet moved
+	// would keep SCHED_OTHER
+	for range 2 {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return
+		}
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil {
+				continue
+			}
+			_, _, _ = syscall.RawSyscall(syscall.SYS_SCHED_SETSCHEDULER, uintptr(tid), schedBatch, uintptr(unsafe.Pointer(&param[0]))) //nolint:gosec // G103: sched_setscheduler reads a struct sched_param, one int
+		}
+	}
 }

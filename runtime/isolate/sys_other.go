@@ -22,3 +22,5 @@ func statm(string) (vsz, rss int64, ok bool) { return 0, 0, false }
 func setAddressSpaceLimit(int64) {}
 
 func workerSysProcAttr() *syscall.SysProcAttr { return nil }
+
+func batchScheduling() {}

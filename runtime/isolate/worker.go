@@ -52,6 +52,7 @@ type Runner interface {
 // side, when o.SideBudget is set, is the side pipe for log and exchange
 // frames (frame.go); nil, they go to out.
 func Serve(in io.Reader, out, side io.Writer, o WorkerOptions, walk func(*runtime.Engine) Runner) error {
+	batchScheduling()
 	eng := runtime.New(runtime.Options{Compat: o.Compat, PoolSize: 2, MaxStateBytes: o.MaxStateBytes, MaxInputBytes: o.MaxStateBytes})
 	for _, w := range o.Warm {
 		// A failure here shows again, with a proper error, in the run
