@@ -2,8 +2,8 @@ package workflow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/jobmediator/jobmediator/mediator"
 )
@@ -27,10 +27,22 @@ type Completer interface {
 
 // OpenHIMState is state.openhim: the transaction context plus the
 // idempotency key jobs should send upstream.
+// The keys are TxContext's JSON names, set directly: every routed request
+// builds one, and a JSON round trip through the struct cost more than the
+// rest of its input state.
 func OpenHIMState(tx mediator.TxContext, runID string) map[string]any {
-	var m map[string]any
-	b, _ := json.Marshal(tx)
-	_ = json.Unmarshal(b, &m)
+	m := make(map[string]any, 9)
+	for _, f := range [...]struct{ key, v string }{
+		{"transactionId", tx.TransactionID}, {"parentId", tx.ParentID}, {"taskId", tx.TaskID},
+		{"clientId", tx.ClientID}, {"channelId", tx.ChannelID}, {"lastRunAt", tx.LastRunAt},
+	} {
+		if f.v != "" {
+			m[f.key] = f.v
+		}
+	}
+	if tx.LastRunAtTime != nil {
+		m["lastRunAtTime"] = tx.LastRunAtTime.Format(time.RFC3339Nano) // as encoding/json writes a time.Time
+	}
 	m["idempotencyKey"] = IdempotencyKey(tx, runID)
 	m["rerun"] = tx.Rerun()
 	return m
