@@ -798,3 +798,14 @@ func TestDashboardSeesNewRuns(t *testing.T) {
 		t.Fatal("the dashboard kept stale statistics after new runs")
 	}
 }
+
+// An unknown user's login compares against dummyHash: a well-formed hash at
+// the default cost, so that the compare costs what a stored password's does.
+func TestDummyHashCostsWhatAPasswordCosts(t *testing.T) {
+	if cost, err := bcrypt.Cost(dummyHash); err != nil || cost != bcrypt.DefaultCost {
+		t.Fatalf("dummyHash cost %d (%v), want %d", cost, err, bcrypt.DefaultCost)
+	}
+	if err := bcrypt.CompareHashAndPassword(dummyHash, []byte("not-a-real-password")); err != bcrypt.ErrMismatchedHashAndPassword {
+		t.Fatalf("compare: %v, want a mismatch", err)
+	}
+}
