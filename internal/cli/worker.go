@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/jobmediator/jobmediator/runtime"
 	"github.com/jobmediator/jobmediator/runtime/isolate"
@@ -40,6 +42,20 @@ func worker(stderr io.Writer, getenv func(string) string) int {
 			return exitUsage
 		}
 		side = s
+	}
+	if dir := getenv("JM_WORKER_CPUPROFILE"); dir != "" {
+		// a CPU profile per worker, from its start to its end (when the
+		// daemon stops or replaces it): the daemon's /debug/pprof does not
+		// see the jobs' side of a run
+		if f, err := os.Create(filepath.Join(dir, fmt.Sprintf("worker-%d.pprof", os.Getpid()))); err != nil {
+			fmt.Fprintln(stderr, "jobmediator worker: JM_WORKER_CPUPROFILE:", err)
+		} else if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "jobmediator worker: JM_WORKER_CPUPROFILE:", err)
+			f.Close()
+		} else {
+			defer f.Close()
+			defer pprof.StopCPUProfile()
+		}
 	}
 	walk := func(e *runtime.Engine) isolate.Runner { return workflow.NewLocal(e) }
 	if err := isolate.Serve(in, out, side, o, walk); err != nil {

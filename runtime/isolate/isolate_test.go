@@ -367,3 +367,25 @@ func TestManyLogLinesArriveInOrder(t *testing.T) {
 		})
 	}
 }
+
+// Close asks the workers to stop before it kills them: an idle worker
+// exits by itself, cleanly (a worker's CPU profile is written then).
+func TestCloseLetsIdleWorkersExit(t *testing.T) {
+	p := newPool(t, Options{Warm: 2, Size: 2})
+	p.mu.Lock()
+	var ws []*proc
+	for w := range p.all {
+		ws = append(ws, w)
+	}
+	p.mu.Unlock()
+	if len(ws) != 2 {
+		t.Fatalf("%d workers", len(ws))
+	}
+	_ = p.Close()
+	for _, w := range ws {
+		<-w.exited
+		if !w.cmd.ProcessState.Success() {
+			t.Errorf("worker %d: %s, want a clean exit", w.cmd.Process.Pid, w.cmd.ProcessState)
+		}
+	}
+}

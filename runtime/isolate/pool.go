@@ -119,12 +119,34 @@ func New(o Options) (*Pool, error) {
 	return p, nil
 }
 
-// Close stops every worker. Runs still in flight end as crashed.
+// closeGrace is how long Close waits for workers to exit on their own.
+const closeGrace = 2 * time.Second
+
+// Close stops every worker. Runs still in flight end as crashed. Workers
+// are told first (their request pipe closes, as when the mediator dies)
+// and given closeGrace to exit, so they end cleanly (a worker's CPU
+// profile is written then); those still there are killed.
 func (p *Pool) Close() error {
 	p.closed.Store(true)
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	ws := make([]*proc, 0, len(p.all))
 	for w := range p.all {
+		ws = append(ws, w)
+	}
+	p.mu.Unlock()
+	for _, w := range ws {
+		w.wmu.Lock()
+		_ = w.to.Close()
+		w.wmu.Unlock()
+	}
+	grace := time.NewTimer(closeGrace)
+	defer grace.Stop()
+	for _, w := range ws {
+		select {
+		case <-w.exited:
+		case <-grace.C:
+			grace.Reset(0) // the rest are killed without waiting
+		}
 		w.kill()
 		w.side.close()
 	}
