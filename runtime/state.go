@@ -42,13 +42,14 @@ type jsonParser struct {
 	pos   int
 	depth int
 	keys  map[string]string // one string per distinct key
+	vals  map[string]goja.Value
 }
 
 // parseJSON converts JSON text to a goja value with JSON.parse semantics
 // (own data properties in text order, the last duplicate key wins,
 // "__proto__" is an ordinary key, -0 stays -0).
 func parseJSON(vm *goja.Runtime, data []byte) (goja.Value, error) {
-	p := &jsonParser{vm: vm, data: data, keys: map[string]string{}}
+	p := &jsonParser{vm: vm, data: data, keys: map[string]string{}, vals: map[string]goja.Value{}}
 	p.skip()
 	v, err := p.value()
 	if err != nil {
@@ -86,11 +87,7 @@ func (p *jsonParser) value() (goja.Value, error) {
 	case c == '[':
 		return p.array()
 	case c == '"':
-		s, err := p.str()
-		if err != nil {
-			return nil, err
-		}
-		return p.vm.ToValue(s), nil
+		return p.strValue()
 	case c == 't':
 		return p.literal("true", p.vm.ToValue(true))
 	case c == 'f':
@@ -137,14 +134,9 @@ func (p *jsonParser) object() (goja.Value, error) {
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
 			return nil, p.errorf("expected a string key")
 		}
-		k, err := p.str()
+		k, err := p.key()
 		if err != nil {
 			return nil, err
-		}
-		if ik, ok := p.keys[k]; ok {
-			k = ik
-		} else if len(p.keys) < maxInternedKeys {
-			p.keys[k] = k
 		}
 		p.skip()
 		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
@@ -215,6 +207,67 @@ func (p *jsonParser) array() (goja.Value, error) {
 			return nil, p.errorf("expected ',' or ']' in an array")
 		}
 	}
+}
+
+// plain returns the bytes of a string token without escapes (and moves
+// past it), or ok false with the position unchanged.
+func (p *jsonParser) plain() (b []byte, ok bool) {
+	for i := p.pos + 1; i < len(p.data); i++ {
+		c := p.data[i]
+		if c == '"' {
+			b = p.data[p.pos+1 : i]
+			p.pos = i + 1
+			return b, true
+		}
+		if c == '\\' || c < 0x20 {
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// key reads an object key, shared with earlier equal keys: a known key is
+// looked up by its bytes, so it costs no allocation at all.
+func (p *jsonParser) key() (string, error) {
+	if b, ok := p.plain(); ok {
+		if k, ok := p.keys[string(b)]; ok {
+			return k, nil
+		}
+		k := string(b)
+		if len(p.keys) < maxInternedKeys {
+			p.keys[k] = k
+		}
+		return k, nil
+	}
+	return p.str()
+}
+
+// maxSharedLen bounds the string values shared like keys: short strings
+// repeat (codes, names, statuses, dates), long ones rarely do.
+const maxSharedLen = 32
+
+// strValue reads a string value. A short one is shared with earlier equal
+// values (one goja string for every "Ann" of a record list, as for keys):
+// goja strings are immutable, so sharing is invisible to the job.
+func (p *jsonParser) strValue() (goja.Value, error) {
+	if b, ok := p.plain(); ok {
+		if len(b) > maxSharedLen {
+			return p.vm.ToValue(string(b)), nil
+		}
+		if v, ok := p.vals[string(b)]; ok {
+			return v, nil
+		}
+		v := p.vm.ToValue(string(b))
+		if len(p.vals) < maxInternedKeys {
+			p.vals[string(b)] = v
+		}
+		return v, nil
+	}
+	s, err := p.str()
+	if err != nil {
+		return nil, err
+	}
+	return p.vm.ToValue(s), nil
 }
 
 // str reads a string token; the common case (no escapes) is one slice copy.

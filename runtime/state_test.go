@@ -27,6 +27,8 @@ func TestParseJSONMatchesJSONParse(t *testing.T) {
 		`{"b":1,"a":2,"1":3,"0":4}`, `{"a":1,"a":2}`, `{"__proto__":{"x":1},"y":2}`,
 		`{"data":{"records":[{"id":"r1","age":3},{"id":"r2","age":4}]}}`,
 		manyKeys(maxInternedKeys + 10),
+		// repeated short values are shared, long and escaped ones are not
+		`[{"s":"Ann","k\u0061":"Lee"},{"s":"Ann","ka":"Lee\n"},{"s":"é","ka":"é"},{"s":"` + strings.Repeat("x", maxSharedLen+1) + `","ka":""}]`,
 	} {
 		got, err := parseJSON(vm, []byte(in))
 		if err != nil {
