@@ -136,6 +136,10 @@ each([1], fn(s => ({ r: [Object.prototype.hasOwnProperty.call(s, '__proto__'), s
 		{"each over an array-like's own reduce", "3.3.4", `each(s => ({ reduce: (f, st) => f(st, 'own', 9) }), fn(s => ({ ...s, got: [s.data, s.index] })))`, "got", `["own",9]`},
 		{"empty each returns state", "3.3.4", `each('$.nothing[*]', fn(s => ({ ...s, touched: true })))`, "touched", `null`},
 		{"lastReferenceValue reads references[0]", "3.3.4", `fn(s => composeNextState(s, { id: 'second' })); fn(s => composeNextState(s, { id: 'third' })); fn(s => ({ ...s, last: lastReferenceValue('id')(s) }))`, "last", `"x1"`},
+		// expandReferences keeps an array's holes (as map does) and sets a
+		// "__proto__" key with [[Set]]
+		{"expandReferences walks like map and assignment", "3.3.4", `fn(s => { const o = JSON.parse('{"__proto__":{"p":1},"k":2}'); const r = expandReferences([1, , st => st.data.x, o, [st => [st.data.x]]])(s);
+  return { ...s, r: [r.length, 1 in r, r[2], r[3].p, Object.keys(r[3]), r[4]] }; })`, "r", `[5,false,1,1,["k"],[[1]]]`},
 		{"composeNextState initialises references", "3.3.4", `fn(s => { delete s.references; return composeNextState(s, 5) })`, "references", `[{"x":1}]`},
 		{"expandReferences", "3.3.4", `fn(s => ({ r: expandReferences({ d: new Date(0), f: st => st.data.x, arr: [st => 1, [st => 2]], n: null })(s) }))`, "r", `{"d":{},"f":1,"arr":[1,[2]],"n":null}`},
 		{"util.expandReferences", "3.3.4", `fn(s => ({ r: util.expandReferences(s, st => st.data.x, 'lit', { k: dataValue('x') }) }))`, "r", `[1,"lit",{"k":1}]`},
