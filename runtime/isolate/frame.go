@@ -12,10 +12,11 @@ import (
 
 // The wire between the mediator and a worker is a stream of frames:
 //
-//	u32 length of the rest | u8 kind | u32 header length | header (JSON) |
+//	u32 length of the rest | u8 kind | u32 header length | header |
 //	u32 blob count | i32 length per blob (-1: nil) | blob bytes…
 //
-// Headers are small JSON documents; state travels as blobs, the JSON bytes
+// Headers are small: the per-run ones (run, log, exchange, result) in
+// codec.go's encoding, the rare ones JSON; state travels as blobs, the JSON bytes
 // the engine already holds, so a state crosses the boundary once, without
 // being re-encoded or copied into another JSON document.
 const (

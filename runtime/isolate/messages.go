@@ -39,6 +39,8 @@ type workflowMsg struct {
 	Workflow *config.Workflow `json:"workflow"`
 }
 
+// runMsg and doneMsg travel in codec.go's encoding; their JSON tags say
+// what a JSON round trip would keep, which the codec's test holds it to.
 type runMsg struct {
 	Workflow uint64        `json:"workflow"`
 	Compat   config.Compat `json:"compat,omitempty"`

@@ -28,7 +28,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/runtime"
@@ -311,7 +310,7 @@ func (p *Pool) runIn(ctx context.Context, w *proc, req runtime.RunRequest) (*run
 	} else {
 		w.rcSent = rcJSON
 	}
-	if err := w.send(kindRun, m, req.Input, rcJSON); err != nil {
+	if err := w.sendRaw(kindRun, encodeRun(m), req.Input, rcJSON); err != nil {
 		return p.died(w, limit, nil), false
 	}
 	var logs []runtime.LogLine
@@ -326,8 +325,7 @@ func (p *Pool) runIn(ctx context.Context, w *proc, req runtime.RunRequest) (*run
 	stream := func(f frame) {
 		switch f.kind {
 		case kindLog:
-			var l runtime.LogLine
-			if json.Unmarshal(f.hdr, &l) == nil {
+			if l, err := decodeLog(f.hdr); err == nil {
 				logs = append(logs, l)
 				if req.Log != nil {
 					req.Log(l)
@@ -335,8 +333,7 @@ func (p *Pool) runIn(ctx context.Context, w *proc, req runtime.RunRequest) (*run
 			}
 		case kindExchange:
 			if req.HTTP != nil && req.HTTP.Rec != nil {
-				var ex recorder.Exchange
-				if json.Unmarshal(f.hdr, &ex) == nil {
+				if ex, err := decodeExchange(f.hdr); err == nil {
 					req.HTTP.Rec.AddRedacted(ex)
 				}
 			}
@@ -383,8 +380,8 @@ func (p *Pool) runIn(ctx context.Context, w *proc, req runtime.RunRequest) (*run
 			case kindLog, kindExchange:
 				stream(f)
 			case kindDone:
-				var d doneMsg
-				if err := json.Unmarshal(f.hdr, &d); err != nil {
+				d, err := decodeDone(f.hdr)
+				if err != nil {
 					return crashed(&runtime.Error{Name: "WorkerError", Severity: "crash", Source: "runtime", Message: "unreadable result from the worker: " + err.Error()}, logs), false
 				}
 				res := &runtime.Result{Status: d.Status, Steps: d.Steps, Error: d.Error, Logs: logs}
@@ -580,6 +577,12 @@ func (w *proc) send(kind byte, hdr any, blobs ...[]byte) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	return writeFrame(w.w, kind, hdr, blobs...)
+}
+
+func (w *proc) sendRaw(kind byte, h []byte, blobs ...[]byte) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return writeFrameHeader(w.w, kind, h, blobs...)
 }
 
 // waitExit waits for a worker that closed its pipe to exit.

@@ -148,8 +148,8 @@ func Serve(in io.Reader, out, side io.Writer, o WorkerOptions, walk func(*runtim
 						return nil
 					}
 				}
-				var m runMsg
-				if err := json.Unmarshal(f.hdr, &m); err != nil {
+				m, err := decodeRun(f.hdr)
+				if err != nil {
 					return fmt.Errorf("run frame: %w", err)
 				}
 				var input json.RawMessage
@@ -193,22 +193,38 @@ type worker struct {
 }
 
 func (wk *worker) send(kind byte, hdr any, blobs ...[]byte) error {
+	h, err := json.Marshal(hdr)
+	if err != nil {
+		return err
+	}
+	return wk.sendRaw(kind, h, blobs...)
+}
+
+// sendRaw sends a frame on the main pipe, its header encoded.
+func (wk *worker) sendRaw(kind byte, h []byte, blobs ...[]byte) error {
 	wk.wmu.Lock()
 	defer wk.wmu.Unlock()
 	wk.sideUnread = 0
-	return writeFrame(wk.w, kind, hdr, blobs...)
+	return writeFrameHeader(wk.w, kind, h, blobs...)
+}
+
+// sendDone reports a run's result.
+func (wk *worker) sendDone(d doneMsg, blobs ...[]byte) error {
+	h, err := encodeDone(d)
+	if err != nil { // an error's details that are not JSON
+		h, _ = encodeDone(doneMsg{Status: runtime.StatusCrashed, Recycle: d.Recycle, Mem: d.Mem, Error: &runtime.Error{Name: "WorkerError", Severity: "crash", Source: "runtime",
+			Message: "the run's result could not be encoded: " + err.Error()}})
+		blobs = nil
+	}
+	return wk.sendRaw(kindDone, h, blobs...)
 }
 
 // stream sends a log line or an exchange: on the side pipe when there is
 // one, with a nudge first when the pipe may be filling up (the mediator
 // reads it then, while this frame is written).
-func (wk *worker) stream(kind byte, hdr any) error {
+func (wk *worker) stream(kind byte, h []byte) error {
 	if wk.side == nil {
-		return wk.send(kind, hdr)
-	}
-	h, err := json.Marshal(hdr)
-	if err != nil {
-		return err
+		return wk.sendRaw(kind, h)
 	}
 	wk.wmu.Lock()
 	defer wk.wmu.Unlock()
@@ -228,7 +244,7 @@ func (wk *worker) stream(kind byte, hdr any) error {
 func (wk *worker) run(ctx context.Context, cancel context.CancelFunc, m runMsg, input json.RawMessage) bool {
 	wf := wk.wfs[m.Workflow]
 	if wf == nil {
-		_ = wk.send(kindDone, doneMsg{Status: runtime.StatusCrashed, Error: &runtime.Error{Name: "WorkerError", Severity: "crash", Source: "runtime",
+		_ = wk.sendDone(doneMsg{Status: runtime.StatusCrashed, Error: &runtime.Error{Name: "WorkerError", Severity: "crash", Source: "runtime",
 			Message: "the worker was not sent the workflow definition"}})
 		return false
 	}
@@ -240,7 +256,7 @@ func (wk *worker) run(ctx context.Context, cancel context.CancelFunc, m runMsg, 
 	}
 	creds := wk.creds
 	rec := recorder.NewRecorder(red)
-	rec.OnAdd = func(ex recorder.Exchange) { _ = wk.stream(kindExchange, ex) }
+	rec.OnAdd = func(ex recorder.Exchange) { _ = wk.stream(kindExchange, encodeExchange(ex)) }
 	var logBytes atomic.Int64
 	var logCut atomic.Bool
 	g := guard(m.Limit, cancel)
@@ -261,7 +277,7 @@ func (wk *worker) run(ctx context.Context, cancel context.CancelFunc, m runMsg, 
 					return
 				}
 			}
-			_ = wk.stream(kindLog, l)
+			_ = wk.stream(kindLog, encodeLog(l))
 		},
 	})
 	over := g.stop()
@@ -300,7 +316,7 @@ func (wk *worker) run(ctx context.Context, cancel context.CancelFunc, m runMsg, 
 			blobs = append(blobs, []byte(res.Reached))
 		}
 	}
-	_ = wk.send(kindDone, d, blobs...)
+	_ = wk.sendDone(d, blobs...)
 	return over
 }
 
