@@ -279,12 +279,13 @@ func (s *boltStore) PutOrchestrations(ctx context.Context, runID string, o []Orc
 		return invalid("orchestrations need a run id")
 	}
 	o = s.san.orchestrations(o)
+	v := appendOrchestrations(make([]byte, 0, orchestrationsSizeHint(o)), o)
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		b, err := bucket(tx, bOrch)
 		if err != nil {
 			return err
 		}
-		return putJSON(b, []byte(runID), o)
+		return b.Put([]byte(runID), v)
 	})
 }
 

@@ -201,11 +201,9 @@ func (s *mongoStore) PutOrchestrations(ctx context.Context, runID string, o []Or
 	if runID == "" {
 		return invalid("orchestrations need a run id")
 	}
-	b, err := json.Marshal(s.san.orchestrations(o))
-	if err != nil {
-		return fmt.Errorf("store: encode orchestrations: %w", err)
-	}
-	_, err = s.orch().ReplaceOne(ctx, bson.D{{Key: "_id", Value: runID}}, orchDoc{ID: runID, Items: string(b)},
+	o = s.san.orchestrations(o)
+	b := appendOrchestrations(make([]byte, 0, orchestrationsSizeHint(o)), o)
+	_, err := s.orch().ReplaceOne(ctx, bson.D{{Key: "_id", Value: runID}}, orchDoc{ID: runID, Items: string(b)},
 		options.Replace().SetUpsert(true))
 	return s.wrap("put orchestrations of "+runID, err)
 }

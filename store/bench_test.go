@@ -119,13 +119,22 @@ var (
 	routedOutput = json.RawMessage(`{"data":{"id":"rec-1","status":"created"},"references":[{"resourceType":"Patient","id":"p-1","name":[{"family":"Doe","given":["Jane"]}],"gender":"female","birthDate":"1990-01-01"}],"response":{"url":"http://127.0.0.1:40123/records","method":"POST","statusCode":201,"statusMessage":"Created","headers":{"content-type":"application/json","content-length":"34"},"duration":1}}`)
 )
 
+// routedOrchestration is the console's record of a routed run's one call.
+func routedOrchestration(t time.Time) []store.Orchestration {
+	return []store.Orchestration{{Name: "POST /records", Step: "post-to-upstream", Method: "POST", URL: "http://127.0.0.1:40123/records",
+		RequestHeaders: map[string]string{"Content-Type": "application/json", "Authorization": "Basic dXNlcjpwYXNz"},
+		RequestBody:    `{"resourceType":"Patient","id":"p-1","name":[{"family":"Doe","given":["Jane"]}],"gender":"female","birthDate":"1990-01-01"}`,
+		RequestTime:    t, Status: 201, ResponseHeaders: map[string]string{"Content-Type": "application/json", "Content-Length": "34"},
+		ResponseBody: `{"id":"rec-1","status":"created"}`, ResponseTime: t.Add(time.Millisecond)}}
+}
+
 // routedRun builds what workflow.History records for one routed run: the
 // states cleaned by the run's redactor on the journal's writer (as
 // historyRun does), one step, two log lines.
-func routedRun(red *redact.Redactor, i int, start time.Time) func() (*store.Run, []store.LogLine) {
+func routedRun(red *redact.Redactor, id string, i int, start time.Time) func() (*store.Run, []store.LogLine) {
 	return func() (*store.Run, []store.LogLine) {
 		out := red.JSON(routedOutput)
-		r := &store.Run{ID: store.NewID(), Workflow: "hello-upstream", Trigger: "webhook", Status: store.RunSuccess,
+		r := &store.Run{ID: id, Workflow: "hello-upstream", Trigger: "webhook", Status: store.RunSuccess,
 			TransactionID: fmt.Sprintf("tx-%d", i), Input: red.JSON(routedInput), Output: out,
 			Started: start, Finished: start.Add(3 * time.Millisecond), Orchestrations: 1,
 			Steps: []store.StepRecord{{ID: "post-to-upstream", Name: "post to upstream", Status: store.RunSuccess,
@@ -137,8 +146,9 @@ func routedRun(red *redact.Redactor, i int, start time.Time) func() (*store.Run,
 	}
 }
 
-// BenchmarkRecordRoutedRun records routed runs' history through the
-// journal from 16 goroutines, as the daemon does under 16 connections.
+// BenchmarkRecordRoutedRun records routed runs' history (and the
+// console's record of their call upstream) through the journal from 16
+// goroutines, as the daemon does under 16 connections.
 // "paced" offers 1,200 runs/s (what the routed bench reaches in process):
 // its figure is the process's CPU time per run (user+sys, the writer's
 // commits and fsyncs included), which is what history takes from the
@@ -178,7 +188,13 @@ func BenchmarkRecordRoutedRun(b *testing.B) {
 								if i > b.N {
 									return
 								}
-								if err := store.RecordRunFunc(ctx, s, routedRun(red, i, start), onErr); err != nil {
+								id := store.NewID()
+								if err := store.RecordRunFunc(ctx, s, routedRun(red, id, i, start), onErr); err != nil {
+									failed.Store(err)
+									return
+								}
+								// the console's record of the run's call upstream
+								if err := s.PutOrchestrations(ctx, id, routedOrchestration(start)); err != nil {
 									failed.Store(err)
 									return
 								}

@@ -198,6 +198,12 @@ func (s *boltStore) recordRuns(ctx context.Context, recs []*runRecord) error {
 	for i, rec := range ready {
 		size += runSizeHint(rec.run) + logsSizeHint(logs[i])
 	}
+	for _, rec := range recs {
+		if rec.orchRun != "" {
+			rec.orch = s.san.orchestrations(rec.orch)
+			size += orchestrationsSizeHint(rec.orch)
+		}
+	}
 	buf := make([]byte, 0, size)
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		runs, lb := tx.Bucket(bRuns), tx.Bucket(bLogs)
@@ -224,7 +230,10 @@ func (s *boltStore) recordRuns(ctx context.Context, recs []*runRecord) error {
 			if err != nil {
 				return err
 			}
-			if err := putJSON(b, []byte(rec.orchRun), s.san.orchestrations(rec.orch)); err != nil {
+			b.FillPercent = 0.9 // keyed by run id, which starts with the time
+			start := len(buf)
+			buf = appendOrchestrations(buf, rec.orch)
+			if err := b.Put([]byte(rec.orchRun), buf[start:len(buf):len(buf)]); err != nil {
 				return err
 			}
 		}

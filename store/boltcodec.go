@@ -225,3 +225,73 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// appendOrchestrations writes a run's orchestration records (sanitised)
+// as json.Marshal would, header maps in map order (they are read back into
+// maps): the console stores one list per routed run.
+func appendOrchestrations(b []byte, os []Orchestration) []byte {
+	if os == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i := range os {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		o := &os[i]
+		b = append(b, `{"name":`...)
+		b = appendString(b, o.Name)
+		b = appendOptString(b, `,"step":`, o.Step)
+		b = append(b, `,"method":`...)
+		b = appendString(b, o.Method)
+		b = append(b, `,"url":`...)
+		b = appendString(b, o.URL)
+		b = appendHeaders(b, `,"requestHeaders":`, o.RequestHeaders)
+		b = appendOptString(b, `,"requestBody":`, o.RequestBody)
+		b = append(b, `,"requestTime":`...)
+		b = appendTime(b, o.RequestTime)
+		b = appendOptInt(b, `,"status":`, o.Status)
+		b = appendHeaders(b, `,"responseHeaders":`, o.ResponseHeaders)
+		b = appendOptString(b, `,"responseBody":`, o.ResponseBody)
+		if !o.ResponseTime.IsZero() {
+			b = append(b, `,"responseTime":`...)
+			b = appendTime(b, o.ResponseTime)
+		}
+		b = appendOptString(b, `,"error":`, o.Error)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+func appendHeaders(b []byte, key string, h map[string]string) []byte {
+	if len(h) == 0 {
+		return b
+	}
+	b = append(b, key...)
+	b = append(b, '{')
+	first := true
+	for k, v := range h {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendString(b, v)
+	}
+	return append(b, '}')
+}
+
+func orchestrationsSizeHint(os []Orchestration) int {
+	n := 8
+	for _, o := range os {
+		n += 256 + len(o.URL) + len(o.RequestBody) + len(o.ResponseBody) + len(o.Error)
+		for k, v := range o.RequestHeaders {
+			n += len(k) + len(v) + 6
+		}
+		for k, v := range o.ResponseHeaders {
+			n += len(k) + len(v) + 6
+		}
+	}
+	return n
+}

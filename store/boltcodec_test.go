@@ -31,6 +31,15 @@ func fillAll(t *testing.T, v reflect.Value, n *int) {
 		v.SetString("s\"\\\n\t\x01<é>\u2028" + string(rune('a'+*n%26)))
 	case reflect.Int, reflect.Int64:
 		v.SetInt(int64(*n))
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		for i := 0; i < 2; i++ {
+			k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+			fillAll(t, k, n)
+			fillAll(t, e, n)
+			m.SetMapIndex(k, e)
+		}
+		v.Set(m)
 	case reflect.Slice:
 		if v.Type() == reflect.TypeFor[json.RawMessage]() {
 			v.SetBytes([]byte(`{"n":` + string(rune('0'+*n%10)) + `,"a":["x",null,true,1.5e3]}`))
@@ -91,6 +100,26 @@ func TestRunCodecKeepsEveryField(t *testing.T) {
 	min := Run{ID: "r", Workflow: "w", Status: RunPending, Started: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
 	if err := decodeRun(appendRun(nil, &min), &got); err != nil || !reflect.DeepEqual(got, min) {
 		t.Fatalf("minimal run: %+v, %v", got, err)
+	}
+}
+
+// TestOrchestrationCodecKeepsEveryField: orchestration records written by
+// appendOrchestrations read back as json.Marshal's do, every field set.
+func TestOrchestrationCodecKeepsEveryField(t *testing.T) {
+	var os []Orchestration
+	n := 0
+	fillAll(t, reflect.ValueOf(&os).Elem(), &n)
+	for _, in := range [][]Orchestration{os, {}, nil, {{Name: "bare", Method: "GET", URL: "http://x/"}}} {
+		enc := appendOrchestrations(nil, in)
+		var got, want []Orchestration
+		if err := json.Unmarshal(enc, &got); err != nil {
+			t.Fatalf("appendOrchestrations wrote %s: %v", enc, err)
+		}
+		std, _ := json.Marshal(in)
+		_ = json.Unmarshal(std, &want)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
+		}
 	}
 }
 

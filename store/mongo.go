@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -606,11 +605,8 @@ func (s *mongoStore) putOrchestrationsBatch(ctx context.Context, recs []*runReco
 		if rec.orchRun == "" {
 			continue
 		}
-		b, err := json.Marshal(s.san.orchestrations(rec.orch))
-		if err != nil {
-			rec.err = fmt.Errorf("store: encode orchestrations: %w", err)
-			continue
-		}
+		o := s.san.orchestrations(rec.orch)
+		b := appendOrchestrations(make([]byte, 0, orchestrationsSizeHint(o)), o)
 		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: rec.orchRun}}).
 			SetReplacement(orchDoc{ID: rec.orchRun, Items: string(b)}).SetUpsert(true))
 		owners = append(owners, rec)
