@@ -250,9 +250,11 @@ func (wk *worker) run(ctx context.Context, cancel context.CancelFunc, m runMsg, 
 	}
 	// The run's redactor learns its steps' configuration: a clone, so
 	// nothing of this run's stays for the next.
-	red := redact.New()
+	var red *redact.Redactor
 	if wk.red != nil {
 		red = wk.red.Clone()
+	} else {
+		red = redact.New()
 	}
 	creds := wk.creds
 	rec := recorder.NewRecorder(red)
