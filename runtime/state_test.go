@@ -70,14 +70,7 @@ func TestParseJSONRejects(t *testing.T) {
 // results: toJSON first, configuration/response dropped at the top level
 // only, functions and undefined dropped, cycles as "[Circular]".
 func TestStringify(t *testing.T) {
-	def, ver, err := adaptors.Resolve("common")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := newSlot(def, ver, config.CompatLightning)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := commonSlot(t)
 	remove := []string{"configuration", "response"}
 	for _, tc := range []struct {
 		name, js, want string
@@ -170,4 +163,73 @@ func manyKeys(n int) string {
 	}
 	fmt.Fprintf(&b, `},"records":[{"k0":1,"k%d":2},{"k0":3,"k%d":4}]}`, n-1, n-1)
 	return b.String()
+}
+
+// TestAssembleLightningMatchesJS: the native §2.1 assembly gives what
+// __jmAssemble gives (same JSON, same key order, configuration a fresh
+// object), and declines the shapes it leaves to __jmAssemble.
+func TestAssembleLightningMatchesJS(t *testing.T) {
+	s := commonSlot(t)
+	vm := s.vm
+	stringify, _ := goja.AssertFunction(vm.Get("JSON").ToObject(vm).Get("stringify"))
+	show := func(v goja.Value) string {
+		r, err := stringify(goja.Undefined(), v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.String()
+	}
+	native := 0
+	for _, in := range []string{
+		``, `null`, `{}`, `{"data":null}`, `{"data":5}`, `{"data":"s"}`, `{"data":[1]}`, `{"data":{}}`,
+		`{"x":1,"data":{"a":1},"configuration":{"k":1,"a":0},"y":2}`, `{"configuration":null,"data":{"b":1}}`,
+		`{"configuration":"ab"}`, `{"configuration":[1,2]}`, `{"configuration":7}`, `[1,2]`, `"str"`, `3`,
+	} {
+		for _, confJSON := range []string{"", `{"a":2,"b":3}`} {
+			parse := func() (goja.Value, goja.Value) {
+				iv, cv := goja.Undefined(), goja.Null()
+				if in != "" {
+					iv, _ = parseJSON(vm, []byte(in))
+				}
+				if confJSON != "" {
+					cv, _ = parseJSON(vm, []byte(confJSON))
+				}
+				return iv, cv
+			}
+			iv, cv := parse()
+			want, err := s.assemble(goja.Undefined(), iv, vm.NewObject(), cv, vm.ToValue(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			iv, cv = parse()
+			got, ok := assembleLightning(vm, iv, cv)
+			if !ok {
+				continue
+			}
+			native++
+			if g, w := show(got), show(want); g != w {
+				t.Errorf("input %q conf %q: native %s, __jmAssemble %s", in, confJSON, g, w)
+			}
+			if c := got.(*goja.Object).Get("configuration"); cv != goja.Null() && c.SameAs(cv) {
+				t.Errorf("input %q: configuration is the credential object itself, not a copy", in)
+			}
+		}
+	}
+	if native < 16 {
+		t.Errorf("the native assembly took only %d of the cases", native)
+	}
+}
+
+// commonSlot is a fresh lightning VM with language-common.
+func commonSlot(t *testing.T) *slot {
+	t.Helper()
+	def, ver, err := adaptors.Resolve("common")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newSlot(def, ver, config.CompatLightning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
