@@ -30,7 +30,7 @@ func New(out io.Writer, level string, red *redact.Redactor) (*logrus.Logger, err
 	if isTerminal(out) {
 		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
 	} else {
-		l.SetFormatter(&logrus.JSONFormatter{})
+		l.SetFormatter(&jsonFormatter{})
 	}
 	if red != nil {
 		l.AddHook(&redactHook{red: red})
