@@ -190,26 +190,51 @@ const Unmatched = "unmatched"
 // The route label is always a path template, never a raw path.
 func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	router, _ := next.(*mux.Router)
+	if router != nil {
+		// The route is read where mux has matched it (a route middleware
+		// fills in the holder this request carries) instead of matching
+		// every request a second time: Router.Match walks the routes'
+		// regular expressions, ~5% of the daemon's CPU under routed load.
+		router.Use(recordRoute)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		route := routeOf(r, router)
 		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
+		route := Unmatched
+		if router != nil {
+			h := &routeHolder{}
+			next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), routeKey{}, h)))
+			if h.route != "" {
+				route = h.route
+			}
+		} else {
+			route = routeOf(r)
+			next.ServeHTTP(sw, r)
+		}
 		m.requests.Inc(route, methodLabel(r.Method), strconv.Itoa(sw.code()))
 	})
 }
 
-func routeOf(r *http.Request, router *mux.Router) string {
+// routeHolder carries the matched route's template from inside the router
+// back out to Middleware; no route (404, 405) leaves it empty.
+type routeHolder struct{ route string }
+
+type routeKey struct{}
+
+func recordRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := r.Context().Value(routeKey{}).(*routeHolder); ok {
+			if t := routeOf(r); t != Unmatched {
+				h.route = t
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func routeOf(r *http.Request) string {
 	if cr := mux.CurrentRoute(r); cr != nil {
 		if t, err := cr.GetPathTemplate(); err == nil {
 			return t
-		}
-	}
-	if router != nil {
-		var match mux.RouteMatch
-		if router.Match(r, &match) && match.MatchErr == nil && match.Route != nil {
-			if t, err := match.Route.GetPathTemplate(); err == nil {
-				return t
-			}
 		}
 	}
 	return Unmatched
