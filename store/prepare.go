@@ -127,12 +127,17 @@ func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
 }
 
-func (z sanitizer) state(field string, st json.RawMessage) (json.RawMessage, error) {
+// state cleans one state of run runID: its input or output (step ""), or
+// step's output. The field's name is only put together for an error.
+func (z sanitizer) state(runID, step, which string, st json.RawMessage) (json.RawMessage, error) {
 	if len(st) == 0 {
 		return nil, nil
 	}
 	if !json.Valid(st) {
-		return nil, invalid("%s is not valid JSON", field)
+		if step != "" {
+			return nil, invalid("run %s step %s %s is not valid JSON", runID, step, which)
+		}
+		return nil, invalid("run %s %s is not valid JSON", runID, which)
 	}
 	return capState(json.RawMessage(z.red.JSON(st)), z.maxState), nil
 }
@@ -155,11 +160,11 @@ func (z sanitizer) run(r *Run) error {
 		return invalid("run %q: started time is required", r.ID)
 	}
 	var err error
-	if r.Input, err = z.state("run "+r.ID+" input", r.Input); err != nil {
+	if r.Input, err = z.state(r.ID, "", "input", r.Input); err != nil {
 		return err
 	}
 	output := r.Output
-	if r.Output, err = z.state("run "+r.ID+" output", r.Output); err != nil {
+	if r.Output, err = z.state(r.ID, "", "output", r.Output); err != nil {
 		return err
 	}
 	r.Error = capText(z.red.String(r.Error), maxErrorBytes)
@@ -175,7 +180,7 @@ func (z sanitizer) run(r *Run) error {
 		// The last step's output is usually the run's: clean it once.
 		if len(s.Output) > 0 && bytes.Equal(s.Output, output) {
 			s.Output = r.Output
-		} else if s.Output, err = z.state("run "+r.ID+" step "+s.ID+" output", s.Output); err != nil {
+		} else if s.Output, err = z.state(r.ID, s.ID, "output", s.Output); err != nil {
 			return err
 		}
 		s.Error = capText(z.red.String(s.Error), maxErrorBytes)
