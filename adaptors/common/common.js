@@ -21,13 +21,16 @@ function isBufferLike(v) { return isObject(v) && v.__isBuffer === true; }
 // so its walk is written out: a callback per element (map, forEach) was
 // 15% of a small FHIR post's CPU. A plain array is mapped as map does
 // (same length, holes kept); any other array still goes through map.
+// host.expand walks primitives, functions, plain arrays and plain objects
+// in Go (adaptors/common/expand.go) and hands anything else to expandJS.
 var keepSpecial = ge(2, 3, 0);
-function expandOne(value, state) {
-  if (typeof value === 'function') return expandOne(value(state), state);
+function expandOne(value, state) { return host.expand(value, state, expandJS, keepSpecial); }
+function expandJS(value, state) {
+  if (typeof value === 'function') return expandJS(value(state), state);
   if (Array.isArray(value)) {
-    if (value.constructor !== Array) return value.map(function (v) { return expandOne(v, state); });
+    if (value.constructor !== Array) return value.map(function (v) { return expandJS(v, state); });
     var n = value.length, arr = new Array(n);
-    for (var i = 0; i < n; i++) if (i in value) arr[i] = expandOne(value[i], state);
+    for (var i = 0; i < n; i++) if (i in value) arr[i] = expandJS(value[i], state);
     return arr;
   }
   if (isObject(value)) {
@@ -35,7 +38,7 @@ function expandOne(value, state) {
     if (isStream(value)) return value;
     var out = {};
     var ks = Object.keys(value);
-    for (var j = 0; j < ks.length; j++) out[ks[j]] = expandOne(value[ks[j]], state);
+    for (var j = 0; j < ks.length; j++) out[ks[j]] = expandJS(value[ks[j]], state);
     return out;
   }
   return value;

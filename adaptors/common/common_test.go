@@ -307,3 +307,53 @@ func TestHTTPNamespaceByVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestExpandReferencesNative: the Go walk (expand.go) and the JavaScript
+// one it hands unusual values to give expandReferences' results: functions
+// called once with state, holes kept, special values kept or copied per
+// version, a cycle a RangeError rather than a crash.
+func TestExpandReferencesNative(t *testing.T) {
+	body := `fn(s => {
+  let calls = 0;
+  const f = st => { calls++; return st.data.x; };
+  const sparse = [1, , f]; sparse.extra = 'no';
+  class P { constructor() { this.a = f; } }
+  const deep = {}; let d = deep; for (let i = 0; i < 300; i++) { d.n = {}; d = d.n; } d.v = f;
+  const big = []; big[70000] = f;
+  const proto = JSON.parse('{"__proto__":{"p":1},"k":2}');
+  const r = expandReferences({
+    n: 1, s: 'x', nul: null, u: undefined, f, ff: st => st2 => [st2.data.x, f],
+    arr: [f, [f], { f }], sparse, re: /a/g, buf: Buffer.from('hi'), stream: { pipe() {}, on() {}, k: f },
+    bufLike: { __isBuffer: true, k: f }, date: new Date(0), inst: new P(), proxy: new Proxy({ k: f }, {}),
+    deep, big, proto,
+  })(s);
+  let depth = 0; for (d = r.deep; d.n; d = d.n) depth++;
+  const out = {
+    calls, n: r.n, s: r.s, nul: r.nul, u: 'u' in r && r.u === undefined, f: r.f, ff: r.ff,
+    arr: r.arr, sparse: [r.sparse.length, 1 in r.sparse, r.sparse[2], 'extra' in r.sparse],
+    re: r.re instanceof RegExp, buf: Buffer.isBuffer(r.buf), stream: typeof r.stream.k, bufLike: typeof r.bufLike.k,
+    date: Object.keys(r.date).length, inst: [r.inst.a, r.inst instanceof P], proxy: r.proxy.k,
+    deep: [depth, d.v], big: [r.big.length, r.big[70000], 0 in r.big], proto: [r.proto.p, Object.keys(r.proto)],
+  };
+  return { out };
+})`
+	res, st := run(t, "3.3.4", body, `{"data":{"x":7}}`)
+	if res.Status != runtime.StatusSuccess {
+		t.Fatalf("%+v", res.Error)
+	}
+	eq(t, st["out"], `{"calls":10,"n":1,"s":"x","nul":null,"u":true,"f":7,"ff":[7,7],"arr":[7,[7],{"f":7}],
+"sparse":[3,false,7,false],"re":true,"buf":true,"stream":"function","bufLike":"function","date":0,"inst":[7,false],
+"proxy":7,"deep":[300,7],"big":[70001,7,false],"proto":[1,["k"]]}`)
+	// before 2.3.0 a RegExp and a Buffer are copied like plain objects
+	res, st = run(t, "2.2.0", `fn(s => { const r = expandReferences({ re: /a/, buf: Buffer.from('x') })(s); return { out: [r.re instanceof RegExp, Buffer.isBuffer(r.buf)] }; })`, `{}`)
+	if res.Status != runtime.StatusSuccess {
+		t.Fatalf("%+v", res.Error)
+	}
+	eq(t, st["out"], `[false,false]`)
+	// a cycle ends the step as goja's stack overflow does (a crash the job
+	// cannot catch, as with the JavaScript walk alone), not the process
+	res, _ = run(t, "3.3.4", `fn(s => { const c = {}; c.self = c; expandReferences(c)(s); return s; })`, `{}`)
+	if res.Error == nil || res.Error.Name != "RuntimeCrash" {
+		t.Errorf("cycle: %#v", res.Error)
+	}
+}
