@@ -25,19 +25,19 @@ func worker(stderr io.Writer, getenv func(string) string) int {
 			return exitUsage
 		}
 	}
-	in, out := os.NewFile(3, "requests"), os.NewFile(4, "replies")
-	// os.NewFile does not check the descriptor, and when fds 3 and 4 are
-	// not inherited the Go runtime may use them itself (its poller): the
-	// daemon hands over two pipes, so anything else means a person typed
-	// `jobmediator worker`.
-	if !isPipe(in) || !isPipe(out) {
+	// When fds 3 and 4 are not inherited the Go runtime may use them
+	// itself (its poller): the daemon hands over two pipes, so anything
+	// else means a person typed `jobmediator worker`.
+	in, okIn := isolate.WorkerPipe(3, "requests")
+	out, okOut := isolate.WorkerPipe(4, "replies")
+	if !okIn || !okOut {
 		fmt.Fprintln(stderr, "jobmediator worker: started by `jobmediator serve` only (it reads runs from a pipe on fd 3 and answers on fd 4)")
 		return exitUsage
 	}
 	var side io.Writer
 	if o.SideBudget > 0 { // the daemon handed over a third pipe, for log and exchange frames
-		s := os.NewFile(5, "side")
-		if !isPipe(s) {
+		s, ok := isolate.WorkerPipe(5, "side")
+		if !ok {
 			fmt.Fprintln(stderr, "jobmediator worker: started by `jobmediator serve` only (fd 5 is not the side pipe it was promised)")
 			return exitUsage
 		}
@@ -63,9 +63,4 @@ func worker(stderr io.Writer, getenv func(string) string) int {
 		return exitFailed
 	}
 	return exitOK
-}
-
-func isPipe(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeNamedPipe != 0
 }

@@ -32,9 +32,11 @@ func TestMain(m *testing.M) {
 		walk := func(e *runtime.Engine) Runner { return walker.NewLocal(e) }
 		var side io.Writer
 		if o.SideBudget > 0 {
-			side = os.NewFile(5, "side")
+			side, _ = WorkerPipe(5, "side")
 		}
-		if err := Serve(os.NewFile(3, "requests"), os.NewFile(4, "replies"), side, o, walk); err != nil {
+		in, _ := WorkerPipe(3, "requests")
+		out, _ := WorkerPipe(4, "replies")
+		if err := Serve(in, out, side, o, walk); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

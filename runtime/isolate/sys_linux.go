@@ -153,3 +153,20 @@ func batchScheduling() {
 		}
 	}
 }
+
+// WorkerPipe opens a pipe the mediator handed a worker on fd; false when fd
+// is not a pipe (not inherited: the Go runtime may use that number itself).
+// The pipe is switched to non-blocking and so joins Go's poller: a
+// goroutine waiting for the next run then parks instead of holding the
+// worker's only P in a read system call, which the runtime's monitor
+// thread had to take back every 20 µs, all the time.
+func WorkerPipe(fd uintptr, name string) (*os.File, bool) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(fd), &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFIFO { //nolint:gosec // G115: a small descriptor number
+		return nil, false
+	}
+	if err := syscall.SetNonblock(int(fd), true); err != nil { //nolint:gosec // G115: a small descriptor number
+		return nil, false
+	}
+	return os.NewFile(fd, name), true
+}

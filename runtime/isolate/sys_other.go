@@ -24,3 +24,11 @@ func setAddressSpaceLimit(int64) {}
 func workerSysProcAttr() *syscall.SysProcAttr { return nil }
 
 func batchScheduling() {}
+
+// WorkerPipe opens a pipe the mediator handed a worker on fd; false when fd
+// is not a pipe.
+func WorkerPipe(fd uintptr, name string) (*os.File, bool) {
+	f := os.NewFile(fd, name)
+	fi, err := f.Stat()
+	return f, err == nil && fi.Mode()&os.ModeNamedPipe != 0
+}
