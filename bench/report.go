@@ -121,6 +121,14 @@ func WriteTable(w io.Writer, r *Results) {
 				cell(x.BareP50, 1), cell(x.BareP99, 1), x.Errors)
 		}
 		fmt.Fprintln(w)
+		fmt.Fprintln(w, "CPU per request (user+system time of each server's process tree, job workers included, over the run, divided by the requests it served): unlike req/s, little changed by what else runs on the machine")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| load | mediator µs | in-process µs | bare µs | bare/mediator | bare/in-process |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|")
+		for _, x := range r.Routed {
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", x.Scenario, cell(x.MediatorCPU, 0), cell(x.InProcessCPU, 0), cell(x.BareCPU, 0), cell(x.CPURatio, 3), cell(x.InProcessCPURatio, 3))
+		}
+		fmt.Fprintln(w)
 	}
 	if len(r.Jobs) > 0 {
 		fmt.Fprintln(w, "Jobs in process, JSON in to JSON out: Job Mediator (goja) vs @openfn/runtime 1.9.5 (Node)")

@@ -219,8 +219,16 @@ type RoutedRow struct {
 	MediatorP99    Figure `json:"mediatorP99"`
 	BareP50        Figure `json:"bareP50"`
 	BareP99        Figure `json:"bareP99"`
-	Errors         int    `json:"errors"`
-	FirstError     string `json:"firstError,omitempty"`
+	// CPU per request (µs): user+system time of the server's process tree
+	// over the run, divided by the requests it served; CPURatio is bare's
+	// over the mediator's, the req/s ratio a fully loaded core would show.
+	MediatorCPU       Figure `json:"mediatorCpuUs"`
+	InProcessCPU      Figure `json:"inProcessCpuUs"`
+	BareCPU           Figure `json:"bareCpuUs"`
+	CPURatio          Figure `json:"cpuRatio"`
+	InProcessCPURatio Figure `json:"inProcessCpuRatio"`
+	Errors            int    `json:"errors"`
+	FirstError        string `json:"firstError,omitempty"`
 }
 
 func (cfg *Config) runLoad(s *server, sc RoutedScenario) LoadResult {
@@ -270,6 +278,7 @@ func (cfg *Config) Routed() ([]RoutedRow, error) {
 		rps := map[*server][]float64{}
 		p50s := map[*server][]float64{}
 		p99s := map[*server][]float64{}
+		cpus := map[*server][]float64{}
 		row := RoutedRow{Scenario: sc.Name}
 		for i := 0; i < cfg.Repeats; i++ {
 			for _, s := range servers {
@@ -279,9 +288,16 @@ func (cfg *Config) Routed() ([]RoutedRow, error) {
 				if s != bare && i == 0 && sc.Conns == 16 && cfg.ProfileDir != "" {
 					profiled = cfg.profile(s, s.name+"-closed16")
 				}
+				cpu0, cpuOK := cpuTime(s.cmd.Process.Pid)
 				r := cfg.runLoad(s, sc)
+				cpu1, _ := cpuTime(s.cmd.Process.Pid)
 				if profiled != nil {
 					<-profiled
+				}
+				perReq := 0.0
+				if cpuOK && r.Requests > 0 {
+					perReq = float64((cpu1 - cpu0).Microseconds()) / float64(r.Requests)
+					cpus[s] = append(cpus[s], perReq)
 				}
 				row.Errors += r.Errors
 				if row.FirstError == "" && r.FirstErr != "" {
@@ -289,7 +305,7 @@ func (cfg *Config) Routed() ([]RoutedRow, error) {
 				}
 				p50, p99 := ms(percentile(r.Latencies, 50)), ms(percentile(r.Latencies, 99))
 				rps[s], p50s[s], p99s[s] = append(rps[s], r.RPS()), append(p50s[s], p50), append(p99s[s], p99)
-				cfg.progress("routed %-12s %-18s %8.0f req/s p50 %7.2f ms p99 %7.2f ms errors %d", sc.Name, s.name, r.RPS(), p50, p99, r.Errors)
+				cfg.progress("routed %-12s %-18s %8.0f req/s p50 %7.2f ms p99 %7.2f ms cpu %6.0f us/req errors %d", sc.Name, s.name, r.RPS(), p50, p99, perReq, r.Errors)
 				time.Sleep(300 * time.Millisecond)
 			}
 		}
@@ -298,6 +314,10 @@ func (cfg *Config) Routed() ([]RoutedRow, error) {
 		row.MediatorP50, row.MediatorP99 = figure("ms", p50s[med]), figure("ms", p99s[med])
 		row.InProcessP50, row.InProcessP99 = figure("ms", p50s[inproc]), figure("ms", p99s[inproc])
 		row.BareP50, row.BareP99 = figure("ms", p50s[bare]), figure("ms", p99s[bare])
+		row.MediatorCPU, row.InProcessCPU, row.BareCPU = figure("µs", cpus[med]), figure("µs", cpus[inproc]), figure("µs", cpus[bare])
+		// bare's CPU per request over the mediator's: how many mediator
+		// requests a core does per bare request
+		row.CPURatio, row.InProcessCPURatio = ratio(row.BareCPU, row.MediatorCPU), ratio(row.BareCPU, row.InProcessCPU)
 		rows = append(rows, row)
 	}
 	return rows, nil
