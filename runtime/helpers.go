@@ -106,8 +106,7 @@ const helpersJS = `
         warn('Operation ' + (n + 1) + ' is ' + (op === undefined ? 'undefined' : typeof op) + ' and was skipped (a top-level statement that is not an operation)');
         continue;
       }
-      op = track(op, n);
-      ops.push(lightning ? wrapOp(op, ops.length + 1, warn) : op);
+      ops.push(lightning ? wrapOp(op, n, ops.length + 1, warn) : track(op, n));
     }
     return execute.apply(null, ops)(state);
   };
@@ -126,9 +125,12 @@ const helpersJS = `
 
   // v2 wrapOperation: an operation handed a falsy state gets {} and a
   // warning; a falsy result of the last operation means "no final state".
-  function wrapOp(op, n, warn) {
+  // It tracks the operation too (one closure a step rather than two): the
+  // state recorded is the one the operation is handed, {} included.
+  function wrapOp(op, n, pos, warn) {
     return function (state) {
-      if (!state) { warn('No state was passed into operation ' + n + ': using {}'); state = {}; }
+      if (!state) { warn('No state was passed into operation ' + pos + ': using {}'); state = {}; }
+      g.__jmOp = n; g.__jmState = state;
       return op(state);
     };
   }
