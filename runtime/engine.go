@@ -405,8 +405,7 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 		if err != nil {
 			return nil, err
 		}
-		warn := func(msg string) { r.logLine(e, id, "warn", msg) }
-		v, err := s.run(goja.Undefined(), thunks, stateVal, vm.ToValue(lightning), s.execute, vm.ToValue(warn))
+		v, err := s.run(goja.Undefined(), thunks, stateVal, vm.ToValue(lightning), s.execute, s.warn)
 		if err != nil {
 			return nil, err
 		}

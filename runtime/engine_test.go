@@ -434,3 +434,26 @@ func TestCredentialErrors(t *testing.T) {
 		t.Errorf("%+v", res.Error)
 	}
 }
+
+// The driver's warnings reach the step's log as warn lines.
+func TestDriverWarnings(t *testing.T) {
+	res, st := runBody(t, nil, config.CompatLightning, `fn(s => null); fn(s => ({ ...s, ok: true }))`, `{}`)
+	mustSucceed(t, res)
+	jsonEq(t, st, `{"ok":true}`)
+	res2, _ := runBody(t, nil, config.CompatLegacy, `fn(s => s); console.log('top'); fn(s => s)`, `{}`)
+	mustSucceed(t, res2)
+	for _, c := range []struct {
+		res  *Result
+		want string
+	}{{res, "No state was passed into operation 2: using {}"}, {res2, "Operation 2 is undefined and was skipped"}} {
+		found := false
+		for _, l := range c.res.Logs {
+			if l.Level == "warn" && strings.Contains(l.Message, c.want) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no warn line %q in %+v", c.want, c.res.Logs)
+		}
+	}
+}
