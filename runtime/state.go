@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -389,7 +390,7 @@ func (s *slot) stringify(v goja.Value, remove []string) (string, error) {
 			}
 			root = r
 		}
-		if ro, ok := root.(*goja.Object); ok && ro.ClassName() != "Array" && hasAny(ro, remove) {
+		if ro, ok := root.(*goja.Object); ok && ro.ClassName() != "Array" && hasAny(ro, remove) && !s.dropInPlace(ro, remove) {
 			c := vm.NewObject()
 			for _, k := range ro.Keys() {
 				if containsKey(remove, k) {
@@ -428,6 +429,28 @@ func (s *slot) stringify(v goja.Value, remove []string) (string, error) {
 	}
 	return js, nil
 }
+
+// dropInPlace deletes the keys from a plain object (prototype
+// Object.prototype, not a Proxy) instead of copying the rest of it: after
+// its step no JavaScript runs that could see the final state again (reset
+// drops its timers and globals), and JSON.stringify of the object without
+// the keys writes what it writes of the copy (same own enumerable keys in
+// the same order, each getter called once, no prototype toJSON). Copying
+// was half of a trivial step's serialisation. false leaves the copy to the
+// caller (a frozen state, another prototype).
+func (s *slot) dropInPlace(o *goja.Object, keys []string) bool {
+	if o.ClassName() != "Object" || o.ExportType() == proxyType || o.Prototype() != s.objectProto {
+		return false
+	}
+	for _, k := range keys {
+		if err := o.Delete(k); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+var proxyType = reflect.TypeOf(goja.Proxy{})
 
 func hasAny(o *goja.Object, keys []string) bool {
 	for _, k := range keys {

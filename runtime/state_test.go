@@ -89,6 +89,13 @@ func TestStringify(t *testing.T) {
 		{"NaN", `({n: NaN, i: -Infinity, z: -0})`, `{"n":null,"i":null,"z":0}`, remove},
 		{"getter", `({get g() { return 7; }, configuration: 1})`, `{"g":7}`, remove},
 		{"__proto__ key", `JSON.parse('{"__proto__":{"x":1},"configuration":1}')`, `{"__proto__":{"x":1}}`, remove},
+		// removed in place from a plain object, copied from anything else
+		{"frozen", `Object.freeze({a: 1, configuration: 2, response: 3})`, `{"a":1}`, remove},
+		{"non-configurable", `Object.defineProperty({a: 1, response: 3}, 'configuration', {value: 2, enumerable: true})`, `{"a":1}`, remove},
+		{"class instance", `(function () { class S { constructor() { this.a = 1; this.configuration = 2; } toJSON2() {} } return new S(); })()`, `{"a":1}`, remove},
+		{"constructor instance", `(function () { function S() { this.a = 1; this.configuration = 2; } S.prototype.x = function () {}; return new S(); })()`, `{"a":1}`, remove},
+		{"proxy", `new Proxy({a: 1, configuration: 2}, {})`, `{"a":1}`, remove},
+		{"non-enumerable key", `Object.defineProperty({a: 1, configuration: 2}, 'h', {value: 3})`, `{"a":1}`, remove},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := s.vm.RunString(tc.js)
