@@ -94,8 +94,27 @@ func normKey(k string) string {
 
 // SensitiveKey reports whether values under key are secret.
 func (r *Redactor) SensitiveKey(key string) bool {
+	// Every key of every redacted document and every header name comes
+	// through here: normalise ASCII keys into a stack buffer, which the
+	// map lookup reads without allocating a string.
+	var buf [64]byte
+	b, ascii := buf[:0], len(key) <= len(buf)
+	for i := 0; ascii && i < len(key); i++ {
+		switch c := key[i]; {
+		case c >= 0x80:
+			ascii = false
+		case c == '-' || c == '_' || c == ' ' || c == '.':
+		case 'A' <= c && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		default:
+			b = append(b, c)
+		}
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	if ascii {
+		return r.keys[string(b)]
+	}
 	return r.keys[normKey(key)]
 }
 

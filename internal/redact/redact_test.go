@@ -240,3 +240,27 @@ func TestJSONStreams(t *testing.T) {
 		t.Errorf("non-JSON is text: %s", got)
 	}
 }
+
+// TestSensitiveKeyForms: names match case-insensitively and ignoring -, _,
+// spaces and dots, ASCII or not, short or long.
+func TestSensitiveKeyForms(t *testing.T) {
+	r := New("nationalId", "clé_secrète")
+	for key, want := range map[string]bool{
+		"password": true, "Password": true, "PASS_WORD": true, "x-api-key": true, "X-Api-Key": true,
+		"Authorization": true, "access.token": true, "national id": true, "NATIONAL_ID": true,
+		"Clé-Secrète": true, "CLÉ SECRÈTE": true, "username": false, "Content-Type": false,
+		strings.Repeat("a", 100) + "password": false, "": false,
+	} {
+		if got := r.SensitiveKey(key); got != want {
+			t.Errorf("SensitiveKey(%q) = %v, want %v", key, got, want)
+		}
+	}
+}
+
+func BenchmarkSensitiveKey(b *testing.B) {
+	r := New()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.SensitiveKey("Content-Type")
+	}
+}
