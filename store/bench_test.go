@@ -130,7 +130,8 @@ func routedOrchestration(t time.Time) []store.Orchestration {
 
 // routedRun builds what workflow.History records for one routed run: the
 // states cleaned by the run's redactor on the journal's writer (as
-// historyRun does), one step, two log lines.
+// historyRun does, so it is recorded with RecordCleanRunFunc), one step,
+// two log lines.
 func routedRun(red *redact.Redactor, id string, i int, start time.Time) func() (*store.Run, []store.LogLine) {
 	return func() (*store.Run, []store.LogLine) {
 		out := red.JSON(routedOutput)
@@ -189,7 +190,7 @@ func BenchmarkRecordRoutedRun(b *testing.B) {
 									return
 								}
 								id := store.NewID()
-								if err := store.RecordRunFunc(ctx, s, routedRun(red, id, i, start), onErr); err != nil {
+								if err := store.RecordCleanRunFunc(ctx, s, routedRun(red, id, i, start), onErr); err != nil {
 									failed.Store(err)
 									return
 								}

@@ -65,6 +65,9 @@ type runRecord struct {
 	orch    []Orchestration
 
 	build func() (*Run, []LogLine) // when set, makes run and logs on the writer
+	// clean: the writer redacted run and logs with a redactor covering
+	// the store's (RecordCleanRunFunc)
+	clean bool
 	run   *Run
 	logs  []LogLine
 	onErr func(error)
@@ -135,6 +138,22 @@ func RecordRunFunc(ctx context.Context, s Store, build func() (*Run, []LogLine),
 		return nil
 	}
 	return RecordRun(ctx, s, r, logs, onErr)
+}
+
+// RecordCleanRunFunc is RecordRunFunc for a run whose states, error texts
+// and log lines build has already redacted with a redactor that covers the
+// store's: the store's own (Config.Redactor) or a Clone of it that also
+// knows the run's secrets, as the executor's run redactor is. The journal
+// then does not redact them a second time (the store's pass over a routed
+// run's states was a seventh of the isolated daemon's CPU): it still
+// checks that the states are JSON and caps them. Every other way in
+// (CreateRun, UpdateRun, AppendLogs, RecordRun, RecordRunFunc, and the
+// run-by-run retry of a failed batch) keeps the store's redaction.
+func RecordCleanRunFunc(ctx context.Context, s Store, build func() (*Run, []LogLine), onErr func(error)) error {
+	if j, ok := s.(*journal); ok {
+		return j.enqueue(&runRecord{build: build, clean: true, onErr: onErr})
+	}
+	return RecordRunFunc(ctx, s, build, onErr)
 }
 
 func (j *journal) record(r *Run, logs []LogLine, onErr func(error)) error {
@@ -454,10 +473,14 @@ func prepareBatch(san sanitizer, recs []*runRecord) (ready []*runRecord, logs []
 		if rec.orchRun != "" {
 			continue
 		}
-		if rec.err = san.run(rec.run); rec.err != nil {
+		z := san
+		if rec.clean {
+			z = san.redacted()
+		}
+		if rec.err = z.run(rec.run); rec.err != nil {
 			continue
 		}
-		l, err := san.logs(rec.run.ID, rec.logs)
+		l, err := z.logs(rec.run.ID, rec.logs)
 		ready, logs, logErrs = append(ready, rec), append(logs, l), append(logErrs, err)
 	}
 	return ready, logs, logErrs

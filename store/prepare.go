@@ -121,6 +121,24 @@ func ms(t time.Time) time.Time {
 type sanitizer struct {
 	red      *redact.Redactor
 	maxState int
+	// preRedacted: the record was redacted by its writer with a redactor
+	// covering red (RecordCleanRunFunc), so only the checks and caps apply
+	preRedacted bool
+}
+
+// redacted is the sanitizer for a record its writer has already redacted
+// with a redactor covering the store's.
+func (z sanitizer) redacted() sanitizer {
+	z.preRedacted = true
+	return z
+}
+
+// text redacts s unless the record was redacted already.
+func (z sanitizer) text(s string) string {
+	if z.preRedacted {
+		return s
+	}
+	return z.red.String(s)
 }
 
 func invalid(format string, a ...any) error {
@@ -138,6 +156,9 @@ func (z sanitizer) state(runID, step, which string, st json.RawMessage) (json.Ra
 			return nil, invalid("run %s step %s %s is not valid JSON", runID, step, which)
 		}
 		return nil, invalid("run %s %s is not valid JSON", runID, which)
+	}
+	if z.preRedacted {
+		return capState(st, z.maxState), nil
 	}
 	return capState(json.RawMessage(z.red.JSON(st)), z.maxState), nil
 }
@@ -167,7 +188,7 @@ func (z sanitizer) run(r *Run) error {
 	if r.Output, err = z.state(r.ID, "", "output", r.Output); err != nil {
 		return err
 	}
-	r.Error = capText(z.red.String(r.Error), maxErrorBytes)
+	r.Error = capText(z.text(r.Error), maxErrorBytes)
 	r.Started, r.Finished = ms(r.Started), ms(r.Finished)
 	for i := range r.Steps {
 		s := &r.Steps[i]
@@ -183,7 +204,7 @@ func (z sanitizer) run(r *Run) error {
 		} else if s.Output, err = z.state(r.ID, s.ID, "output", s.Output); err != nil {
 			return err
 		}
-		s.Error = capText(z.red.String(s.Error), maxErrorBytes)
+		s.Error = capText(z.text(s.Error), maxErrorBytes)
 		s.Started, s.Finished = ms(s.Started), ms(s.Finished)
 	}
 	return nil
@@ -199,7 +220,7 @@ func (z sanitizer) logs(runID string, lines []LogLine) ([]LogLine, error) {
 	out := make([]LogLine, len(lines))
 	for i, l := range lines {
 		l.Time = ms(l.Time)
-		l.Message = capText(z.red.String(l.Message), maxLogMessageBytes)
+		l.Message = capText(z.text(l.Message), maxLogMessageBytes)
 		out[i] = l
 	}
 	return out, nil

@@ -35,6 +35,9 @@ type RunRecord struct {
 	Finished  time.Time
 	Envelope  *mediator.Response
 	// Redactor knows this run's credential values; use it before storing.
+	// History takes it to cover the store's own redactor (the executor's
+	// run redactor is a Clone of the redactor the daemon gives the store,
+	// plus the run's credentials), so the store does not redact again.
 	Redactor *redact.Redactor
 }
 
@@ -51,10 +54,14 @@ type History struct {
 // redacting its states (JSON decoding and encoding, most of the cost of
 // recording a run) is done by the store's journal writer, off the
 // request path, right before the group commit (store.RecordRunFunc).
+// A run that brings its redactor (the executor's: its input is redacted
+// with it, and it covers the store's) is recorded without the store's
+// second redaction (store.RecordCleanRunFunc); any other is redacted by
+// the store as well, since nothing says what its input was cleaned with.
 func (h *History) RunFinished(ctx context.Context, rec RunRecord) {
-	red := rec.Redactor
+	red, record := rec.Redactor, store.RecordCleanRunFunc
 	if red == nil {
-		red = h.Redactor
+		red, record = h.Redactor, store.RecordRunFunc
 	}
 	if red == nil {
 		red = redact.New()
@@ -64,7 +71,7 @@ func (h *History) RunFinished(ctx context.Context, rec RunRecord) {
 		h.log().WithError(err).WithField("run", runID).Error("run history: could not record the run")
 	}
 	build := func() (*store.Run, []store.LogLine) { return historyRun(rec, red) }
-	if err := store.RecordRunFunc(context.WithoutCancel(ctx), h.Store, build, onErr); err != nil {
+	if err := record(context.WithoutCancel(ctx), h.Store, build, onErr); err != nil {
 		onErr(err)
 	}
 }

@@ -135,6 +135,7 @@ func Run(t *testing.T, open OpenFunc, opts ...Option) {
 		{"Cull", testCull},
 		{"RestartPersistence", testRestartPersistence},
 		{"RecordRunJournal", testRecordRunJournal},
+		{"RecordCleanRun", testRecordCleanRun},
 	}
 	cases = append(cases, accountCases...)
 	for _, c := range cases {
@@ -1113,5 +1114,54 @@ func testRecordRunJournal(t *testing.T, e *env) {
 	must(t, err)
 	if len(runs) != 20 {
 		t.Fatalf("after Close and reopen: %d runs, want 20", len(runs))
+	}
+}
+
+// testRecordCleanRun: a run its writer has already redacted (with a
+// redactor covering the store's) is stored as handed, not redacted again
+// (the whitespace the store's redaction would drop stays), yet still
+// refused when a state is not JSON and capped when it is too big; its
+// log lines keep the store's length cap.
+func testRecordCleanRun(t *testing.T, e *env) {
+	var mu sync.Mutex
+	var cbErrs []error
+	onErr := func(err error) { mu.Lock(); cbErrs = append(cbErrs, err); mu.Unlock() }
+	clean := func(r *store.Run, logs []store.LogLine) func() (*store.Run, []store.LogLine) {
+		return func() (*store.Run, []store.LogLine) { return r, logs }
+	}
+	r := sampleRun("clean-1", "wf", T0)
+	r.Input = json.RawMessage(`{"data": {"n": 1}}`)
+	r.Output = json.RawMessage(`{"data": {"n": 2}}`)
+	r.Steps = []store.StepRecord{{ID: "a", Status: store.RunSuccess, Started: T0, Output: r.Output}}
+	long := strings.Repeat("x", 20<<10)
+	must(t, store.RecordCleanRunFunc(e.ctx, e.s, clean(r, []store.LogLine{{Time: T0, Level: "info", Message: long}}), onErr))
+	big := sampleRun("clean-big", "wf", T0)
+	big.Output = json.RawMessage(`{"blob":"` + strings.Repeat("y", 8000) + `"}`)
+	must(t, store.RecordCleanRunFunc(e.ctx, e.s, clean(big, nil), onErr))
+	bad := sampleRun("clean-bad", "wf", T0)
+	bad.Output = json.RawMessage(`{"a":`)
+	must(t, store.RecordCleanRunFunc(e.ctx, e.s, clean(bad, nil), onErr))
+
+	got, err := e.s.GetRun(e.ctx, "clean-1")
+	must(t, err)
+	if string(got.Input) != `{"data": {"n": 1}}` || string(got.Output) != `{"data": {"n": 2}}` || string(got.Steps[0].Output) != `{"data": {"n": 2}}` {
+		t.Fatalf("clean run's states were rewritten: input %s output %s step %s", got.Input, got.Output, got.Steps[0].Output)
+	}
+	logs, err := e.s.Logs(e.ctx, "clean-1")
+	must(t, err)
+	if len(logs) != 1 || len(logs[0].Message) >= len(long) || !strings.HasSuffix(logs[0].Message, "[truncated]") {
+		t.Fatalf("clean run's long log line not capped: %d bytes", len(logs[0].Message))
+	}
+	got, err = e.s.GetRun(e.ctx, "clean-big")
+	must(t, err)
+	if _, ok := store.IsTruncated(got.Output); !ok {
+		t.Fatalf("clean run's oversized output not capped: %d bytes", len(got.Output))
+	}
+	_, err = e.s.GetRun(e.ctx, "clean-bad")
+	wantErr(t, err, store.ErrNotFound)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(cbErrs) != 1 || !errors.Is(cbErrs[0], store.ErrInvalid) {
+		t.Fatalf("callback errors = %v, want one ErrInvalid for the run whose output is not JSON", cbErrs)
 	}
 }
