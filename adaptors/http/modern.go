@@ -2,6 +2,7 @@ package http
 
 import (
 	"encoding/base64"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -290,13 +291,19 @@ func jsStr(v goja.Value) string {
 	return v.String()
 }
 
+// exportString is a primitive string's value (not boxed into an interface
+// as Export would).
 func exportString(v goja.Value) (string, bool) {
 	if v == nil {
 		return "", false
 	}
-	s, ok := v.Export().(string)
-	return s, ok
+	if _, isObj := v.(*goja.Object); isObj || v.ExportType() != stringType {
+		return "", false
+	}
+	return v.String(), true
 }
+
+var stringType = reflect.TypeOf("")
 
 func hasHeader(h *goja.Object, name string) bool {
 	for _, k := range h.Keys() {

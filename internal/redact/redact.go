@@ -93,7 +93,11 @@ func normKey(k string) string {
 }
 
 // SensitiveKey reports whether values under key are secret.
-func (r *Redactor) SensitiveKey(key string) bool {
+func (r *Redactor) SensitiveKey(key string) bool { return sensitiveKey(r, key) }
+
+// sensitiveKey is SensitiveKey for a key as a string or as the bytes of a
+// document (the JSON redactor's keys, which then need no string at all).
+func sensitiveKey[K string | []byte](r *Redactor, key K) bool {
 	// Every key of every redacted document and every header name comes
 	// through here: normalise ASCII keys into a stack buffer, which the
 	// map lookup reads without allocating a string.
@@ -115,7 +119,7 @@ func (r *Redactor) SensitiveKey(key string) bool {
 	if ascii {
 		return r.keys[string(b)]
 	}
-	return r.keys[normKey(key)]
+	return r.keys[normKey(string(key))]
 }
 
 // AddKeys marks more key names as sensitive.
@@ -655,14 +659,19 @@ func (w *jsonRedaction) object() {
 		kEnd := w.stringEnd()
 		w.pos = kEnd
 		w.out = append(w.out, w.in[kStart:kEnd]...)
-		key := string(w.in[kStart+1 : kEnd-1])
-		if strings.IndexByte(key, '\\') >= 0 {
+		raw := w.in[kStart+1 : kEnd-1]
+		var sensitive bool
+		if bytes.IndexByte(raw, '\\') >= 0 {
+			var key string
 			_ = json.Unmarshal(w.in[kStart:kEnd], &key)
+			sensitive = w.r.SensitiveKey(key)
+		} else {
+			sensitive = sensitiveKey(w.r, raw)
 		}
 		w.skipSpace()
 		w.pos++ // ':'
 		w.out = append(w.out, ':')
-		w.value(w.r.SensitiveKey(key))
+		w.value(sensitive)
 	}
 }
 
