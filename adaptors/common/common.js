@@ -463,10 +463,13 @@ function fnIf(condition, operation) {
 var arrayReduce = Array.prototype.reduce;
 function each(dataSource, operation) {
   if (!dataSource) throw new TypeError('dataSource argument for each operation is invalid.');
+  // the promise case is its own function: a closure inside step would
+  // make goja give every item's call a scope object for data and index
+  function later(st, data, index) {
+    return st.then(function (s) { return operation({ ...s, data: data, index: index }); });
+  }
   function step(st, data, index) {
-    if (st && typeof st.then === 'function') {
-      return st.then(function (s) { return operation({ ...s, data: data, index: index }); });
-    }
+    if (st && typeof st.then === 'function') return later(st, data, index);
     return operation({ ...st, data: data, index: index });
   }
   return function (state) {
