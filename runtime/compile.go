@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"reflect"
@@ -55,7 +54,7 @@ type edit struct {
 }
 
 var (
-	progCache sync.Map // [32]byte -> *compiled
+	progCache sync.Map // compileKey -> *compiled
 	// import/export forms goja cannot parse; blanked (same length) so
 	// offsets, lines and columns are unchanged.
 	reImport       = regexp.MustCompile(`(?m)^[ \t]*import\s+(?:[\w$*{}\s,]+?\s+from\s+)?['"][^'"\n]+['"][ \t]*;?`)
@@ -95,9 +94,18 @@ func stripModuleSyntax(src string) (string, int) {
 	return src, def
 }
 
+// compileKey is the cache key of a compilation. The source itself is in
+// it rather than a SHA-256 of it: every step looks its job up, and hashing
+// the source with the map's hash costs a fraction of hashing it with
+// SHA-256 (plus the concatenated copy that was hashed).
+type compileKey struct {
+	compat    config.Compat
+	name, src string
+}
+
 // compileJob compiles (or fetches from cache) a job's source.
 func compileJob(name, src string, compat config.Compat) (*compiled, error) {
-	key := sha256.Sum256([]byte(string(compat) + "\x00" + name + "\x00" + src))
+	key := compileKey{compat, name, src}
 	if c, ok := progCache.Load(key); ok {
 		return c.(*compiled), nil
 	}
