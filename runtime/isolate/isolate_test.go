@@ -222,13 +222,16 @@ func TestBombsFailAloneWithMemoryLimitError(t *testing.T) {
 
 func TestDeadlineCancelAndDeath(t *testing.T) {
 	p := newPool(t, Options{Warm: 1, Size: 2})
-	spin := workflow("spin", `fn(s => { while (true) {} })`, 0)
+	spin := workflow("spin", `fn(s => { console.log('spinning'); while (true) {} })`, 0)
 	spin.Options.Timeout = 300 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), spin.Options.Timeout)
 	res := p.Run(ctx, runtime.RunRequest{Workflow: spin, Input: json.RawMessage(`{}`)})
 	cancel()
 	if res.Error == nil || res.Error.Name != "TimeoutError" {
 		t.Fatalf("deadline: %s %+v", res.Status, res.Error)
+	}
+	if len(res.Logs) != 1 || res.Logs[0].Message != "spinning" {
+		t.Errorf("deadline: logs so far %+v", res.Logs)
 	}
 
 	wait := workflow("wait", `fn(s => new Promise(resolve => setTimeout(() => resolve(s), 60000)))`, 0)

@@ -424,6 +424,8 @@ func (p *Pool) runIn(ctx context.Context, w *proc, req runtime.RunRequest) (*run
 			killAt = time.After(grace)
 		case <-killAt:
 			w.kill()
+			w.waitExit()
+			drain() // what it logged since the last tick
 			e := &runtime.Error{Name: "TimeoutError", Severity: "kill", Source: "runtime",
 				Message: fmt.Sprintf("the run did not stop within %s of its deadline; its worker was stopped", grace)}
 			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
