@@ -11,34 +11,26 @@ import (
 // seconds on a multi-megabyte state); anything but an object is returned
 // unchanged.
 func WithoutKey(doc json.RawMessage, key string) json.RawMessage {
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return doc
-	}
-	out := make([]byte, 1, len(doc))
-	out[0] = '{'
+	var out []byte
 	found := false
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return doc
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return doc
-		}
-		if k, _ := t.(string); k == key {
+	ok := members(doc, func(k, v []byte) {
+		if keyIs(k, key) {
 			found = true
-			continue
+			return
 		}
-		if len(out) > 1 {
+		if out == nil {
+			out = make([]byte, 1, len(doc))
+			out[0] = '{'
+		} else {
 			out = append(out, ',')
 		}
-		kb, _ := json.Marshal(t)
-		out = append(append(append(out, kb...), ':'), v...)
-	}
-	if !found {
+		out = append(append(append(out, k...), ':'), v...)
+	})
+	if !ok || !found {
 		return doc
+	}
+	if out == nil {
+		out = []byte{'{'}
 	}
 	return append(out, '}')
 }
@@ -46,23 +38,111 @@ func WithoutKey(doc json.RawMessage, key string) json.RawMessage {
 // Field is the raw value of a top-level member of a JSON object (the last
 // one when the key repeats, as JSON.parse does), read without decoding the
 // document; ok is false when doc is not an object or has no such member.
+// The value is a slice of doc.
 func Field(doc json.RawMessage, key string) (v json.RawMessage, ok bool) {
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	if !members(doc, func(k, val []byte) {
+		if keyIs(k, key) {
+			v, ok = val, true
+		}
+	}) {
 		return nil, false
 	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, false
+	return v, ok
+}
+
+// members hands f each top-level member of a JSON object: its key as
+// written (quotes included) and its value as written. Both callers run on
+// every routed request (the answer's data, the history's state), so this
+// walks the bytes once after json.Valid, where encoding/json's Decoder made
+// a token and a copy per member. It returns false, having called f for
+// nothing, when doc is not a valid JSON object.
+func members(doc []byte, f func(key, value []byte)) bool {
+	if !json.Valid(doc) {
+		return false
+	}
+	i := skipSpace(doc, 0)
+	if doc[i] != '{' {
+		return false
+	}
+	i++
+	for {
+		i = skipSpace(doc, i)
+		switch doc[i] {
+		case '}':
+			return true
+		case ',':
+			i = skipSpace(doc, i+1)
 		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, false
-		}
-		if k, _ := t.(string); k == key {
-			v, ok = raw, true
+		ks := i
+		i = stringEnd(doc, i)
+		key := doc[ks:i]
+		i = skipSpace(doc, i) + 1 // ':'
+		i = skipSpace(doc, i)
+		vs := i
+		i = valueEnd(doc, i)
+		f(key, doc[vs:i])
+	}
+}
+
+func keyIs(raw []byte, key string) bool {
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner) == key
+	}
+	var k string
+	return json.Unmarshal(raw, &k) == nil && k == key
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd is the offset just past the string starting at b[i] == '"'.
+func stringEnd(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
 		}
 	}
-	return v, ok
+	return len(b)
+}
+
+// valueEnd is the offset just past the (valid) value starting at b[i].
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = stringEnd(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	}
+	for i < len(b) {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
 }
