@@ -20,7 +20,10 @@
 // input/output/step states are passed through a redactor and capped at
 // Config.MaxStateBytes (an oversized state is replaced by a TruncationMarker),
 // log lines and error strings are redacted. Callers should still redact with
-// their per-run redactor (which knows the credential values) before storing.
+// their per-run redactor (which knows the credential values) before storing;
+// run history that was (RecordCleanRunFunc: the executor's run redactor is a
+// clone of the store's plus the run's credentials) is only checked and
+// capped, not redacted a second time.
 package store
 
 import (
