@@ -121,13 +121,17 @@ func FromExchange(ex recorder.Exchange) Orchestration {
 	return o
 }
 
+// headerKeyNoise: MongoDB field names cannot hold "." or start with "$",
+// and core stores orchestration headers as fields.
+var headerKeyNoise = strings.NewReplacer(".", "_", "$", "_")
+
 func flatHeaders(h http.Header) map[string]string {
 	if len(h) == 0 {
 		return nil
 	}
 	out := make(map[string]string, len(h))
 	for k, vs := range h {
-		k = strings.NewReplacer(".", "_", "$", "_").Replace(strings.ToLower(k))
+		k = headerKeyNoise.Replace(strings.ToLower(k))
 		out[k] = strings.Join(vs, ", ")
 	}
 	return out

@@ -122,13 +122,19 @@ func sensitiveKey[K string | []byte](r *Redactor, key K) bool {
 	return r.keys[normKey(string(key))]
 }
 
-// AddKeys marks more key names as sensitive.
+// AddKeys marks more key names as sensitive. The keys map is never
+// changed in place (clones share it, see Clone): a new one replaces it.
 func (r *Redactor) AddKeys(keys ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, k := range keys {
-		r.keys[normKey(k)] = true
+	next := make(map[string]bool, len(r.keys)+len(keys))
+	for k := range r.keys {
+		next[k] = true
 	}
+	for _, k := range keys {
+		next[normKey(k)] = true
+	}
+	r.keys = next
 }
 
 // AddValues registers secret values; short ones are ignored. Every form a
@@ -355,15 +361,12 @@ func (r *Redactor) AddSecretsFrom(configuration map[string]any) {
 }
 
 // Clone returns an independent copy, so per-run secrets do not leak into the
-// shared redactor. The form sets themselves are immutable and shared.
+// shared redactor. The form sets and the keys map are immutable and shared.
 func (r *Redactor) Clone() *Redactor {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	c := &Redactor{keys: make(map[string]bool, len(r.keys)), sets: append(make([]*formSet, 0, len(r.sets)+4), r.sets...)}
-	for k := range r.keys {
-		c.keys[k] = true
-	}
-	return c
+	// the keys map is shared: AddKeys replaces it rather than writing to it
+	return &Redactor{keys: r.keys, sets: append(make([]*formSet, 0, len(r.sets)+4), r.sets...)}
 }
 
 // String replaces every known secret value in s. Every occurrence of every

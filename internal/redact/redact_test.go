@@ -112,6 +112,12 @@ func TestCloneIsIndependent(t *testing.T) {
 	if c.String("only-in-clone") != Mask {
 		t.Fatal("clone lost value")
 	}
+	// keys are shared until one side adds some
+	c.AddKeys("cloneKey")
+	base.AddKeys("baseKey")
+	if base.SensitiveKey("cloneKey") || c.SensitiveKey("baseKey") || !c.SensitiveKey("clone_key") || !base.SensitiveKey("BASE-KEY") {
+		t.Fatal("sensitive keys leaked between a redactor and its clone")
+	}
 }
 
 // TestSharedFormsStayPerRedactor: redactors registering the same secret
