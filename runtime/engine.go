@@ -424,8 +424,10 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 				serr = timeoutError(serr.Step, cutOff.Load())
 			}
 		}
-		if serr.Severity == "kill" {
-			discard = true // the VM may have been stopped mid-way through adaptor code
+		if serr.Severity == "kill" || errors.As(err, new(*goja.StackOverflowError)) {
+			// the VM may have been stopped mid-way through adaptor code (a
+			// stack overflow cannot be caught, so no finally block ran)
+			discard = true
 		}
 		if serr.Line == 0 && serr.Severity != "kill" {
 			if i := opIndex(vm); i >= 0 && i < len(c.opPos) {

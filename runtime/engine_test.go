@@ -114,6 +114,7 @@ func TestErrorClassification(t *testing.T) {
 		{"each(null, fn(s => s))", "RuntimeError", "fail", "TypeError: dataSource argument for each operation is invalid", 0},
 		{"fn(s => s);\neach(s => 5, fn(s => s))", "AdaptorError", "fail", "reduce", 2},
 		{"assert(false, 'must hold')", "AdaptorError", "fail", "must hold", 0},
+		{"fn(s => {\n  const f = n => f(n + 1);\n  return f(0);\n})", "RuntimeError", "fail", "RangeError: Maximum call stack size exceeded", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.body, func(t *testing.T) {

@@ -51,6 +51,13 @@ func (s *slot) classify(err error, c *compiled, step string, opIdx int) *Error {
 		}
 		return timeoutError(step, false) // the engine says whether an external call was cut off
 	}
+	var so *goja.StackOverflowError
+	if errors.As(err, &so) {
+		// Node throws a RangeError here, which OpenFn reports like any
+		// other; goja's carries no message, only the stack.
+		return &Error{Name: "RuntimeError", Severity: "fail", Subtype: "RangeError", Source: "runtime", Step: step,
+			Message: "RangeError: Maximum call stack size exceeded"}
+	}
 	var ex *goja.Exception
 	var rej *rejection
 	var v goja.Value
