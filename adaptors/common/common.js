@@ -326,7 +326,7 @@ function leadingKeys(segs) {
 // an array's length), undefined where the general matcher has no match.
 function walkChain(chain, v) {
   for (var i = 0; i < chain.length; i++) {
-    if (v === null || v === undefined || typeof v !== 'object') return undefined;
+    if (v === null || typeof v !== 'object') return undefined;
     var c = chain[i];
     if (c.num && Array.isArray(v)) {
       var idx = c.idx < 0 ? c.idx + v.length : c.idx;
@@ -334,12 +334,13 @@ function walkChain(chain, v) {
       v = v[idx];
       continue;
     }
-    if (!(hasOwn.call(v, c.k) || (Array.isArray(v) && c.k === 'length'))) return undefined;
+    // Object.hasOwn is hasOwnProperty.call without the call through call
+    if (!(ownKey(v, c.k) || (c.k === 'length' && Array.isArray(v)))) return undefined;
     v = v[c.k];
   }
   return v;
 }
-var hasOwn = Object.prototype.hasOwnProperty;
+var hasOwn = Object.prototype.hasOwnProperty, ownKey = Object.hasOwn;
 
 // firstMatch is JSONPath(path, json)[0] without the list for a key chain.
 function firstMatch(path, json) {
