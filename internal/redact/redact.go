@@ -10,9 +10,12 @@ package redact
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"hash/maphash"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,6 +45,9 @@ var defaultKeys = []string{
 type Redactor struct {
 	mu   sync.RWMutex
 	keys map[string]bool
+	// keysID names this keys map (never reused, see Fingerprint); a clone
+	// shares both
+	keysID uint64
 	// sets are the registered secrets, one immutable formSet per value,
 	// shared by every redactor that knows that value (see cachedForms):
 	// a run's redactor is a clone of the mediator's plus the run's
@@ -55,6 +61,7 @@ type Redactor struct {
 // formSet is one secret value's forms (see Forms). It never changes once
 // built.
 type formSet struct {
+	id   uint64   // never reused, see Fingerprint
 	text []string // searched for anywhere
 	b64  []string // base64 forms: only looked for inside runs of base64 characters
 	// shortestB64 is the length of the shortest b64 form (0: none).
@@ -63,7 +70,7 @@ type formSet struct {
 
 // New returns a Redactor with the default sensitive keys plus extraKeys.
 func New(extraKeys ...string) *Redactor {
-	r := &Redactor{keys: map[string]bool{}}
+	r := &Redactor{keys: map[string]bool{}, keysID: nextID.Add(1)}
 	for _, k := range defaultKeys {
 		r.keys[normKey(k)] = true
 	}
@@ -134,7 +141,7 @@ func (r *Redactor) AddKeys(keys ...string) {
 	for _, k := range keys {
 		next[normKey(k)] = true
 	}
-	r.keys = next
+	r.keys, r.keysID = next, nextID.Add(1)
 }
 
 // AddValues registers secret values; short ones are ignored. Every form a
@@ -190,7 +197,7 @@ func cachedForms(v string) *formSet {
 
 // newFormSet keeps the forms long enough to search for, without repeats.
 func newFormSet(text, b64 []string) *formSet {
-	fs := &formSet{}
+	fs := &formSet{id: nextID.Add(1)}
 	seen := map[string]bool{}
 	keep := func(list []string) []string {
 		var out []string
@@ -366,7 +373,7 @@ func (r *Redactor) Clone() *Redactor {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	// the keys map is shared: AddKeys replaces it rather than writing to it
-	return &Redactor{keys: r.keys, sets: append(make([]*formSet, 0, len(r.sets)+4), r.sets...)}
+	return &Redactor{keys: r.keys, keysID: r.keysID, sets: append(make([]*formSet, 0, len(r.sets)+4), r.sets...)}
 }
 
 // String replaces every known secret value in s. Every occurrence of every
@@ -809,6 +816,39 @@ type Snapshot struct {
 	Base64 []string `json:"base64,omitempty"` // base64 forms
 }
 
+// Fingerprint identifies what the redactor knows: two redactors with the
+// same fingerprint hold the same sensitive keys and the same secrets (the
+// same shared form sets, see cachedForms), in any order. It costs a sort of
+// a few pointers, where a Snapshot copies and the caller encodes every form
+// of every secret: the worker pool asks it on every run, to send a worker
+// the run's secrets only when they changed. Different fingerprints may
+// still hold equal secrets (a value past the form cache gets a new set), so
+// a caller compares them only to skip work, never to skip redaction.
+func (r *Redactor) Fingerprint() uint64 {
+	r.mu.RLock()
+	ids := make([]uint64, 0, len(r.sets)+1)
+	ids = append(ids, r.keysID)
+	for _, fs := range r.sets {
+		ids = append(ids, fs.id)
+	}
+	r.mu.RUnlock()
+	slices.Sort(ids[1:])
+	var h maphash.Hash
+	h.SetSeed(fingerprintSeed)
+	var b [8]byte
+	for _, id := range ids {
+		binary.LittleEndian.PutUint64(b[:], id)
+		_, _ = h.Write(b[:])
+	}
+	return h.Sum64()
+}
+
+var fingerprintSeed = maphash.MakeSeed()
+
+// nextID numbers keys maps and form sets: an address can be reused once
+// the garbage collector frees what was there, a number cannot.
+var nextID atomic.Uint64
+
 // Snapshot exports the redactor's keys and secret values.
 func (r *Redactor) Snapshot() Snapshot {
 	r.mu.RLock()
@@ -828,7 +868,7 @@ func (r *Redactor) Snapshot() Snapshot {
 // FromSnapshot rebuilds a redactor from a Snapshot. Values are taken as
 // they are (they already include their encoded forms).
 func FromSnapshot(s Snapshot) *Redactor {
-	r := &Redactor{keys: make(map[string]bool, len(s.Keys))}
+	r := &Redactor{keys: make(map[string]bool, len(s.Keys)), keysID: nextID.Add(1)}
 	for _, k := range s.Keys {
 		r.keys[normKey(k)] = true
 	}

@@ -270,3 +270,32 @@ func BenchmarkSensitiveKey(b *testing.B) {
 		_ = r.SensitiveKey("Content-Type")
 	}
 }
+
+// TestFingerprint: equal knowledge, equal fingerprint, in any order of
+// registration; any new key or secret changes it, including secrets past
+// the form cache, whose sets are never shared.
+func TestFingerprint(t *testing.T) {
+	base := New()
+	a, b := base.Clone(), base.Clone()
+	a.AddValues("first-secret", "second-secret")
+	b.AddValues("second-secret", "first-secret")
+	if a.Fingerprint() != b.Fingerprint() {
+		t.Fatal("same secrets in another order changed the fingerprint")
+	}
+	if a.Fingerprint() == base.Fingerprint() {
+		t.Fatal("added secrets left the fingerprint as it was")
+	}
+	fp := a.Fingerprint()
+	a.AddKeys("nationalId")
+	if a.Fingerprint() == fp || base.SensitiveKey("nationalId") {
+		t.Fatal("a new sensitive key left the fingerprint as it was, or reached the base")
+	}
+	uncached := func() *Redactor {
+		r := New()
+		r.sets = append(r.sets, newFormSet(forms("not-in-the-cache")))
+		return r
+	}
+	if one, two := uncached(), uncached(); one.Fingerprint() == two.Fingerprint() {
+		t.Fatal("two uncached form sets share a fingerprint: a reused address could hide a new secret")
+	}
+}

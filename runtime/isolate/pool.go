@@ -287,28 +287,38 @@ func (p *Pool) runIn(ctx context.Context, w *proc, req runtime.RunRequest) (*run
 	if dl, ok := ctx.Deadline(); ok {
 		m.Deadline = dl
 	}
-	rc := runContext{Secrets: red.Snapshot()}
+	var creds map[string]map[string]any
 	if req.Credential != nil {
 		for _, j := range wf.Jobs {
 			if j.Credential == "" {
 				continue
 			}
 			if c, ok := req.Credential(j.Credential); ok {
-				if rc.Creds == nil {
-					rc.Creds = map[string]map[string]any{}
+				if creds == nil {
+					creds = map[string]map[string]any{}
 				}
-				rc.Creds[j.Credential] = c
+				creds[j.Credential] = c
 			}
 		}
 	}
-	rcJSON, err := json.Marshal(rc)
+	credsJSON, err := json.Marshal(creds)
 	if err != nil {
 		return crashed(&runtime.Error{Name: "CredentialError", Severity: "crash", Source: "runtime", Message: "the run's credentials are not JSON: " + err.Error()}, nil), true
 	}
-	if bytes.Equal(rcJSON, w.rcSent) {
-		rcJSON = nil // the worker has it
-	} else {
-		w.rcSent = rcJSON
+	// The secrets snapshot (every form of every secret) is only taken and
+	// encoded when the redactor's fingerprint differs from what this
+	// worker was sent last; a new worker has seen nothing.
+	var rcJSON []byte
+	if fp := red.Fingerprint(); w.rcSent == nil || fp != w.redSent || !bytes.Equal(credsJSON, w.credsSent) {
+		if rcJSON, err = json.Marshal(runContext{Secrets: red.Snapshot(), Creds: creds}); err != nil {
+			return crashed(&runtime.Error{Name: "CredentialError", Severity: "crash", Source: "runtime", Message: "the run's credentials are not JSON: " + err.Error()}, nil), true
+		}
+		if bytes.Equal(rcJSON, w.rcSent) {
+			rcJSON = nil // equal after all (a secret past the form cache)
+		} else {
+			w.rcSent = rcJSON
+		}
+		w.redSent, w.credsSent = fp, credsJSON
 	}
 	if err := w.sendRaw(kindRun, encodeRun(m), req.Input, rcJSON); err != nil {
 		return p.died(w, limit, nil), false
@@ -486,10 +496,12 @@ type proc struct {
 	wfs        map[uint64]bool
 	overMemory atomic.Bool
 	// The fields below belong to the run in flight (one at a time).
-	mem     int64       // memoryInUse the worker last reported
-	rcSent  []byte      // the runContext it was sent last
-	side    *sideReader // nil: log and exchange frames come on the main pipe
-	sideBuf []byte      // side pipe bytes read but not yet a whole frame
+	mem       int64       // memoryInUse the worker last reported
+	rcSent    []byte      // the runContext it was sent last
+	redSent   uint64      // the fingerprint of the redactor it came from
+	credsSent []byte      // and its credentials, encoded
+	side      *sideReader // nil: log and exchange frames come on the main pipe
+	sideBuf   []byte      // side pipe bytes read but not yet a whole frame
 }
 
 func (p *Pool) spawn() (*proc, error) {
