@@ -30,6 +30,7 @@ import (
 	"github.com/jobmediator/jobmediator/channels/webhook"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/console"
+	"github.com/jobmediator/jobmediator/internal/gcpolicy"
 	"github.com/jobmediator/jobmediator/internal/logging"
 	"github.com/jobmediator/jobmediator/internal/metrics"
 	"github.com/jobmediator/jobmediator/internal/redact"
@@ -531,7 +532,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 		srv.RegisterOnShutdown(d.console.Shutdown)
 	}
 	fields := logrus.Fields{"addr": ln.Addr().String(), "project": d.project.Path, "version": version.String(),
-		"gc": tuneGC(os.Getenv, cgroupMemoryLimit())}
+		"gc": gcpolicy.Tune(os.Getenv, gcpolicy.CgroupMemoryLimit())}
 	if d.tls != nil {
 		ln = tls.NewListener(ln, d.tls.Config())
 		fields["tls"] = true

@@ -1,11 +1,11 @@
-package daemon
+package gcpolicy
 
 import (
 	"runtime/debug"
 	"testing"
 )
 
-func TestTuneGC(t *testing.T) {
+func TestTune(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -27,7 +27,7 @@ func TestTuneGC(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			debug.SetGCPercent(100)
 			debug.SetMemoryLimit(1 << 40)
-			if got := tuneGC(env(c.env), c.cgroup); got != c.want {
+			if got := Tune(env(c.env), c.cgroup); got != c.want {
 				t.Errorf("tuneGC = %q, want %q", got, c.want)
 			}
 			if p := debug.SetGCPercent(100); c.wantPercent > 0 && p != c.wantPercent {

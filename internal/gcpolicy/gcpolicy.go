@@ -1,4 +1,9 @@
-package daemon
+// Package gcpolicy is the garbage collector's settings of the daemon, which
+// runs jobs itself under JM_ISOLATION=none, and of make bench's in-process
+// job child, so that the bench measures jobs under those settings rather
+// than Go's defaults. Job workers keep their own (a ballast and a per-run
+// limit, runtime/isolate).
+package gcpolicy
 
 import (
 	"fmt"
@@ -8,7 +13,7 @@ import (
 	"strings"
 )
 
-// The daemon's garbage is short-lived: every routed request allocates its
+// A mediator's garbage is short-lived: every routed request allocates its
 // request, state, orchestration and history record and drops them when
 // it answers, while what stays live (VM pools, connection pools, indexes)
 // is small. At Go's default GOGC=100 the collector ran whenever the heap
@@ -23,9 +28,9 @@ const (
 	gcLimit   = 1 << 30 // 1 GiB, or 3/4 of the container's memory limit if lower
 )
 
-// tuneGC applies gcPercent and gcLimit unless the operator set GOGC or
+// Tune applies gcPercent and gcLimit unless the operator set GOGC or
 // GOMEMLIMIT (Go's own settings win) and says what is in effect.
-func tuneGC(getenv func(string) string, cgroupLimit int64) string {
+func Tune(getenv func(string) string, cgroupLimit int64) string {
 	var parts []string
 	if v := getenv("GOGC"); v != "" {
 		parts = append(parts, "GOGC="+v+" (environment)")
@@ -46,9 +51,9 @@ func tuneGC(getenv func(string) string, cgroupLimit int64) string {
 	return strings.Join(parts, " ")
 }
 
-// cgroupMemoryLimit is the memory limit of the container this process runs
+// CgroupMemoryLimit is the memory limit of the container this process runs
 // in (cgroup v2, then v1), or 0 when there is none or it cannot be read.
-func cgroupMemoryLimit() int64 {
+func CgroupMemoryLimit() int64 {
 	for _, p := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
 		b, err := os.ReadFile(p)
 		if err != nil {
