@@ -64,11 +64,11 @@ func HostRequestWith(env *Env, o RequestOptions) func(goja.FunctionCall) goja.Va
 		if arg == nil {
 			arg = vm.NewObject()
 		}
-		method := strings.ToUpper(jsString(arg.Get("method")))
+		method := strings.ToUpper(StringOf(arg.Get("method")))
 		if method == "" {
 			method = http.MethodGet
 		}
-		raw := jsString(arg.Get("url"))
+		raw := StringOf(arg.Get("url"))
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" || u.Scheme == "" || !o.AnyScheme && u.Scheme != "http" && u.Scheme != "https" {
 			env.Throw(o.BadURL(raw), map[string]any{"code": "EINVALIDURL"})
@@ -79,7 +79,7 @@ func HostRequestWith(env *Env, o RequestOptions) func(goja.FunctionCall) goja.Va
 		}
 		if h, ok := arg.Get("headers").(*goja.Object); ok {
 			for _, k := range h.Keys() {
-				if v := h.Get(k); present(v) {
+				if v := h.Get(k); Present(v) {
 					req.Header.Set(k, fmt.Sprint(v.Export()))
 				}
 			}
@@ -138,15 +138,17 @@ func HostRequestWith(env *Env, o RequestOptions) func(goja.FunctionCall) goja.Va
 	}
 }
 
-func jsString(v goja.Value) string {
-	if !present(v) {
+// StringOf is String(v) for a present value and "" for a missing,
+// undefined or null one (where JavaScript would write "undefined").
+func StringOf(v goja.Value) string {
+	if !Present(v) {
 		return ""
 	}
 	return v.String()
 }
 
-// present: neither missing, undefined nor null.
-func present(v goja.Value) bool {
+// Present: neither missing, undefined nor null.
+func Present(v goja.Value) bool {
 	return v != nil && !goja.IsUndefined(v) && !goja.IsNull(v)
 }
 

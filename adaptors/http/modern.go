@@ -48,9 +48,9 @@ func modernRequest(env *adaptors.Env, request func(goja.FunctionCall) goja.Value
 		// tls: the request's, else its (deprecated) agentOptions, else
 		// configuration.tls
 		tls := options.Get("tls")
-		if !present(tls) {
+		if !adaptors.Present(tls) {
 			tls = options.Get("agentOptions")
-			if !present(tls) {
+			if !adaptors.Present(tls) {
 				tls = conf.Get("tls")
 			}
 		}
@@ -67,7 +67,7 @@ func modernRequest(env *adaptors.Env, request func(goja.FunctionCall) goja.Value
 		baseURL := conf.Get("baseUrl")
 		hasBase := truthy(baseURL)
 		var url string
-		if p := jsStr(path); isAbsolute(p) {
+		if p := adaptors.StringOf(path); isAbsolute(p) {
 			if hasBase && !strings.EqualFold(splitURL(p).origin, splitURL(baseURL.String()).origin) {
 				env.Throw("BASE_URL_MISMATCH: the request URL "+p+" does not share an origin with configuration.baseUrl", map[string]any{"code": "BASE_URL_MISMATCH"})
 			}
@@ -76,7 +76,7 @@ func modernRequest(env *adaptors.Env, request func(goja.FunctionCall) goja.Value
 			if !truthy(path) {
 				p = ""
 			}
-			url = joinURL(jsStr(baseURL), p)
+			url = joinURL(adaptors.StringOf(baseURL), p)
 		}
 		url = appendQuery(url, searchParams(options.Get("query")))
 
@@ -85,7 +85,7 @@ func modernRequest(env *adaptors.Env, request func(goja.FunctionCall) goja.Value
 				_ = headers.Set("Authorization", "Bearer "+tok.String())
 			} else if user := conf.Get("username"); truthy(user) {
 				pass := ""
-				if pw := conf.Get("password"); present(pw) {
+				if pw := conf.Get("password"); adaptors.Present(pw) {
 					pass = pw.String()
 				}
 				_ = headers.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user.String()+":"+pass)))
@@ -101,7 +101,7 @@ func modernRequest(env *adaptors.Env, request func(goja.FunctionCall) goja.Value
 		_, isString := exportString(body)
 		isString = isString && !isObj // a String object is JSON-encoded, as typeof says "object"
 		switch {
-		case present(body) && !isString:
+		case adaptors.Present(body) && !isString:
 			switch o, _ := body.(*goja.Object); {
 			case contentType == "form":
 				// common's encodeFormBody: one multipart/form-data part per key
@@ -136,7 +136,7 @@ func modernRequest(env *adaptors.Env, request func(goja.FunctionCall) goja.Value
 		_ = req.Set("method", method)
 		_ = req.Set("url", url)
 		_ = req.Set("headers", headers)
-		if present(body) {
+		if adaptors.Present(body) {
 			_ = req.Set("body", body)
 		}
 		_ = req.Set("timeout", options.Get("timeout"))
@@ -277,19 +277,7 @@ func isFunction(o *goja.Object) bool {
 	return ok
 }
 
-func present(v goja.Value) bool { return v != nil && !goja.IsUndefined(v) && !goja.IsNull(v) }
-
 func truthy(v goja.Value) bool { return v != nil && v.ToBoolean() }
-
-// jsStr is String(v) for a present value and "" otherwise (where
-// JavaScript would say "undefined": callers pass values assertUrl has
-// checked, or test truthiness first).
-func jsStr(v goja.Value) string {
-	if !present(v) {
-		return ""
-	}
-	return v.String()
-}
 
 // exportString is a primitive string's value (not boxed into an interface
 // as Export would).
@@ -422,7 +410,7 @@ func multipart(vm *goja.Runtime, data *goja.Object) (body, contentType string) {
 	if data != nil {
 		for _, k := range data.Keys() {
 			v := data.Get(k)
-			if !present(v) {
+			if !adaptors.Present(v) {
 				continue
 			}
 			var value string
@@ -432,7 +420,7 @@ func multipart(vm *goja.Runtime, data *goja.Object) (body, contentType string) {
 			case o != nil && truthy(o.Get("__isBuffer")):
 				value = callMethod(vm, o, "toString", vm.ToValue("binary")).String()
 			case o != nil:
-				value = jsStr(callJSON(vm, "stringify", v))
+				value = adaptors.StringOf(callJSON(vm, "stringify", v))
 			default:
 				value = v.String()
 			}
