@@ -21,6 +21,17 @@ var routedBody = []byte(`{"resourceType":"Patient","id":"p-1","name":[{"family":
 // upstreamReply is the records API's answer to every POST /records.
 var upstreamReply = []byte(`{"id":"rec-1","status":"created"}`)
 
+// UpstreamHandler is the records API examples/hello-upstream posts to, as
+// the routed bench serves it; the routed-path Go benchmarks use it too, so
+// every measurement of that transaction talks to the same upstream.
+func UpstreamHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(upstreamReply)
+	})
+}
+
 // startUpstream serves the records API the example project posts to, in
 // this (load generator) process, so it shares the load generator's CPU.
 func startUpstream() (url string, stop func(), err error) {
@@ -28,11 +39,7 @@ func startUpstream() (url string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(upstreamReply)
-	})}
+	srv := &http.Server{Handler: UpstreamHandler()}
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 }

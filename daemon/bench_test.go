@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/jobmediator/jobmediator/bench"
 	"github.com/jobmediator/jobmediator/config"
 )
 
@@ -17,11 +18,7 @@ import (
 // through the daemon's whole handler, in process: allocs/op and B/op of
 // the routed path (make bench measures it through the binary).
 func BenchmarkRoutedTransaction(b *testing.B) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"id":"rec-1","status":"created"}`))
-	}))
+	up := httptest.NewServer(bench.UpstreamHandler())
 	defer up.Close()
 	dir := b.TempDir()
 	creds := filepath.Join(dir, "credentials.yaml")

@@ -2,12 +2,12 @@ package http_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
+	"github.com/jobmediator/jobmediator/bench"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/runtime"
@@ -19,11 +19,7 @@ import (
 // recorder. The sub-benchmark "fn" runs fn(s => s) on the same adaptor: the
 // difference is what one post costs.
 func BenchmarkPost(b *testing.B) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"id":"rec-1","status":"created"}`))
-	}))
+	up := httptest.NewServer(bench.UpstreamHandler())
 	defer up.Close()
 	conf := map[string]any{"baseUrl": up.URL, "username": "demo", "password": "demo-secret"}
 	in := []byte(`{"data":{"resourceType":"Patient","id":"p-1","name":[{"family":"Doe","given":["Jane"]}],"gender":"female","birthDate":"1990-01-01"}}`)

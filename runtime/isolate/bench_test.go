@@ -3,8 +3,6 @@ package isolate
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"strconv"
@@ -13,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
+	"github.com/jobmediator/jobmediator/bench"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/runtime"
@@ -34,11 +33,7 @@ func BenchmarkTrivialRun(b *testing.B) {
 // at the runner: a credential, one POST upstream recorded as an exchange, a
 // log line, a per-run redactor.
 func BenchmarkUpstreamRun(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"id":"rec-1","status":"created"}`))
-	}))
+	srv := httptest.NewServer(bench.UpstreamHandler())
 	defer srv.Close()
 	wf := &config.Workflow{Key: "hello", Jobs: []*config.Job{{Key: "post", Name: "post", Adaptor: "@openfn/language-http@7", Credential: "upstream",
 		Body: `post('/records', $.data); fn(s => { console.log('posted'); return s; })`}}}
