@@ -74,12 +74,12 @@ func members(doc []byte, f func(key, value []byte)) bool {
 			i = skipSpace(doc, i+1)
 		}
 		ks := i
-		i = stringEnd(doc, i)
+		i = StringEnd(doc, i)
 		key := doc[ks:i]
 		i = skipSpace(doc, i) + 1 // ':'
 		i = skipSpace(doc, i)
 		vs := i
-		i = valueEnd(doc, i)
+		i = ValueEnd(doc, i)
 		f(key, doc[vs:i])
 	}
 }
@@ -100,8 +100,9 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// stringEnd is the offset just past the string starting at b[i] == '"'.
-func stringEnd(b []byte, i int) int {
+// StringEnd is the offset just past the string starting at b[i] == '"'
+// (the end of b when it is not closed).
+func StringEnd(b []byte, i int) int {
 	for i++; i < len(b); i++ {
 		switch b[i] {
 		case '\\':
@@ -113,17 +114,19 @@ func stringEnd(b []byte, i int) int {
 	return len(b)
 }
 
-// valueEnd is the offset just past the (valid) value starting at b[i].
-func valueEnd(b []byte, i int) int {
+// ValueEnd is the offset just past the value starting at b[i], which must be
+// valid JSON (callers have run json.Valid): the redactor and this
+// package share it.
+func ValueEnd(b []byte, i int) int {
 	switch b[i] {
 	case '"':
-		return stringEnd(b, i)
+		return StringEnd(b, i)
 	case '{', '[':
 		depth := 0
 		for i < len(b) {
 			switch b[i] {
 			case '"':
-				i = stringEnd(b, i)
+				i = StringEnd(b, i)
 				continue
 			case '{', '[':
 				depth++

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/jobmediator/jobmediator/internal/jsonvalue"
 	"github.com/jobmediator/jobmediator/internal/urlenc"
 )
 
@@ -704,49 +705,11 @@ func (w *jsonRedaction) array() {
 }
 
 // stringEnd is the offset just past the string starting at pos.
-func (w *jsonRedaction) stringEnd() int {
-	for i := w.pos + 1; i < len(w.in); i++ {
-		switch w.in[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(w.in)
-}
+func (w *jsonRedaction) stringEnd() int { return jsonvalue.StringEnd(w.in, w.pos) }
 
 // skipValue moves pos past the value there (used for masked values and
 // scalars).
-func (w *jsonRedaction) skipValue() {
-	depth := 0
-	for w.pos < len(w.in) {
-		switch c := w.in[w.pos]; c {
-		case '"':
-			w.pos = w.stringEnd()
-			if depth == 0 {
-				return
-			}
-			continue
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return
-			}
-			depth--
-			if depth == 0 {
-				w.pos++
-				return
-			}
-		case ',', ' ', '\t', '\n', '\r', ':':
-			if depth == 0 {
-				return
-			}
-		}
-		w.pos++
-	}
-}
+func (w *jsonRedaction) skipValue() { w.pos = jsonvalue.ValueEnd(w.in, w.pos) }
 
 // str copies the string token in[start:end], masking secrets. A string
 // with escapes is decoded first (a secret may be written with \u escapes),
