@@ -30,9 +30,20 @@ type RequestOptions struct {
 	// array and the response has setCookie (language-http's cookie jar);
 	// otherwise repeated headers are joined with ", " as Node does.
 	SetCookie bool
-	// Client, when set, may replace the run's client for one request (TLS
-	// options); its error message becomes a thrown ERR_TLS_OPTIONS.
-	Client func(run *Run, client *recorder.Client, req *goja.Object) (*recorder.Client, error)
+	// Client, when set, may replace the run's client for one request given
+	// the request's tls option; its error message becomes a thrown
+	// ERR_TLS_OPTIONS.
+	Client func(run *Run, client *recorder.Client, tls goja.Value) (*recorder.Client, error)
+}
+
+// Request is one outbound call as the JavaScript side describes it: the
+// fields of host.request's argument, still goja values.
+type Request struct {
+	Method, URL goja.Value
+	Headers     goja.Value // an object: names and values as the job wrote them
+	Body        goja.Value // sent when a string
+	Timeout     goja.Value // ms
+	TLS         goja.Value // for Client
 }
 
 // HostRequest is the `request` host function most adaptors share:
@@ -58,84 +69,93 @@ func HostRequest(env *Env, system, urlHelp string) func(goja.FunctionCall) goja.
 // left the order of response.headers to Go's map iteration.
 func HostRequestWith(env *Env, o RequestOptions) func(goja.FunctionCall) goja.Value {
 	return func(call goja.FunctionCall) goja.Value {
-		vm := env.VM
-		run := env.Run()
 		arg, _ := call.Argument(0).(*goja.Object)
 		if arg == nil {
-			arg = vm.NewObject()
+			arg = env.VM.NewObject()
 		}
-		method := strings.ToUpper(StringOf(arg.Get("method")))
-		if method == "" {
-			method = http.MethodGet
-		}
-		raw := StringOf(arg.Get("url"))
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" || u.Scheme == "" || !o.AnyScheme && u.Scheme != "http" && u.Scheme != "https" {
-			env.Throw(o.BadURL(raw), map[string]any{"code": "EINVALIDURL"})
-		}
-		req, err := http.NewRequest(method, u.String(), nil)
-		if err != nil {
-			env.Throw("building request: "+err.Error(), map[string]any{"code": "EINVALIDURL"})
-		}
-		if h, ok := arg.Get("headers").(*goja.Object); ok {
-			for _, k := range h.Keys() {
-				if v := h.Get(k); Present(v) {
-					req.Header.Set(k, fmt.Sprint(v.Export()))
-				}
-			}
-		}
-		var body []byte
-		if b := arg.Get("body"); b != nil {
-			if s, ok := b.Export().(string); ok {
-				body = []byte(s)
-			}
-		}
-		client := run.HTTP
-		if client == nil {
-			client = recorder.NewClient(nil, nil)
-		}
-		if o.Client != nil {
-			c, err := o.Client(run, client, arg)
-			if err != nil {
-				env.Throw(err.Error(), map[string]any{"code": "ERR_TLS_OPTIONS"})
-			}
-			client = c
-		}
-		if t := arg.Get("timeout"); t != nil {
-			if ms := Number(t.Export()); ms > 0 {
-				c := *client
-				c.Timeout = time.Duration(ms * float64(time.Millisecond))
-				client = &c
-			}
-		}
-		name := method + " " + u.EscapedPath()
-		if o.System != "" {
-			name = o.System + " " + name
-		}
-		resp, err := client.Do(run.Ctx, name, req, body)
-		if err != nil {
-			props := map[string]any{}
-			if ne, ok := err.(*recorder.NetError); ok {
-				props["code"] = ne.Code
-			}
-			env.Throw(err.Error(), props)
-		}
-		out := vm.NewObject()
-		_ = out.Set("status", resp.Status)
-		_ = out.Set("statusText", resp.StatusText)
-		_ = out.Set("headers", headerObject(vm, resp.Header, o.SetCookie))
-		if o.SetCookie {
-			var list []any
-			for _, c := range resp.Header.Values("Set-Cookie") {
-				list = append(list, c)
-			}
-			_ = out.Set("setCookie", vm.NewArray(list...))
-		}
-		_ = out.Set("body", string(resp.Body))
-		_ = out.Set("url", resp.URL)
-		_ = out.Set("duration", resp.Duration.Milliseconds())
-		return out
+		return o.Do(env, Request{Method: arg.Get("method"), URL: arg.Get("url"), Headers: arg.Get("headers"),
+			Body: arg.Get("body"), Timeout: arg.Get("timeout"), TLS: arg.Get("tls")})
 	}
+}
+
+// Do performs one recorded call and returns the response object; a bad URL
+// or a transport failure throws into the VM. Adaptors that build a request
+// in Go (language-http's native request) call it directly instead of
+// making an argument object for the host function to read back.
+func (o RequestOptions) Do(env *Env, r Request) *goja.Object {
+	vm := env.VM
+	run := env.Run()
+	method := strings.ToUpper(StringOf(r.Method))
+	if method == "" {
+		method = http.MethodGet
+	}
+	raw := StringOf(r.URL)
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Scheme == "" || !o.AnyScheme && u.Scheme != "http" && u.Scheme != "https" {
+		env.Throw(o.BadURL(raw), map[string]any{"code": "EINVALIDURL"})
+	}
+	req, err := http.NewRequest(method, u.String(), nil)
+	if err != nil {
+		env.Throw("building request: "+err.Error(), map[string]any{"code": "EINVALIDURL"})
+	}
+	if h, ok := r.Headers.(*goja.Object); ok {
+		for _, k := range h.Keys() {
+			if v := h.Get(k); Present(v) {
+				req.Header.Set(k, fmt.Sprint(v.Export()))
+			}
+		}
+	}
+	var body []byte
+	if r.Body != nil {
+		if s, ok := r.Body.Export().(string); ok {
+			body = []byte(s)
+		}
+	}
+	client := run.HTTP
+	if client == nil {
+		client = recorder.NewClient(nil, nil)
+	}
+	if o.Client != nil {
+		c, err := o.Client(run, client, r.TLS)
+		if err != nil {
+			env.Throw(err.Error(), map[string]any{"code": "ERR_TLS_OPTIONS"})
+		}
+		client = c
+	}
+	if r.Timeout != nil {
+		if ms := Number(r.Timeout.Export()); ms > 0 {
+			c := *client
+			c.Timeout = time.Duration(ms * float64(time.Millisecond))
+			client = &c
+		}
+	}
+	name := method + " " + u.EscapedPath()
+	if o.System != "" {
+		name = o.System + " " + name
+	}
+	resp, err := client.Do(run.Ctx, name, req, body)
+	if err != nil {
+		props := map[string]any{}
+		if ne, ok := err.(*recorder.NetError); ok {
+			props["code"] = ne.Code
+		}
+		env.Throw(err.Error(), props)
+	}
+	out := vm.NewObject()
+	_ = out.Set("status", resp.Status)
+	_ = out.Set("statusText", resp.StatusText)
+	_ = out.Set("headers", headerObject(vm, resp.Header, o.SetCookie))
+	if o.SetCookie {
+		var list []any
+		for _, c := range resp.Header.Values("Set-Cookie") {
+			list = append(list, c)
+		}
+		_ = out.Set("setCookie", vm.NewArray(list...))
+	}
+	_ = out.Set("body", string(resp.Body))
+	_ = out.Set("url", resp.URL)
+	_ = out.Set("duration", resp.Duration.Milliseconds())
+	return out
 }
 
 // StringOf is String(v) for a present value and "" for a missing,

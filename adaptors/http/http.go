@@ -78,12 +78,12 @@ func Host(env *adaptors.Env) map[string]any {
 		run.Values["http.cookies"] = j
 		return j
 	}
-	request := adaptors.HostRequestWith(env, adaptors.RequestOptions{
+	request := adaptors.RequestOptions{
 		BadURL:    func(raw string) string { return fmt.Sprintf("invalid URL %q: want an absolute http(s) URL", raw) },
 		AnyScheme: true, SetCookie: true, Client: tlsClient,
-	})
+	}
 	h := map[string]any{
-		"request":       request,
+		"request":       adaptors.HostRequestWith(env, request),
 		"modernRequest": modernRequest(env, request),
 		"cookies": func(raw string) string {
 			j := jar(env.Run())
@@ -118,8 +118,8 @@ func Host(env *adaptors.Env) map[string]any {
 
 // tlsClient applies a request's tls option (host.request's "tls": the
 // request's tls, its agentOptions or configuration.tls, chosen in http.js).
-func tlsClient(run *adaptors.Run, client *recorder.Client, req *goja.Object) (*recorder.Client, error) {
-	t, ok := req.Get("tls").(*goja.Object)
+func tlsClient(run *adaptors.Run, client *recorder.Client, tls goja.Value) (*recorder.Client, error) {
+	t, ok := tls.(*goja.Object)
 	if !ok || len(t.Keys()) == 0 {
 		return client, nil
 	}

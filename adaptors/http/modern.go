@@ -28,7 +28,7 @@ import (
 // same rules in Go cost a fraction. What jobs can change stays looked up in
 // the VM at call time: JSON.stringify and JSON.parse, console.log and
 // console.warn, a Buffer body's toString.
-func modernRequest(env *adaptors.Env, request func(goja.FunctionCall) goja.Value) func(goja.FunctionCall) goja.Value {
+func modernRequest(env *adaptors.Env, request adaptors.RequestOptions) func(goja.FunctionCall) goja.Value {
 	return func(call goja.FunctionCall) goja.Value {
 		vm := env.VM
 		method := call.Argument(0).String()
@@ -97,9 +97,7 @@ func modernRequest(env *adaptors.Env, request func(goja.FunctionCall) goja.Value
 		if ct := options.Get("contentType"); truthy(ct) {
 			contentType = ct.String()
 		}
-		_, isObj := body.(*goja.Object)
-		_, isString := exportString(body)
-		isString = isString && !isObj // a String object is JSON-encoded, as typeof says "object"
+		_, isString := exportString(body) // a String object is JSON-encoded: typeof says "object"
 		switch {
 		case adaptors.Present(body) && !isString:
 			switch o, _ := body.(*goja.Object); {
@@ -132,16 +130,11 @@ func modernRequest(env *adaptors.Env, request func(goja.FunctionCall) goja.Value
 			}
 		}
 
-		req := vm.NewObject()
-		_ = req.Set("method", method)
-		_ = req.Set("url", url)
-		_ = req.Set("headers", headers)
-		if adaptors.Present(body) {
-			_ = req.Set("body", body)
+		if !adaptors.Present(body) {
+			body = nil
 		}
-		_ = req.Set("timeout", options.Get("timeout"))
-		_ = req.Set("tls", tls)
-		res := request(goja.FunctionCall{This: goja.Undefined(), Arguments: []goja.Value{req}}).(*goja.Object)
+		res := request.Do(env, adaptors.Request{Method: vm.ToValue(method), URL: vm.ToValue(url), Headers: headers,
+			Body: body, Timeout: options.Get("timeout"), TLS: tls})
 		status := res.Get("status").ToInteger()
 
 		parsed := parseBody(env, res, status, options.Get("parseAs"))
