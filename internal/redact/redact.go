@@ -59,7 +59,7 @@ type Redactor struct {
 	sets []*formSet
 }
 
-// formSet is one secret value's forms (see Forms). It never changes once
+// formSet is one secret value's forms (see forms). It never changes once
 // built.
 type formSet struct {
 	id   uint64   // never reused, see Fingerprint
@@ -146,7 +146,7 @@ func (r *Redactor) AddKeys(keys ...string) {
 }
 
 // AddValues registers secret values; short ones are ignored. Every form a
-// value takes on its way out is registered too (see Forms): secrets leak
+// value takes on its way out is registered too (see forms): secrets leak
 // through query strings, form bodies, JSON text carried in a string (a log
 // line, an upstream's error echoing our request body) and base64 blobs.
 func (r *Redactor) AddValues(values ...string) {
@@ -224,23 +224,19 @@ func newFormSet(text, b64 []string) *formSet {
 // words.
 const minBase64Core = 6
 
-// Forms lists the ways value can appear in text Job Mediator writes down:
+// forms lists the ways value can appear in text Job Mediator writes down:
 // as it is; URL-encoded as encodeURIComponent, form encoding (space as +,
 // Go's, the WHATWG's and jQuery's variants) and path escaping, with upper- and
 // lower-case hex; JSON-escaped once and twice (as JavaScript and as Go
 // with HTML escapes write it); and base64 (standard and URL alphabets, with
 // and without padding, and the characters it contributes at each of the
-// three byte alignments inside a longer encoded blob).
-func Forms(value string) []string {
-	text, b64 := forms(value)
-	return append(text, b64...)
-}
-
+// three byte alignments inside a longer encoded blob). The base64 forms
+// come apart: they are only looked for inside runs of base64 characters.
 func forms(value string) (forms, b64 []string) {
-	uri := encodeURIComponent(value)
+	uri := urlenc.URIComponent(value)
 	// The last is what jQuery.param and many jobs write: encodeURIComponent
 	// with %20 turned into +.
-	forms = []string{value, url.QueryEscape(value), url.PathEscape(value), uri, formEncode(value), strings.ReplaceAll(uri, "%20", "+")}
+	forms = []string{value, url.QueryEscape(value), url.PathEscape(value), uri, urlenc.Form(value), strings.ReplaceAll(uri, "%20", "+")}
 	for _, f := range forms[1:6] {
 		if l := lowerHex(f); l != f {
 			forms = append(forms, l)
@@ -276,10 +272,6 @@ func base64Cores(enc *base64.Encoding, value string) []string {
 	}
 	return out
 }
-
-func encodeURIComponent(s string) string { return urlenc.URIComponent(s) }
-
-func formEncode(s string) string { return urlenc.Form(s) }
 
 // lowerHex lower-cases the hex digits of percent escapes (%2F → %2f), as
 // some encoders write them.

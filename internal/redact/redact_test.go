@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/jobmediator/jobmediator/internal/urlenc"
 )
 
 func TestStringAndEncodedForms(t *testing.T) {
@@ -151,12 +153,12 @@ func TestEveryEncoding(t *testing.T) {
 	urlB64 := func(s string) string { return base64.URLEncoding.EncodeToString([]byte(s)) }
 	cases := map[string]string{
 		"plain":                     "pw=" + secret,
-		"encodeURIComponent":        "pw=" + encodeURIComponent(secret),
-		"form (+)":                  "a=1&pw=" + formEncode(secret) + "&b=2",
+		"encodeURIComponent":        "pw=" + urlenc.URIComponent(secret),
+		"form (+)":                  "a=1&pw=" + urlenc.Form(secret) + "&b=2",
 		"Go QueryEscape":            "pw=" + url.QueryEscape(secret),
-		"jQuery.param (+)":          "pw=" + strings.ReplaceAll(encodeURIComponent(secret), "%20", "+"),
+		"jQuery.param (+)":          "pw=" + strings.ReplaceAll(urlenc.URIComponent(secret), "%20", "+"),
 		"path escape":               "/x/" + url.PathEscape(secret) + "/y",
-		"lower-case hex":            "pw=" + strings.ToLower(encodeURIComponent(secret)),
+		"lower-case hex":            "pw=" + strings.ToLower(urlenc.URIComponent(secret)),
 		"JSON-escaped":              `{"msg":"` + jsonEscape(secret, false) + `"}`,
 		"JSON-escaped twice":        `{"body":"{\"pw\":\"` + jsonEscape(jsonEscape(secret, false), false) + `\"}"}`,
 		"JSON with HTML escapes":    jsonEscape(secret, true),
