@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/jobmediator/jobmediator/internal/jsonvalue"
 )
 
 // jsonFormatter writes the lines logrus.JSONFormatter writes, byte for
@@ -99,62 +100,9 @@ func writeValue(b *bytes.Buffer, v any) bool {
 	return true
 }
 
-const hexDigits = "0123456789abcdef"
-
-// writeString writes s as encoding/json does with HTML escaping: ", \ and
-// control characters escaped, <, > and & as \u003c…, U+2028 and U+2029
-// escaped, invalid UTF-8 as U+FFFD.
+// writeString writes s as encoding/json does with HTML escaping, as
+// logrus's encoder does.
 func writeString(b *bytes.Buffer, s string) {
-	b.WriteByte('"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b.WriteString(s[start:i])
-			switch c {
-			case '\\', '"':
-				b.WriteByte('\\')
-				b.WriteByte(c)
-			case '\n':
-				b.WriteString(`\n`)
-			case '\r':
-				b.WriteString(`\r`)
-			case '\t':
-				b.WriteString(`\t`)
-			case '\b':
-				b.WriteString(`\b`)
-			case '\f':
-				b.WriteString(`\f`)
-			default:
-				b.WriteString(`\u00`)
-				b.WriteByte(hexDigits[c>>4])
-				b.WriteByte(hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b.WriteString(s[start:i])
-			b.WriteString(`\ufffd`)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b.WriteString(s[start:i])
-			b.WriteString(`\u202`)
-			b.WriteByte(hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b.WriteString(s[start:])
-	b.WriteByte('"')
+	b.Grow(len(s) + 8) // room for the quotes and a few escapes, so the append stays in b
+	b.Write(jsonvalue.AppendString(b.AvailableBuffer(), s, true))
 }
