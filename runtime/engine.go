@@ -317,12 +317,13 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 		}
 	}
 	var confJSON, defJSON string
-	if conf != nil {
+	if conf != nil && !plainJSON(conf, 0) {
 		b, err := json.Marshal(conf)
 		if err != nil {
 			return sr, nil, &Error{Name: "CredentialError", Severity: "crash", Source: "runtime", Message: fmt.Sprintf("job %s: configuration is not JSON: %v", job.Key, err)}
 		}
 		confJSON = string(b)
+		conf = nil // it goes in as its JSON
 	}
 	if len(job.State) > 0 {
 		b, err := json.Marshal(job.State)
@@ -397,7 +398,7 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 		remove = []string{"configuration", "response"}
 	}
 	vm := s.vm
-	stateVal, err := s.assembleState(input, defJSON, confJSON, lightning)
+	stateVal, err := s.assembleState(input, defJSON, conf, confJSON, lightning)
 	if err != nil {
 		return sr, nil, &Error{Name: "ValidationError", Severity: "crash", Source: "runtime", Message: fmt.Sprintf("job %s: input state is not valid JSON: %v", job.Key, err)}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -472,10 +473,12 @@ func containsKey(keys []string, k string) bool {
 
 // assembleState parses the step's input, default state and configuration
 // natively and assembles the step's initial state (§2.1): natively in the
-// common case (see assembleLightning), else by __jmAssemble.
-func (s *slot) assembleState(input []byte, defJSON, confJSON string, lightning bool) (goja.Value, error) {
+// common case (see assembleLightning), else by __jmAssemble. The
+// configuration comes as Go values (conf, when plainJSON says they are
+// what their JSON would parse back to) or as JSON text (confJSON).
+func (s *slot) assembleState(input []byte, defJSON string, conf map[string]any, confJSON string, lightning bool) (goja.Value, error) {
 	vm := s.vm
-	var in, def, conf goja.Value = goja.Undefined(), vm.NewObject(), goja.Null()
+	var in, def, confVal goja.Value = goja.Undefined(), vm.NewObject(), goja.Null()
 	var err error
 	proto := false
 	if len(input) > 0 {
@@ -484,13 +487,21 @@ func (s *slot) assembleState(input []byte, defJSON, confJSON string, lightning b
 		}
 	}
 	confProto := false
-	if confJSON != "" {
-		if conf, confProto, err = parseJSONProto(vm, []byte(confJSON)); err != nil {
+	switch {
+	case conf != nil:
+		if lightning && defJSON == "" && !proto {
+			if st, ok := assembleLightning(vm, in, nil, conf); ok {
+				return st, nil
+			}
+		}
+		confVal = jsonToValue(vm, conf)
+	case confJSON != "":
+		if confVal, confProto, err = parseJSONProto(vm, []byte(confJSON)); err != nil {
 			return nil, err
 		}
 	}
 	if lightning && defJSON == "" && !proto && !confProto {
-		if st, ok := assembleLightning(vm, in, conf); ok {
+		if st, ok := assembleLightning(vm, in, confVal, nil); ok {
 			return st, nil
 		}
 	}
@@ -499,7 +510,94 @@ func (s *slot) assembleState(input []byte, defJSON, confJSON string, lightning b
 			return nil, err
 		}
 	}
-	return s.assemble(goja.Undefined(), in, def, conf, vm.ToValue(lightning))
+	return s.assemble(goja.Undefined(), in, def, confVal, vm.ToValue(lightning))
+}
+
+// maxSafeInt is 2^53: integers up to it in magnitude are the same number
+// after JSON's float64 round trip.
+const maxSafeInt = 1 << 53
+
+// plainJSON reports whether v (a step's configuration: credential and
+// inline values from JSON or YAML) is made only of values that
+// json.Marshal writes and parseJSON reads back as themselves, with no
+// "__proto__" key: nil, booleans, valid UTF-8 strings, finite float64s,
+// integers within ±2^53, and maps and slices of those. Such a
+// configuration goes into the VM directly (jsonToValue) rather than
+// through json.Marshal and a parse of its text, which were a fifth of a
+// trivial step's CPU. Anything else (another type, a cycle, invalid UTF-8
+// json.Marshal would replace) keeps the JSON round trip and its errors.
+func plainJSON(v any, depth int) bool {
+	if depth > 64 {
+		return false
+	}
+	switch t := v.(type) {
+	case nil, bool:
+		return true
+	case string:
+		return utf8.ValidString(t)
+	case float64:
+		return !math.IsNaN(t) && !math.IsInf(t, 0)
+	case int:
+		return t >= -maxSafeInt && t <= maxSafeInt
+	case int64:
+		return t >= -maxSafeInt && t <= maxSafeInt
+	case map[string]any:
+		for k, x := range t {
+			if k == "__proto__" || !utf8.ValidString(k) || !plainJSON(x, depth+1) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		for _, x := range t {
+			if !plainJSON(x, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// jsonToValue is parseJSON(json.Marshal(v)) for a v plainJSON accepts:
+// objects with their keys in json.Marshal's (sorted) order, a nil map or
+// slice as null.
+func jsonToValue(vm *goja.Runtime, v any) goja.Value {
+	switch t := v.(type) {
+	case nil:
+		return goja.Null()
+	case int:
+		return vm.ToValue(int64(t))
+	case map[string]any:
+		if t == nil {
+			return goja.Null()
+		}
+		o := vm.NewObject()
+		setSorted(vm, o, t)
+		return o
+	case []any:
+		if t == nil {
+			return goja.Null()
+		}
+		items := make([]any, len(t))
+		for i, x := range t {
+			items[i] = jsonToValue(vm, x)
+		}
+		return vm.NewArray(items...)
+	}
+	return vm.ToValue(v) // bool, string, float64, int64
+}
+
+// setSorted sets m's keys on o in sorted order, as json.Marshal writes them.
+func setSorted(vm *goja.Runtime, o *goja.Object, m map[string]any) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		_ = o.Set(k, jsonToValue(vm, m[k]))
+	}
 }
 
 // assembleLightning is __jmAssemble's lightning branch for a step without
@@ -514,7 +612,10 @@ func (s *slot) assembleState(input []byte, defJSON, confJSON string, lightning b
 //	s = Object.assign({}, {}, input)       → input itself
 //	s.data: kept when an object or array   → else null becomes {}; absent: {} appended
 //	s.configuration = Object.assign({}, input.configuration, conf || {})
-func assembleLightning(vm *goja.Runtime, in, conf goja.Value) (goja.Value, bool) {
+//
+// The configuration is conf, or confMap's values (see plainJSON) when it
+// is not nil.
+func assembleLightning(vm *goja.Runtime, in, conf goja.Value, confMap map[string]any) (goja.Value, bool) {
 	var s *goja.Object
 	switch v := in.(type) {
 	case *goja.Object:
@@ -552,6 +653,9 @@ func assembleLightning(vm *goja.Runtime, in, conf goja.Value) (goja.Value, bool)
 		for _, k := range o.Keys() {
 			_ = c.Set(k, o.Get(k))
 		}
+	}
+	if confMap != nil {
+		setSorted(vm, c, confMap)
 	}
 	_ = s.Set("configuration", c)
 	return s, true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -209,7 +210,7 @@ func TestAssembleLightningMatchesJS(t *testing.T) {
 				t.Fatal(err)
 			}
 			iv, cv = parse()
-			got, ok := assembleLightning(vm, iv, cv)
+			got, ok := assembleLightning(vm, iv, cv, nil)
 			if !ok {
 				continue
 			}
@@ -239,4 +240,62 @@ func commonSlot(t *testing.T) *slot {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestJSONToValueMatchesParse: a configuration plainJSON accepts goes into
+// the VM as what parsing its json.Marshal text gives (same JSON, same key
+// order, numbers and strings unchanged), and everything plainJSON refuses
+// would change or fail on the way through JSON.
+func TestJSONToValueMatchesParse(t *testing.T) {
+	s := commonSlot(t)
+	vm := s.vm
+	show := func(v goja.Value) string {
+		r, err := s.jsonStr(goja.Undefined(), v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.String()
+	}
+	var nilMap map[string]any
+	var nilList []any
+	conf := map[string]any{
+		"baseUrl": "https://example.org/api?x=<1>&y=2", "username": "ünï", "password": "p\"w\\d\n\u2028",
+		"port": 8080, "big": int64(1 << 53), "neg": -12, "ratio": 0.1, "tiny": 1e-300, "huge": 1e21, "negzero": math.Copysign(0, -1),
+		"on": true, "off": false, "none": nil, "nilmap": nilMap, "nillist": nilList,
+		"nested": map[string]any{"z": 1.5, "a": []any{"x", 2, map[string]any{"k": nil}}, "m": map[string]any{}}, "empty": []any{},
+	}
+	if !plainJSON(conf, 0) {
+		t.Fatal("plainJSON refused a plain configuration")
+	}
+	b, err := json.Marshal(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := parseJSON(vm, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := show(jsonToValue(vm, conf)), show(want); g != w {
+		t.Errorf("jsonToValue: %s\nparse of json.Marshal: %s", g, w)
+	}
+	// -0 stays -0 (JSON.stringify writes 0 for both)
+	if v := jsonToValue(vm, conf).(*goja.Object).Get("negzero"); !v.SameAs(want.(*goja.Object).Get("negzero")) {
+		t.Errorf("negzero = %v", v)
+	}
+	for name, v := range map[string]any{
+		"__proto__ key": map[string]any{"__proto__": map[string]any{"x": 1}},
+		"nested proto":  map[string]any{"a": []any{map[string]any{"__proto__": 1}}},
+		"NaN":           math.NaN(), "Inf": math.Inf(1),
+		"int beyond 2^53": int64(1<<53 + 1), "bad UTF-8": "a\xffb", "bad UTF-8 key": map[string]any{"\xff": 1},
+		"other type": []string{"a"}, "uint": uint(1), "json.Number": json.Number("1"),
+	} {
+		if plainJSON(v, 0) {
+			t.Errorf("plainJSON accepted %s", name)
+		}
+	}
+	cyc := map[string]any{}
+	cyc["self"] = cyc
+	if plainJSON(cyc, 0) {
+		t.Error("plainJSON accepted a cycle")
+	}
 }
