@@ -14,6 +14,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/jobmediator/jobmediator/internal/jsonvalue"
 )
 
 // boltStore is the embedded implementation: one bbolt file, every method one
@@ -547,7 +549,7 @@ func checkCursor(c *Cursor) error {
 	if c.Version < 0 {
 		return invalid("cursor %s: negative version %d", c.Key, c.Version)
 	}
-	if len(c.Value) == 0 || !json.Valid(c.Value) {
+	if len(c.Value) == 0 || !jsonvalue.Valid(c.Value) {
 		return invalid("cursor %s: value is not valid JSON", c.Key)
 	}
 	return nil

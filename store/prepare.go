@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jobmediator/jobmediator/internal/jsonvalue"
 	"github.com/jobmediator/jobmediator/internal/redact"
 )
 
@@ -151,7 +152,7 @@ func (z sanitizer) state(runID, step, which string, st json.RawMessage) (json.Ra
 	if len(st) == 0 {
 		return nil, nil
 	}
-	if !json.Valid(st) {
+	if !jsonvalue.Valid(st) {
 		if step != "" {
 			return nil, invalid("run %s step %s %s is not valid JSON", runID, step, which)
 		}
@@ -241,7 +242,7 @@ func (z sanitizer) message(m *Message, now time.Time) error {
 	if len(m.Payload) > MaxPayloadBytes {
 		return invalid("message %q: payload is %d bytes, over the %d-byte limit", m.ID, len(m.Payload), MaxPayloadBytes)
 	}
-	if len(m.Payload) > 0 && !json.Valid(m.Payload) {
+	if len(m.Payload) > 0 && !jsonvalue.Valid(m.Payload) {
 		return invalid("message %q: payload is not valid JSON", m.ID)
 	}
 	if m.MaxAttempts <= 0 {

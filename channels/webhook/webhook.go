@@ -28,6 +28,7 @@ import (
 	"github.com/jobmediator/jobmediator/channels/queue"
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/jsoncheck"
+	"github.com/jobmediator/jobmediator/internal/jsonvalue"
 	"github.com/jobmediator/jobmediator/internal/service"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/store"
@@ -376,7 +377,7 @@ func decodeBody(contentType string, body []byte) (any, int, error) {
 		if err := jsoncheck.Depth(body, jsoncheck.MaxDepth); err != nil {
 			return nil, http.StatusBadRequest, err
 		}
-		if json.Valid(body) {
+		if jsonvalue.Valid(body) {
 			// Valid JSON goes into state as it is (compacted), in linear
 			// time: decoding a 500,000-key object into a map and encoding
 			// it again would sort its keys and cost seconds.

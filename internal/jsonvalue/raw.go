@@ -53,11 +53,11 @@ func Field(doc json.RawMessage, key string) (v json.RawMessage, ok bool) {
 // members hands f each top-level member of a JSON object: its key as
 // written (quotes included) and its value as written. Both callers run on
 // every routed request (the answer's data, the history's state), so this
-// walks the bytes once after json.Valid, where encoding/json's Decoder made
+// walks the bytes once after Valid, where encoding/json's Decoder made
 // a token and a copy per member. It returns false, having called f for
 // nothing, when doc is not a valid JSON object.
 func members(doc []byte, f func(key, value []byte)) bool {
-	if !json.Valid(doc) {
+	if !Valid(doc) {
 		return false
 	}
 	i := skipSpace(doc, 0)
@@ -115,7 +115,7 @@ func StringEnd(b []byte, i int) int {
 }
 
 // ValueEnd is the offset just past the value starting at b[i], which must be
-// valid JSON (callers have run json.Valid): the redactor and this
+// valid JSON (callers have run Valid): the redactor and this
 // package share it.
 func ValueEnd(b []byte, i int) int {
 	switch b[i] {

@@ -576,7 +576,7 @@ func (r *Redactor) JSON(b []byte) []byte {
 	if len(b) == 0 {
 		return b
 	}
-	if !json.Valid(b) {
+	if !jsonvalue.Valid(b) {
 		return []byte(r.String(string(b)))
 	}
 	r.mu.RLock()
