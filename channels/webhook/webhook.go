@@ -18,6 +18,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -286,19 +288,119 @@ func (h *Webhook) inputState(w http.ResponseWriter, r *http.Request, tx mediator
 		}
 		headers[lk] = strings.Join(vs, ", ")
 	}
-	// Structs in the order encoding/json gives a map's keys: the same
-	// document as before, without sorting the outer keys on every request.
-	state := inputDoc{Data: data, OpenHIM: workflow.OpenHIMState(tx, runID),
-		Request: requestDoc{Headers: headers, Method: r.Method, Path: r.URL.Path, Query: query}}
-	// No HTML escaping: it would turn each < > & of the body into six
-	// bytes, and a body under BODY_SIZE_LIMIT must fit the state cap.
+	state, err := appendInputState(make([]byte, 0, 512+len(body)), inputDoc{Data: data, OpenHIM: workflow.OpenHIMState(tx, runID),
+		Request: requestDoc{Headers: headers, Method: r.Method, Path: r.URL.Path, Query: query}})
+	if err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("encoding input state: %v", err)
+	}
+	return state, 0, nil
+}
+
+// appendInputState writes doc as encoding/json does without HTML escaping
+// (struct fields in order, map keys sorted), which it was encoded with
+// before: no reflection, no sorting through interfaces, and the body
+// (compact valid JSON already) not scanned a second time, on every
+// request. HTML escaping stays off: it would turn each < > & of the body
+// into six bytes, and a body under BODY_SIZE_LIMIT must fit the state cap.
+// TestInputStateEncoding holds it to encoding/json's bytes.
+func appendInputState(b []byte, doc inputDoc) ([]byte, error) {
+	b = append(b, `{"data":`...)
+	var err error
+	if b, err = appendAny(b, doc.Data); err != nil {
+		return nil, err
+	}
+	b = append(b, `,"openhim":`...)
+	if b, err = appendObject(b, doc.OpenHIM); err != nil {
+		return nil, err
+	}
+	b = append(b, `,"request":{"headers":`...)
+	if doc.Request.Headers == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '{')
+		var keys [16]string
+		for i, k := range sortedKeys(doc.Request.Headers, keys[:0]) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(jsonvalue.AppendString(b, k, false), ':')
+			b = jsonvalue.AppendString(b, doc.Request.Headers[k], false)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `,"method":`...)
+	b = jsonvalue.AppendString(b, doc.Request.Method, false)
+	b = append(b, `,"path":`...)
+	b = jsonvalue.AppendString(b, doc.Request.Path, false)
+	b = append(b, `,"query":`...)
+	if b, err = appendObject(b, doc.Request.Query); err != nil {
+		return nil, err
+	}
+	return append(b, "}}"...), nil
+}
+
+func appendObject(b []byte, m map[string]any) ([]byte, error) {
+	if m == nil {
+		return append(b, "null"...), nil
+	}
+	b = append(b, '{')
+	var keys [16]string
+	for i, k := range sortedKeys(m, keys[:0]) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(jsonvalue.AppendString(b, k, false), ':')
+		var err error
+		if b, err = appendAny(b, m[k]); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// sortedKeys appends m's keys to keys, sorted as encoding/json sorts them.
+func sortedKeys[V any](m map[string]V, keys []string) []string {
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// appendAny writes the values input states hold by hand (the body, query
+// values, state.openhim's strings and flag) and anything else through
+// encoding/json.
+func appendAny(b []byte, v any) ([]byte, error) {
+	switch t := v.(type) {
+	case json.RawMessage:
+		if len(t) > 0 { // compact valid JSON (decodeBody)
+			return append(b, t...), nil
+		}
+	case string:
+		return jsonvalue.AppendString(b, t, false), nil
+	case bool:
+		return strconv.AppendBool(b, t), nil
+	case []string:
+		if t != nil {
+			b = append(b, '[')
+			for i, s := range t {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = jsonvalue.AppendString(b, s, false)
+			}
+			return append(b, ']'), nil
+		}
+	case map[string]any:
+		return appendObject(b, t)
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(state); err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("encoding input state: %v", err)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), 0, nil
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...), nil
 }
 
 // DrainRejected sends the 413 already written and then reads what the
@@ -374,17 +476,15 @@ func decodeBody(contentType string, body []byte) (any, int, error) {
 	}
 	switch {
 	case isJSON:
+		// Valid JSON goes into state as it is (compacted), in linear
+		// time: decoding a 500,000-key object into a map and encoding it
+		// again would sort its keys and cost seconds. The depth limit and
+		// the grammar are checked in the same pass.
+		if jsonvalue.ValidNested(body, jsoncheck.MaxDepth) {
+			return json.RawMessage(jsonvalue.Compact(body)), 0, nil
+		}
 		if err := jsoncheck.Depth(body, jsoncheck.MaxDepth); err != nil {
 			return nil, http.StatusBadRequest, err
-		}
-		if jsonvalue.Valid(body) {
-			// Valid JSON goes into state as it is (compacted), in linear
-			// time: decoding a 500,000-key object into a map and encoding
-			// it again would sort its keys and cost seconds.
-			var buf bytes.Buffer
-			if err := json.Compact(&buf, body); err == nil {
-				return json.RawMessage(buf.Bytes()), 0, nil
-			}
 		}
 		// Not valid: the decoder says why.
 		var v any

@@ -9,7 +9,13 @@ package jsonvalue
 // calls a step function per byte, was most of the daemon's json.Valid
 // share of CPU; this is one loop over the bytes. TestValidMatchesStdlib
 // and FuzzValid hold it to encoding/json's answer.
-func Valid(b []byte) bool {
+func Valid(b []byte) bool { return ValidNested(b, maxNesting) }
+
+// ValidNested is Valid for a document that also nests no more than depth
+// arrays and objects (at most encoding/json's 10,000): one pass where a
+// request body needed a depth check and a validation.
+func ValidNested(b []byte, depth int) bool {
+	depth = min(depth, maxNesting)
 	// containers open around the current position: true for an object
 	var small [64]bool
 	stack := small[:0]
@@ -21,7 +27,7 @@ func Valid(b []byte) bool {
 		}
 		switch c := b[i]; c {
 		case '{', '[':
-			if len(stack) >= maxNesting {
+			if len(stack) >= depth {
 				return false
 			}
 			obj := c == '{'
@@ -201,4 +207,32 @@ func digits(b []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// Compact is valid JSON b without the whitespace between its tokens, as
+// encoding/json's Compact writes it: b itself when it has none (a body
+// sent compact costs no copy), else a copy.
+func Compact(b []byte) []byte {
+	var out []byte
+	last := 0 // b[last:i] is still to be copied to out
+	for i := 0; i < len(b); {
+		switch b[i] {
+		case '"':
+			i = StringEnd(b, i)
+			continue
+		case ' ', '\t', '\n', '\r':
+			if out == nil {
+				out = make([]byte, 0, len(b))
+			}
+			out = append(out, b[last:i]...)
+			i = skipSpace(b, i)
+			last = i
+			continue
+		}
+		i++
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[last:]...)
 }

@@ -1,6 +1,7 @@
 package jsonvalue
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -73,5 +74,40 @@ func BenchmarkValid(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestValidNested(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		depth int
+		want  bool
+	}{
+		{`[[1]]`, 2, true}, {`[[1]]`, 1, false}, {`[[]]`, 1, false}, {`[{"a":[]}]`, 3, true}, {`[{"a":[]}]`, 2, false},
+		{`"[[["`, 0, true}, {`1`, 0, true}, {`[]`, 0, false}, {`[[1]`, 5, false},
+		{strings.Repeat("[", 10001) + strings.Repeat("]", 10001), 20000, false},
+	} {
+		if got := ValidNested([]byte(tc.in), tc.depth); got != tc.want {
+			t.Errorf("ValidNested(%s, %d) = %v, want %v", tc.in, tc.depth, got, tc.want)
+		}
+	}
+}
+
+func TestCompact(t *testing.T) {
+	for _, s := range append(validCases, " { \"a b\" : [ 1 ,\t2 ] ,\n\"c\":\"\\\" x \" } ", "[ ]", " 1 ") {
+		if !json.Valid([]byte(s)) {
+			continue
+		}
+		var want bytes.Buffer
+		if err := json.Compact(&want, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		if got := Compact([]byte(s)); string(got) != want.String() {
+			t.Errorf("Compact(%q) = %q, json.Compact writes %q", s, got, want.String())
+		}
+	}
+	in := []byte(`{"a":[1,"x y"]}`)
+	if got := Compact(in); &got[0] != &in[0] {
+		t.Error("Compact copied a compact document")
 	}
 }
