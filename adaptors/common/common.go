@@ -47,6 +47,8 @@ func Host(env *adaptors.Env) map[string]any {
 		"uuid": func() string { return UUID() },
 		// expand is expandOne's walk in Go (expand.go).
 		"expand": newExpander(env),
+		// expandAll makes util.expandReferences (expand.go).
+		"expandAll": newExpandAll(env),
 		// request is the http namespace's one way out (recorded).
 		"request": adaptors.HostRequest(env, "HTTP", "use an absolute http(s) URL, or give options.baseUrl"),
 		// getRunValue/setRunValue keep language-common's module-level state

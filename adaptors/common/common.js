@@ -1022,9 +1022,9 @@ var dateFns = {
 };
 
 var util = {
-  expandReferences: function (state) {
-    return Array.prototype.slice.call(arguments, 1).map(function (a) { return expandOne(a, state); });
-  },
+  // expandReferences(state, ...values): each value as expandOne expands
+  // it, in order, into a new array (natively: adaptors/common/expand.go).
+  expandReferences: host.expandAll(expandJS, keepSpecial),
   encode: function (data) {
     return host.b64encode(typeof data === 'string' ? data : JSON.stringify(data));
   },

@@ -143,6 +143,7 @@ each([1], fn(s => ({ r: [Object.prototype.hasOwnProperty.call(s, '__proto__'), s
 		{"composeNextState initialises references", "3.3.4", `fn(s => { delete s.references; return composeNextState(s, 5) })`, "references", `[{"x":1}]`},
 		{"expandReferences", "3.3.4", `fn(s => ({ r: expandReferences({ d: new Date(0), f: st => st.data.x, arr: [st => 1, [st => 2]], n: null })(s) }))`, "r", `{"d":{},"f":1,"arr":[1,[2]],"n":null}`},
 		{"util.expandReferences", "3.3.4", `fn(s => ({ r: util.expandReferences(s, st => st.data.x, 'lit', { k: dataValue('x') }) }))`, "r", `[1,"lit",{"k":1}]`},
+		{"util.expandReferences in order", "3.3.4", `fn(s => { const seen = []; const f = n => st => { seen.push(n); return n; }; const r = util.expandReferences(s, f(1), [f(2), { k: f(3) }], f(4)); return { r: [r, seen, util.expandReferences(s), util.expandReferences()] }; })`, "r", `[[1,[2,{"k":3}],4],[1,2,3,4],[],[]]`},
 		{"fields and field", "3.3.4", `fn(s => ({ r: expandReferences(fields(field('a', 1), field('b', dataValue('x'))))(s) }))`, "r", `{"a":1,"b":1}`},
 		{"merge", "3.3.4", `fn(s => ({ r: merge('$.list[*]', { p: dataValue('x') })(s) }))`, "r", `[{"a":1,"p":1},{"a":2,"p":1}]`},
 		{"join", "3.3.4", `fn(s => ({ r: join('$.list[*]', '$.data.x', 'pid')(s) }))`, "r", `[{"pid":1,"a":1},{"pid":1,"a":2}]`},

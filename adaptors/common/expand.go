@@ -36,13 +36,18 @@ type expander struct {
 	state                  goja.Value
 }
 
-func newExpander(env *adaptors.Env) func(goja.FunctionCall) goja.Value {
-	vm := env.VM
-	// the intrinsics, read while the VM's globals are still its own
+// newExpanderBase reads the intrinsics the walk compares against; called
+// while the VM's globals are still its own.
+func newExpanderBase(vm *goja.Runtime) *expander {
 	arrayCtor := vm.Get("Array").ToObject(vm)
-	x := &expander{vm: vm, arrayCtor: arrayCtor,
+	return &expander{vm: vm, arrayCtor: arrayCtor,
 		arrayProt:   arrayCtor.Get("prototype").ToObject(vm),
 		objectProto: vm.Get("Object").ToObject(vm).Get("prototype").ToObject(vm)}
+}
+
+func newExpander(env *adaptors.Env) func(goja.FunctionCall) goja.Value {
+	vm := env.VM
+	x := newExpanderBase(vm)
 	// expand(value, state, jsWalk, keepSpecial)
 	return func(call goja.FunctionCall) goja.Value {
 		js, ok := goja.AssertFunction(call.Argument(2))
@@ -52,6 +57,37 @@ func newExpander(env *adaptors.Env) func(goja.FunctionCall) goja.Value {
 		w := *x
 		w.state, w.js, w.keepSpecial = call.Argument(1), js, call.Argument(3).ToBoolean()
 		return w.walk(call.Argument(0), 0)
+	}
+}
+
+// newExpandAll makes util.expandReferences(state, ...values): the values
+// walked in order, as expandOne, into a new array. It was
+// Array.prototype.slice of arguments, then map with a callback calling
+// host.expand for each value: two arrays, a closure and a JavaScript call
+// per value, for every request an adaptor expands (a tenth of a language-
+// http post's own JavaScript). host.expandAll(expandJS, keepSpecial)
+// returns the function.
+func newExpandAll(env *adaptors.Env) func(goja.FunctionCall) goja.Value {
+	x := newExpanderBase(env.VM)
+	return func(call goja.FunctionCall) goja.Value {
+		vm := env.VM
+		js, ok := goja.AssertFunction(call.Argument(0))
+		if !ok {
+			panic(vm.NewTypeError("expandAll: no JavaScript walk"))
+		}
+		keep := call.Argument(1).ToBoolean()
+		return vm.ToValue(func(c goja.FunctionCall) goja.Value {
+			w := *x
+			w.state, w.js, w.keepSpecial = c.Argument(0), js, keep
+			var items []any
+			if len(c.Arguments) > 1 {
+				items = make([]any, len(c.Arguments)-1)
+				for i, v := range c.Arguments[1:] {
+					items[i] = w.walk(v, 0)
+				}
+			}
+			return vm.NewArray(items...)
+		})
 	}
 }
 
