@@ -85,19 +85,31 @@ function assertUrl(path, baseUrl) {
   }
 }
 
-// expanded: options were expanded already (7.x post/put/patch expand their
-// data and options first; a second pass would only copy them again).
-function modernOp(method, path, options, callback, expanded) {
+// modernCall is a ≥6 operation once its arguments are expanded: assertUrl
+// throws synchronously, and the request runs at once inside common's
+// asyncOp shape (its result or its throw as a promise). Written out rather
+// than as asyncOp(function () {…})(): two closures fewer per request.
+function modernCall(state, method, path, options, callback) {
+  assertUrl(path, (state.configuration || {}).baseUrl);
+  try {
+    return Promise.resolve(modernResult(state, method, path, options, callback));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+// modernResult: host.modernRequest answers the response object without
+// its body, which it hands to composeNextState; the next state gets the
+// response ({...composeNextState(state, body), response}).
+function modernResult(state, method, path, options, callback) {
+  var next = host.modernRequest(method, path, options, state, composeNextState);
+  return callback ? callback(next) : next;
+}
+
+function modernOp(method, path, options, callback) {
   return function (state) {
-    var args = expanded ? [expandRefs(state, path)[0], options] : expandRefs(state, path, options);
-    assertUrl(args[0], (state.configuration || {}).baseUrl);
-    return common.asyncOp(function () {
-      var r = host.modernRequest(method, args[0], args[1], state);
-      var body = r.body;
-      delete r.body;
-      var next = Object.assign(composeNextState(state, body), { response: r });
-      return callback ? callback(next) : next;
-    })();
+    var args = expandRefs(state, path, options);
+    return modernCall(state, method, args[0], args[1], callback);
   };
 }
 
@@ -230,7 +242,9 @@ if (version.major <= 5) {
         var args = expandRefs(state, data, options);
         var o = Object.assign({}, args[1] || {});
         if (args[0] !== undefined) o.body = args[0];
-        return modernOp(method, path, o, undefined, true)(state);
+        // the path is expanded after data and options, as in OpenFn; the
+        // options were expanded already (a second pass would only copy them)
+        return modernCall(state, method, expandRefs(state, path)[0], o);
       };
     };
   };

@@ -16,8 +16,10 @@ import (
 
 // modernRequest is one language-http ≥6 request (common's request engine
 // under undici) from resolved arguments to the response object, natively:
-// host.modernRequest(method, path, options, state) returns {url, method,
-// statusCode, statusMessage, headers, duration[, query], body} or throws
+// host.modernRequest(method, path, options, state, composeNextState)
+// returns the next state, composeNextState(state, body) with response
+// {url, method, statusCode, statusMessage, headers, duration[, query]}
+// (without compose: the response with its body) or throws
 // what the JavaScript did (BASE_URL_MISMATCH, "<METHOD> to <url> returned
 // <code>: <reason>" with the response's fields, JSON.parse's SyntaxError for
 // parseAs "json").
@@ -170,9 +172,32 @@ func modernRequest(env *adaptors.Env, request adaptors.RequestOptions) func(goja
 			_ = e.Set("body", parsed)
 			panic(e)
 		}
-		_ = response.Set("body", parsed)
-		return response
+		compose, ok := goja.AssertFunction(call.Argument(4))
+		if !ok {
+			_ = response.Set("body", parsed)
+			return response
+		}
+		// {...composeNextState(state, body), response}: the response never
+		// carries the body that http.js used to delete from it
+		next, err := compose(goja.Undefined(), call.Argument(3), parsed)
+		if err != nil {
+			throwErr(err)
+		}
+		no := next.ToObject(vm)
+		if err := no.Set("response", response); err != nil {
+			throwErr(err)
+		}
+		return no
 	}
+}
+
+// throwErr rethrows an error of a JavaScript call into the VM: a thrown
+// value as itself.
+func throwErr(err error) {
+	if ex, ok := err.(*goja.Exception); ok {
+		panic(ex.Value())
+	}
+	panic(err)
 }
 
 // parseBody is language-http's: parseAs text, base64 or json as asked,
@@ -247,10 +272,7 @@ func callMethod(vm *goja.Runtime, o *goja.Object, name string, args ...goja.Valu
 	}
 	v, err := f(o, args...)
 	if err != nil {
-		if ex, ok := err.(*goja.Exception); ok {
-			panic(ex.Value())
-		}
-		panic(err)
+		throwErr(err)
 	}
 	return v
 }
