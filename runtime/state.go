@@ -53,6 +53,11 @@ type jsonParser struct {
 	keys  map[string]string // one string per distinct key
 	vals  map[string]goja.Value
 	proto bool // an object had a "__proto__" key
+	// define: every key is defined as an own data property (never a [[Set]]
+	// that could reach a setter a job put on Object.prototype), and a number
+	// beyond float64 is an error: goja's JSON.parse exactly (see
+	// installJSONParse).
+	define bool
 }
 
 // parseJSON converts JSON text to a goja value with JSON.parse semantics
@@ -70,16 +75,25 @@ func parseJSONProto(vm *goja.Runtime, data []byte) (goja.Value, bool, error) {
 	if len(data) >= internFrom {
 		p.keys, p.vals = map[string]string{}, map[string]goja.Value{}
 	}
-	p.skip()
-	v, err := p.value()
+	v, err := p.parse()
 	if err != nil {
 		return nil, false, err
 	}
+	return v, p.proto, nil
+}
+
+// parse reads the whole text as one JSON value.
+func (p *jsonParser) parse() (goja.Value, error) {
+	p.skip()
+	v, err := p.value()
+	if err != nil {
+		return nil, err
+	}
 	p.skip()
 	if p.pos != len(p.data) {
-		return nil, false, p.errorf("unexpected %q after the JSON value", p.data[p.pos])
+		return nil, p.errorf("unexpected %q after the JSON value", p.data[p.pos])
 	}
-	return v, p.proto, nil
+	return v, nil
 }
 
 func (p *jsonParser) errorf(format string, args ...any) error {
@@ -168,8 +182,8 @@ func (p *jsonParser) object() (goja.Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		if k == "__proto__" {
-			p.proto = true
+		if k == "__proto__" || p.define {
+			p.proto = p.proto || k == "__proto__"
 			err = o.DefineDataProperty(k, v, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
 		} else {
 			err = o.Set(k, v)
@@ -383,10 +397,67 @@ func (p *jsonParser) number() (goja.Value, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(tok, 64)
-	if err != nil && !math.IsInf(f, 0) {
+	if err != nil && (p.define || !math.IsInf(f, 0)) {
 		return nil, p.errorf("bad number %s", tok)
 	}
 	return p.vm.ToValue(f), nil
+}
+
+// installJSONParse makes the VM's JSON.parse parse natively. goja's
+// JSON.parse decodes through encoding/json's Decoder.Token, an interface
+// value per token, about twice parseJSON's time and allocations (a
+// language-http response body, and any body a job parses). The common call
+// (a valid UTF-8 string, no reviver) is parsed by parseJSON in its exact
+// mode (own data properties, numbers beyond float64 refused); any other
+// call, and any text parseJSON refuses, goes to goja's own JSON.parse, so
+// revivers and the SyntaxError messages are as they were.
+func (s *slot) installJSONParse() error {
+	vm := s.vm
+	j := vm.Get("JSON").ToObject(vm)
+	orig, ok := goja.AssertFunction(j.Get("parse"))
+	if !ok {
+		return fmt.Errorf("JSON.parse is not a function")
+	}
+	f := vm.ToValue(func(call goja.FunctionCall) goja.Value {
+		if len(call.Arguments) == 1 || len(call.Arguments) > 1 && call.Arguments[1] == goja.Undefined() {
+			if text, ok := primitiveString(call.Arguments[0]); ok && utf8.ValidString(text) {
+				p := &jsonParser{vm: vm, data: []byte(text), define: true}
+				if len(text) >= internFrom {
+					p.keys, p.vals = map[string]string{}, map[string]goja.Value{}
+				}
+				if v, err := p.parse(); err == nil {
+					return v
+				}
+			}
+		}
+		v, err := orig(call.This, call.Arguments...)
+		if err != nil {
+			if ex, ok := err.(*goja.Exception); ok {
+				panic(ex.Value())
+			}
+			panic(err)
+		}
+		return v
+	}).(*goja.Object)
+	// what a job can read of the function: JSON.parse.name and length
+	if err := f.DefineDataProperty("name", vm.ToValue("parse"), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE); err != nil {
+		return err
+	}
+	if err := f.DefineDataProperty("length", vm.ToValue(2), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE); err != nil {
+		return err
+	}
+	return j.DefineDataProperty("parse", f, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+}
+
+var stringType = reflect.TypeOf("")
+
+// primitiveString is a string primitive's value (a String object is not
+// one).
+func primitiveString(v goja.Value) (string, bool) {
+	if _, isObj := v.(*goja.Object); isObj || v == nil || v.ExportType() != stringType {
+		return "", false
+	}
+	return v.String(), true
 }
 
 // stringify serialises a final state with JSON.stringify semantics, with

@@ -229,7 +229,7 @@ func TestAssembleLightningMatchesJS(t *testing.T) {
 }
 
 // commonSlot is a fresh lightning VM with language-common.
-func commonSlot(t *testing.T) *slot {
+func commonSlot(t testing.TB) *slot {
 	t.Helper()
 	def, ver, err := adaptors.Resolve("common")
 	if err != nil {
@@ -297,5 +297,53 @@ func TestJSONToValueMatchesParse(t *testing.T) {
 	cyc["self"] = cyc
 	if plainJSON(cyc, 0) {
 		t.Error("plainJSON accepted a cycle")
+	}
+}
+
+// TestJSONParseMatchesGoja: the VM's JSON.parse (installJSONParse) gives
+// what goja's own gives, value for value, error for error, for texts its
+// native path takes and for those it hands back.
+func TestJSONParseMatchesGoja(t *testing.T) {
+	s := commonSlot(t)
+	ref := goja.New()
+	big := manyKeys(5000)
+	texts := []string{
+		`{"a":1,"b":[true,false,null],"c":{"d":"e"}}`, `[]`, `{}`, `  [1 , 2 ]  `, `"str"`, `12`, `-0`, `-0.0`, `1e5`, `1E-5`,
+		`123456789012345678901`, `0.1`, `1.7976931348623157e308`, `1e400`, `-1e400`, `{"k":1,"k":2,"j":3}`,
+		`{"__proto__":{"x":1},"y":2}`, `"\ud83d\ude00 \u00e9 \ud800"`, `"tab\there"`, `"a\u0000b"`, `{"é":"ü"}`,
+		"\"ctl\u0001\"", `[1,]`, `{"a":1,}`, `01`, `1.`, `.5`, `-`, ``, ` `, `tru`, `truex`, `[1] 2`, `{"a"}`, `nul`,
+		strings.Repeat("[", 300) + strings.Repeat("]", 300), big,
+	}
+	for _, text := range texts {
+		for _, call := range []string{`JSON.stringify(JSON.parse(t))`, `JSON.stringify(JSON.parse(t, undefined))`,
+			`JSON.stringify(JSON.parse(t, function (k, v) { return typeof v === 'number' ? v + 1 : v; }))`,
+			`(function () { var v = JSON.parse(t); return v !== null && typeof v === 'object' ? Object.keys(v).join(',') + '|' + (Object.getPrototypeOf(v) === Object.prototype || Array.isArray(v)) : String(1 / v); })()`} {
+			run := func(vm *goja.Runtime) string {
+				_ = vm.Set("t", text)
+				v, err := vm.RunString(call)
+				if err != nil {
+					msg := err.Error()
+					if i := strings.Index(msg, " at "); i >= 0 {
+						msg = msg[:i]
+					}
+					return "error: " + msg
+				}
+				return v.String()
+			}
+			short := text
+			if len(short) > 40 {
+				short = short[:40]
+			}
+			if g, w := run(s.vm), run(ref); g != w {
+				t.Errorf("%s with t = %q:\n got %.200s\nwant %.200s", call, short, g, w)
+			}
+		}
+	}
+	// a setter a job puts on Object.prototype is not called: keys are
+	// defined, as goja's JSON.parse does
+	v, err := s.vm.RunString(`(function () { var hit = 0; Object.defineProperty(Object.prototype, 'trap', { set: function () { hit++; }, configurable: true });
+  try { var o = JSON.parse('{"trap":1}'); return hit + ':' + Object.prototype.hasOwnProperty.call(o, 'trap') + ':' + JSON.parse.name + ':' + JSON.parse.length; } finally { delete Object.prototype.trap; } })()`)
+	if err != nil || v.String() != "0:true:parse:2" {
+		t.Errorf("setter, name, length: %v %v", v, err)
 	}
 }

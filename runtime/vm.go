@@ -145,6 +145,9 @@ func newSlot(def *adaptors.Definition, ver adaptors.Version, compat config.Compa
 	s.warn = vm.ToValue(func(call goja.FunctionCall) goja.Value { return s.log("warn", call) })
 	s.installTimers()
 	s.installBuffer()
+	if err := s.installJSONParse(); err != nil {
+		return nil, err
+	}
 
 	commonDef, cver, err := adaptors.Resolve("common@" + commonVersion)
 	if err != nil {
