@@ -10,6 +10,7 @@ package mediator
 
 import (
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -186,12 +187,12 @@ func (t TxContext) Rerun() bool { return t.ParentID != "" }
 func TxFromRequest(r *http.Request) TxContext {
 	h := r.Header
 	t := TxContext{
-		TransactionID: h.Get("X-OpenHIM-TransactionID"),
-		ParentID:      h.Get("parentid"),
-		TaskID:        h.Get("taskid"),
-		ClientID:      firstNonEmpty(h.Get("X-OpenHIM-ClientID"), h.Get("clientid")),
-		ChannelID:     h.Get("channel-id"),
-		LastRunAt:     h.Get("X-OpenHIM-LastRunAt"),
+		TransactionID: header(h, hTransactionID),
+		ParentID:      header(h, hParentID),
+		TaskID:        header(h, hTaskID),
+		ClientID:      firstNonEmpty(header(h, hClientID), header(h, hRerunClientID)),
+		ChannelID:     header(h, hChannelID),
+		LastRunAt:     header(h, hLastRunAt),
 	}
 	if t.LastRunAt != "" {
 		if ts, ok := ParseJSDate(t.LastRunAt); ok {
@@ -199,6 +200,27 @@ func TxFromRequest(r *http.Request) TxContext {
 		}
 	}
 	return t
+}
+
+// The transaction headers' canonical names, worked out once: Header.Get
+// canonicalises its key on every call, and none of these is written
+// canonically, so each lookup of every routed request allocated.
+var (
+	hTransactionID = textproto.CanonicalMIMEHeaderKey("X-OpenHIM-TransactionID")
+	hParentID      = textproto.CanonicalMIMEHeaderKey("parentid")
+	hTaskID        = textproto.CanonicalMIMEHeaderKey("taskid")
+	hClientID      = textproto.CanonicalMIMEHeaderKey("X-OpenHIM-ClientID")
+	hRerunClientID = textproto.CanonicalMIMEHeaderKey("clientid")
+	hChannelID     = textproto.CanonicalMIMEHeaderKey("channel-id")
+	hLastRunAt     = textproto.CanonicalMIMEHeaderKey("X-OpenHIM-LastRunAt")
+)
+
+// header is h.Get for a key already in canonical form.
+func header(h http.Header, canonical string) string {
+	if v := h[canonical]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func firstNonEmpty(vs ...string) string {
