@@ -101,11 +101,19 @@ func normKey(k string) string {
 }
 
 // SensitiveKey reports whether values under key are secret.
-func (r *Redactor) SensitiveKey(key string) bool { return sensitiveKey(r, key) }
+func (r *Redactor) SensitiveKey(key string) bool {
+	r.mu.RLock()
+	keys := r.keys
+	r.mu.RUnlock()
+	return sensitiveKey(keys, key)
+}
 
-// sensitiveKey is SensitiveKey for a key as a string or as the bytes of a
+// sensitiveKey is SensitiveKey in keys (a Redactor's keys map, which is
+// never written once made) for a key as a string or as the bytes of a
 // document (the JSON redactor's keys, which then need no string at all).
-func sensitiveKey[K string | []byte](r *Redactor, key K) bool {
+// The JSON redactor looks every key of a document up in the map it took
+// at the start, without a lock per key.
+func sensitiveKey[K string | []byte](keys map[string]bool, key K) bool {
 	// Every key of every redacted document and every header name comes
 	// through here: normalise ASCII keys into a stack buffer, which the
 	// map lookup reads without allocating a string.
@@ -122,12 +130,10 @@ func sensitiveKey[K string | []byte](r *Redactor, key K) bool {
 			b = append(b, c)
 		}
 	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
 	if ascii {
-		return r.keys[string(b)]
+		return keys[string(b)]
 	}
-	return r.keys[normKey(string(key))]
+	return keys[normKey(string(key))]
 }
 
 // AddKeys marks more key names as sensitive. The keys map is never
@@ -467,9 +473,16 @@ func (r *Redactor) base64Spans(s string, shortest int, spans [][2]int) [][2]int 
 	return spans
 }
 
-func isBase64Char(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=' || c == '-' || c == '_'
-}
+func isBase64Char(c byte) bool { return base64Chars[c] }
+
+// base64Chars marks both alphabets' characters and the padding: a table,
+// since base64Spans asks about every byte of every redacted text.
+var base64Chars = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=' || c == '-' || c == '_'
+	}
+	return t
+}()
 
 // Header returns a copy of h with sensitive headers masked and secret values
 // scrubbed from the rest. A Basic credential is decoded first, so a secret
@@ -581,8 +594,9 @@ func (r *Redactor) JSON(b []byte) []byte {
 	}
 	r.mu.RLock()
 	spans := r.spans(string(b))
+	keys := r.keys
 	r.mu.RUnlock()
-	w := jsonRedaction{r: r, in: b, spans: spans, out: make([]byte, 0, len(b))}
+	w := jsonRedaction{r: r, keys: keys, in: b, spans: spans, out: make([]byte, 0, len(b))}
 	w.value(false)
 	return w.out
 }
@@ -590,6 +604,7 @@ func (r *Redactor) JSON(b []byte) []byte {
 // jsonRedaction is the state of one JSON call; in is valid JSON.
 type jsonRedaction struct {
 	r     *Redactor
+	keys  map[string]bool // r's sensitive keys when the call began
 	in    []byte
 	pos   int
 	spans [][2]int // secrets found in the raw text, sorted
@@ -667,9 +682,9 @@ func (w *jsonRedaction) object() {
 		if bytes.IndexByte(raw, '\\') >= 0 {
 			var key string
 			_ = json.Unmarshal(w.in[kStart:kEnd], &key)
-			sensitive = w.r.SensitiveKey(key)
+			sensitive = sensitiveKey(w.keys, key)
 		} else {
-			sensitive = sensitiveKey(w.r, raw)
+			sensitive = sensitiveKey(w.keys, raw)
 		}
 		w.skipSpace()
 		w.pos++ // ':'
