@@ -22,11 +22,13 @@ import (
 //     value per token); this parser allocates only the values themselves and
 //     shares one copy of each repeated object key, which is most of the
 //     memory of a large record list.
-//   - stringify hands the final state to goja's native JSON.stringify. The
-//     interpreted deep copy it replaces (fast-safe-stringify semantics, kept
-//     as __jmStringify in helpers.go) was 50-70% of a data-heavy run; it is
-//     now only the fallback for a state with a cycle, which JSON.stringify
-//     rejects and OpenFn renders as "[Circular]".
+//   - stringify writes the final state natively (jsonWriter, jsonwrite.go,
+//     JSON.stringify's rules; values of other kinds through goja's own
+//     JSON.stringify). The interpreted deep copy it replaces
+//     (fast-safe-stringify semantics, kept as __jmStringify in helpers.go)
+//     was 50-70% of a data-heavy run; it is now only the fallback for a
+//     state with a cycle, which JSON.stringify rejects and OpenFn renders
+//     as "[Circular]".
 
 // maxJSONDepth bounds nesting so a hostile body cannot exhaust the stack.
 const maxJSONDepth = 10000
@@ -494,7 +496,7 @@ func (s *slot) stringify(v goja.Value, remove []string) (string, error) {
 			root = c
 		}
 	}
-	out, err := s.jsonStr(goja.Undefined(), root)
+	js, ok, err := s.writeJSON(root)
 	if err != nil {
 		if strings.Contains(err.Error(), "circular structure") {
 			r, err := s.strfy(goja.Undefined(), v, vm.ToValue(remove))
@@ -505,10 +507,9 @@ func (s *slot) stringify(v goja.Value, remove []string) (string, error) {
 		}
 		return "", err
 	}
-	if out == nil || goja.IsUndefined(out) {
+	if !ok {
 		return "null", nil
 	}
-	js := out.String()
 	if !utf8.ValidString(js) {
 		js = strings.ToValidUTF8(js, "\uFFFD")
 	}

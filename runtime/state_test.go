@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dop251/goja"
 
@@ -345,5 +346,96 @@ func TestJSONParseMatchesGoja(t *testing.T) {
   try { var o = JSON.parse('{"trap":1}'); return hit + ':' + Object.prototype.hasOwnProperty.call(o, 'trap') + ':' + JSON.parse.name + ':' + JSON.parse.length; } finally { delete Object.prototype.trap; } })()`)
 	if err != nil || v.String() != "0:true:parse:2" {
 		t.Errorf("setter, name, length: %v %v", v, err)
+	}
+}
+
+// TestWriteJSONMatchesGoja: the native final-state serialiser writes what
+// goja's JSON.stringify writes, fails where it fails, and runs getters and
+// toJSON as often, with the same keys.
+func TestWriteJSONMatchesGoja(t *testing.T) {
+	s := commonSlot(t)
+	exprs := []string{
+		`({a: 1, b: 'x', c: true, d: null, e: undefined, f: function () {}, g: Symbol('s'), h: [1, undefined, function () {}, Symbol('t'), null]})`,
+		`({n: [0, -0, 1.5, -2.25, 1e21, 1e-7, 123456789012345680000, NaN, Infinity, -Infinity, 2 ** 53, 0.1 + 0.2]})`,
+		`({s: ['', 'plain', 'quote " back \\ slash', '\b\f\n\r\t', '\u0000\u0001\u001f\u007f', 'é ü 中 😀', '\u2028\u2029', '\ud800 lone', 'x\udc00', '\ufffd real', '</script>&<>']})`,
+		`({2: 'two', b: 1, 1: 'one', a: 2, '-1': 3, '01': 4})`,
+		`({d: new Date(0), when: [new Date(86400000)]})`,
+		`({n: new Number(3), s: new String('s'), b: new Boolean(false)})`,
+		`(function () { class P { constructor() { this.x = 1; } } return {p: new P(), q: Object.create(null), r: /re/g, m: new Map([[1, 2]]), e: new Error('m')}; })()`,
+		`(function () { var a = [1, , 3]; a.extra = 'x'; return {a: a, sparse: new Array(3)}; })()`,
+		`({k: {toJSON: function (key) { return 'key=' + key; }}, arr: [{toJSON: function (key) { return typeof key + key; }}]})`,
+		`({k: {toJSON: function () { return undefined; }}, l: [{toJSON: function () { return function () {}; }}]})`,
+		`({k: {toJSON: function () { return {inner: [1, {toJSON: function (k) { return 'deep' + k; }}]}; }}})`,
+		`(function () { var n = 0; var o = {get a() { n++; return n; }, get b() { return 'b' + n; }}; return {o: o, again: o, count: function () { return n; }}; })()`,
+		`(function () { var o = {x: 1}; return {a: o, b: [o, o]}; })()`,
+		`(function () { var o = {x: 1}; o.self = o; return {o: o}; })()`,
+		`(function () { var a = [1]; a.push({a: a}); return [a]; })()`,
+		`({get boom() { throw new Error('getter threw'); }})`,
+		`({big: 10n})`,
+		`(function () { var p = new Proxy({a: 1, b: [2]}, {}); return {p: p, arr: new Proxy([1, 2], {})}; })()`,
+		`new Proxy({a: 1}, {})`,
+		`[1, 'two', {three: 3}]`, `'top string'`, `42`, `-0`, `null`, `undefined`, `(function () {})`, `true`,
+		`({toJSON: function (k) { return {top: k}; }})`,
+		`({buf: Buffer.from('hi')})`,
+		`({u8: new Uint8Array([1, 2])})`,
+		`({nested: {deeper: {deepest: [[[]], {}]}}, empty: {}, list: []})`,
+		`({goMap: goMap, goList: goList, goTime: goTime})`,
+	}
+	_ = s.vm.Set("goMap", map[string]any{"k": []any{1, "x", nil, map[string]any{"n": 1.5}}})
+	_ = s.vm.Set("goList", []any{int64(1), "y", true})
+	_ = s.vm.Set("goTime", time.Unix(0, 0).UTC())
+	for _, e := range exprs {
+		run := func(write bool) string {
+			v, err := s.vm.RunString(e)
+			if err != nil {
+				t.Fatalf("%s: %v", e, err)
+			}
+			var out string
+			if write {
+				js, ok, err := s.writeJSON(v)
+				switch {
+				case err != nil:
+					out = "error: " + err.Error()
+				case !ok:
+					out = "undefined"
+				default:
+					out = js
+				}
+			} else {
+				r, err := s.jsonStr(goja.Undefined(), v)
+				switch {
+				case err != nil:
+					out = "error: " + err.Error()
+				case r == nil || goja.IsUndefined(r):
+					out = "undefined"
+				default:
+					out = r.String()
+				}
+			}
+			if o, ok := v.(*goja.Object); ok {
+				if c, ok := goja.AssertFunction(o.Get("count")); ok {
+					n, _ := c(goja.Undefined())
+					out += fmt.Sprintf(" (getter ran %v times)", n)
+				}
+			}
+			if i := strings.Index(out, " at "); strings.HasPrefix(out, "error: ") && i >= 0 {
+				out = out[:i]
+			}
+			return out
+		}
+		if g, w := run(true), run(false); g != w {
+			t.Errorf("%s:\n got %s\nwant %s", e, g, w)
+		}
+	}
+	// a toJSON a job put on Object.prototype applies to every object
+	if _, err := s.vm.RunString(`Object.prototype.toJSON = function (k) { return 'P' + k; }`); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = s.vm.RunString(`delete Object.prototype.toJSON`) }()
+	v, _ := s.vm.RunString(`({a: {b: 1}, c: [{}]})`)
+	js, _, err := s.writeJSON(v.(*goja.Object).Get("a"))
+	r, _ := s.jsonStr(goja.Undefined(), v.(*goja.Object).Get("a"))
+	if err != nil || js != r.String() {
+		t.Errorf("Object.prototype.toJSON: got %s (%v), want %s", js, err, r)
 	}
 }

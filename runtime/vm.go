@@ -62,8 +62,9 @@ type slot struct {
 	assemble goja.Callable
 	strfy    goja.Callable
 	jsonStr  goja.Callable // the original JSON.stringify (a job may replace the global's)
-	// objectProto is the VM's own Object.prototype
-	objectProto *goja.Object
+	// objectProto and arrayProto are the VM's own Object.prototype and
+	// Array.prototype
+	objectProto, arrayProto *goja.Object
 	// warn logs the driver's warnings to the running step, made once per VM
 	// (wrapping a Go closure for every step was 8% of a trivial step's JS)
 	warn goja.Value
@@ -213,6 +214,7 @@ func newSlot(def *adaptors.Definition, ver adaptors.Version, compat config.Compa
 	s.strfy, _ = goja.AssertFunction(g.Get("__jmStringify"))
 	s.jsonStr, _ = goja.AssertFunction(g.Get("JSON").ToObject(vm).Get("stringify"))
 	s.objectProto = g.Get("Object").ToObject(vm).Get("prototype").ToObject(vm)
+	s.arrayProto = g.Get("Array").ToObject(vm).Get("prototype").ToObject(vm)
 	s.baseline = map[string]goja.Value{}
 	for _, k := range g.GetOwnPropertyNames() {
 		s.baseline[k] = g.Get(k)

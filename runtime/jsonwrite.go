@@ -1,0 +1,252 @@
+package runtime
+
+import (
+	"errors"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dop251/goja"
+)
+
+// jsonWriter is JSON.stringify(value) (no replacer, no indent) written in
+// Go for what states are made of: primitives, and arrays and objects with
+// the VM's own Array.prototype and Object.prototype. goja's JSON.stringify
+// allocates for every key it enumerates and every string it quotes (a
+// UTF-16 reader each), about 100 of the 940 allocations of a routed
+// language-http post went to serialising its body and final state.
+//
+// It follows SerializeJSONProperty step by step: each property read once
+// with [[Get]] (getters run once, in order), toJSON called with the key,
+// functions, symbols and undefined left out of objects and null in arrays,
+// non-finite numbers null, a cycle the same TypeError. A value of any other
+// kind (a boxed primitive, a Proxy, a class instance, an object without
+// prototype, a BigInt, a Go value) is handed, once its toJSON has been
+// applied, to goja's own JSON.stringify, which writes it as before; a
+// string that may hold a lone surrogate (which Go has already turned into
+// U+FFFD) or is not valid UTF-8 too, so it is escaped as goja escapes it.
+// One difference remains: a toJSON that returns an object of another kind
+// with a toJSON of its own has that one called too.
+type jsonWriter struct {
+	s     *slot
+	buf   []byte
+	stack []*goja.Object
+}
+
+var (
+	mapType   = reflect.TypeOf(map[string]any{})
+	sliceType = reflect.TypeOf([]any{})
+	floatType = reflect.TypeOf(float64(0))
+	intType   = reflect.TypeOf(int64(0))
+	boolType  = reflect.TypeOf(false)
+)
+
+// errCircular reads as goja's cycle error does, so slot.stringify falls
+// back to the "[Circular]" serialiser for it as for goja's.
+var errCircular = errors.New("TypeError: Converting circular structure to JSON")
+
+// writeJSON returns JSON.stringify(v): ok false when that is undefined.
+func (s *slot) writeJSON(v goja.Value) (out string, ok bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			// a getter or toJSON threw (or the step was interrupted in one)
+			switch e := r.(type) {
+			case *goja.Exception:
+				err = e
+			case *goja.InterruptedError:
+				err = e
+			default:
+				panic(r)
+			}
+		}
+	}()
+	w := jsonWriter{s: s, buf: make([]byte, 0, 512)}
+	ok, err = w.value("", -1, v)
+	if err != nil || !ok {
+		return "", false, err
+	}
+	return string(w.buf), true, nil
+}
+
+// value writes one property's value; key (or index, when ≥ 0) is what its
+// toJSON is called with. ok false: undefined, nothing written.
+func (w *jsonWriter) value(key string, index int, v goja.Value) (bool, error) {
+	if v == nil || goja.IsUndefined(v) {
+		return false, nil
+	}
+	o, isObj := v.(*goja.Object)
+	if isObj {
+		if tj, ok := goja.AssertFunction(o.Get("toJSON")); ok {
+			k := key
+			if index >= 0 {
+				k = strconv.Itoa(index)
+			}
+			r, err := tj(o, w.s.vm.ToValue(k))
+			if err != nil {
+				return false, err
+			}
+			return w.plain(r)
+		}
+	}
+	return w.plain(v)
+}
+
+// plain writes a value whose toJSON, if any, has been applied.
+func (w *jsonWriter) plain(v goja.Value) (bool, error) {
+	switch {
+	case v == nil || goja.IsUndefined(v):
+		return false, nil
+	case goja.IsNull(v):
+		w.buf = append(w.buf, "null"...)
+		return true, nil
+	}
+	o, isObj := v.(*goja.Object)
+	if !isObj {
+		if _, sym := v.(*goja.Symbol); sym {
+			return false, nil
+		}
+		switch v.ExportType() {
+		case boolType:
+			w.buf = strconv.AppendBool(w.buf, v.ToBoolean())
+			return true, nil
+		case intType:
+			w.buf = strconv.AppendInt(w.buf, v.ToInteger(), 10)
+			return true, nil
+		case floatType:
+			if f := v.ToFloat(); math.IsNaN(f) || math.IsInf(f, 0) {
+				w.buf = append(w.buf, "null"...)
+			} else {
+				w.buf = append(w.buf, v.String()...) // JavaScript's Number::toString
+			}
+			return true, nil
+		case stringType:
+			if str := v.String(); utf8.ValidString(str) && !strings.ContainsRune(str, utf8.RuneError) {
+				w.buf = appendQuoted(w.buf, str)
+				return true, nil
+			}
+		}
+		return w.delegate(v)
+	}
+	if _, callable := goja.AssertFunction(o); callable {
+		return false, nil
+	}
+	switch et, proto := o.ExportType(), o.Prototype(); {
+	case et == sliceType && proto == w.s.arrayProto && o.ClassName() == "Array":
+		return true, w.array(o)
+	case et == mapType && proto == w.s.objectProto && o.ClassName() == "Object":
+		return true, w.object(o)
+	}
+	return w.delegate(o)
+}
+
+// delegate appends goja's JSON.stringify of v.
+func (w *jsonWriter) delegate(v goja.Value) (bool, error) {
+	r, err := w.s.jsonStr(goja.Undefined(), v)
+	if err != nil {
+		return false, err
+	}
+	if r == nil || goja.IsUndefined(r) {
+		return false, nil
+	}
+	w.buf = append(w.buf, r.String()...)
+	return true, nil
+}
+
+func (w *jsonWriter) push(o *goja.Object) error {
+	for _, x := range w.stack {
+		if x == o {
+			return errCircular
+		}
+	}
+	w.stack = append(w.stack, o)
+	return nil
+}
+
+func (w *jsonWriter) object(o *goja.Object) error {
+	if err := w.push(o); err != nil {
+		return err
+	}
+	w.buf = append(w.buf, '{')
+	first := true
+	for _, k := range o.Keys() {
+		mark := len(w.buf)
+		if !first {
+			w.buf = append(w.buf, ',')
+		}
+		w.buf = appendQuoted(w.buf, k)
+		w.buf = append(w.buf, ':')
+		ok, err := w.value(k, -1, o.Get(k))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			w.buf = w.buf[:mark]
+			continue
+		}
+		first = false
+	}
+	w.buf = append(w.buf, '}')
+	w.stack = w.stack[:len(w.stack)-1]
+	return nil
+}
+
+func (w *jsonWriter) array(o *goja.Object) error {
+	if err := w.push(o); err != nil {
+		return err
+	}
+	n := o.Get("length").ToInteger()
+	w.buf = append(w.buf, '[')
+	for i := int64(0); i < n; i++ {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		ok, err := w.value("", int(i), o.Get(strconv.FormatInt(i, 10)))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			w.buf = append(w.buf, "null"...)
+		}
+	}
+	w.buf = append(w.buf, ']')
+	w.stack = w.stack[:len(w.stack)-1]
+	return nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendQuoted is QuoteJSONString for a string without lone surrogates:
+// '"' and '\' escaped, \b \t \n \f \r, other controls as \u00xx, the rest
+// as it is.
+func appendQuoted(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\t':
+			b = append(b, '\\', 't')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\f':
+			b = append(b, '\\', 'f')
+		case '\r':
+			b = append(b, '\\', 'r')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
