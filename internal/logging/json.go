@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/jobmediator/jobmediator/internal/jsonvalue"
+	"github.com/jobmediator/jobmediator/internal/redact"
 )
 
 // jsonFormatter writes the lines logrus.JSONFormatter writes, byte for
@@ -19,7 +20,12 @@ import (
 // under routed load (make bench profile, jobs in workers). Values other
 // than strings, errors, numbers and booleans go through encoding/json as
 // before; anything it cannot encode falls back to logrus's formatter.
-type jsonFormatter struct{ fallback logrus.JSONFormatter }
+// With red, the message and fields are redacted as the redact hook does
+// (the text formatter's), as they are written.
+type jsonFormatter struct {
+	fallback logrus.JSONFormatter
+	red      *redact.Redactor
+}
 
 var reserved = [...]string{logrus.FieldKeyTime, logrus.FieldKeyMsg, logrus.FieldKeyLevel}
 
@@ -31,7 +37,16 @@ type kv struct {
 func (f *jsonFormatter) Format(e *logrus.Entry) ([]byte, error) {
 	var small [12]kv
 	fields := small[:0]
+	msg := e.Message
+	if f.red != nil {
+		msg = f.red.String(msg)
+	}
 	for k, v := range e.Data {
+		if f.red != nil {
+			if r, ok := redactField(f.red, k, v); ok {
+				v = r
+			}
+		}
 		for _, r := range reserved {
 			if k == r {
 				k = "fields." + k
@@ -40,7 +55,7 @@ func (f *jsonFormatter) Format(e *logrus.Entry) ([]byte, error) {
 		}
 		fields = append(fields, kv{k, v})
 	}
-	fields = append(fields, kv{logrus.FieldKeyTime, nil}, kv{logrus.FieldKeyMsg, e.Message}, kv{logrus.FieldKeyLevel, e.Level.String()})
+	fields = append(fields, kv{logrus.FieldKeyTime, nil}, kv{logrus.FieldKeyMsg, msg}, kv{logrus.FieldKeyLevel, e.Level.String()})
 	// insertion sort: a handful of keys, and sort.Slice would allocate
 	for i := 1; i < len(fields); i++ {
 		for j := i; j > 0 && fields[j].k < fields[j-1].k; j-- {
@@ -68,6 +83,10 @@ func (f *jsonFormatter) Format(e *logrus.Entry) ([]byte, error) {
 		}
 		if !writeValue(b, field.v) {
 			b.Truncate(start)
+			if f.red != nil {
+				// the entry is logrus's copy for this line, as the hook's was
+				_ = (&redactHook{red: f.red}).Fire(e)
+			}
 			return f.fallback.Format(e)
 		}
 	}

@@ -27,11 +27,14 @@ func New(out io.Writer, level string, red *redact.Redactor) (*logrus.Logger, err
 		lvl = parsed
 	}
 	l.SetLevel(lvl)
-	if isTerminal(out) {
-		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
-	} else {
-		l.SetFormatter(&jsonFormatter{})
+	if !isTerminal(out) {
+		// The JSON formatter redacts as it writes: a hook would make
+		// logrus copy its hooks map for every line and the hook write every
+		// string field back into the entry's map first.
+		l.SetFormatter(&jsonFormatter{red: red})
+		return l, nil
 	}
+	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
 	if red != nil {
 		l.AddHook(&redactHook{red: red})
 	}
@@ -60,16 +63,25 @@ func (h *redactHook) Levels() []logrus.Level { return logrus.AllLevels }
 func (h *redactHook) Fire(e *logrus.Entry) error {
 	e.Message = h.red.String(e.Message)
 	for k, v := range e.Data {
-		switch t := v.(type) {
-		case string:
-			if h.red.SensitiveKey(k) {
-				e.Data[k] = redact.Mask
-			} else {
-				e.Data[k] = h.red.String(t)
-			}
-		case error:
-			e.Data[k] = h.red.String(t.Error())
+		if r, ok := redactField(h.red, k, v); ok {
+			e.Data[k] = r
 		}
 	}
 	return nil
+}
+
+// redactField is a field's value as written down: a string under a
+// sensitive key masked, secrets scrubbed from other strings and from an
+// error's text; ok is false for a value left as it is.
+func redactField(red *redact.Redactor, k string, v any) (string, bool) {
+	switch t := v.(type) {
+	case string:
+		if red.SensitiveKey(k) {
+			return redact.Mask, true
+		}
+		return red.String(t), true
+	case error:
+		return red.String(t.Error()), true
+	}
+	return "", false
 }

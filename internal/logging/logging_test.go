@@ -6,6 +6,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/jobmediator/jobmediator/internal/redact"
 )
@@ -52,6 +55,37 @@ func TestLevels(t *testing.T) {
 		l.Debug("d")
 		if got := buf.Len() > 0; got != tc.debugOn {
 			t.Errorf("level %q: debug printed=%v", tc.level, got)
+		}
+	}
+}
+
+// TestJSONFormatterRedactsAsTheHook: the JSON formatter's own redaction
+// writes the bytes the redact hook followed by the plain formatter wrote.
+func TestJSONFormatterRedactsAsTheHook(t *testing.T) {
+	red := redact.New()
+	red.AddValues("s3cr3t-pass")
+	at := time.Date(2026, 12, 7, 0, 10, 0, 0, time.UTC)
+	for _, data := range []logrus.Fields{
+		nil,
+		{"password": "plain", "detail": "login with s3cr3t-pass failed", "error": errors.New("auth s3cr3t-pass"), "n": 3},
+		{"token": 42, "msg": "s3cr3t-pass", "time": "t", "Authorization": "Basic x"},
+		{"list": []string{"s3cr3t-pass"}, "secret": "s3cr3t-pass", "ch": make(chan int)}, // encoding/json fails: logrus's formatter
+	} {
+		mk := func() *logrus.Entry {
+			d := logrus.Fields{}
+			for k, v := range data {
+				d[k] = v
+			}
+			return &logrus.Entry{Logger: logrus.New(), Data: d, Time: at, Level: logrus.InfoLevel, Message: "calling with s3cr3t-pass"}
+		}
+		old := mk()
+		if err := (&redactHook{red: red}).Fire(old); err != nil {
+			t.Fatal(err)
+		}
+		want, wantErr := (&jsonFormatter{}).Format(old)
+		got, err := (&jsonFormatter{red: red}).Format(mk())
+		if (err != nil) != (wantErr != nil) || !bytes.Equal(got, want) {
+			t.Errorf("fields %v:\n got %s (%v)\nwant %s (%v)", data, got, err, want, wantErr)
 		}
 	}
 }
