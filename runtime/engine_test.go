@@ -186,6 +186,10 @@ func TestDeadlines(t *testing.T) {
 	for _, body := range []string{
 		`fn(s => { while (true) {} })`,
 		`fn(() => new Promise(r => setTimeout(r, 60000)))`,
+		// in a getter the native JSON.stringify reads, and in one of the
+		// final state (serialised natively after the operations)
+		`fn(s => { JSON.stringify({ a: 1, get b() { while (true) {} } }); return s; })`,
+		`fn(s => ({ ...s, get b() { while (true) {} } }))`,
 	} {
 		res, st := runBody(t, e, config.CompatLightning, body, `{}`)
 		if res.Status != StatusCrashed || res.Error == nil || res.Error.Name != "TimeoutError" || res.Error.Severity != "kill" ||

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strconv"
@@ -43,6 +44,77 @@ var (
 	boolType  = reflect.TypeOf(false)
 )
 
+// installJSONStringify makes the VM's JSON.stringify(value) the native
+// writer (the value of a language-http body, and what jobs serialise); a
+// call with a replacer or an indent goes to goja's own, which stays
+// s.jsonStr for the values the writer hands it.
+func (s *slot) installJSONStringify() error {
+	vm := s.vm
+	j := vm.Get("JSON").ToObject(vm)
+	orig, ok := goja.AssertFunction(j.Get("stringify"))
+	if !ok {
+		return errors.New("JSON.stringify is not a function")
+	}
+	s.jsonStr = orig
+	f := vm.ToValue(func(call goja.FunctionCall) goja.Value {
+		if goja.IsUndefined(call.Argument(1)) && goja.IsUndefined(call.Argument(2)) {
+			out, ok, err := s.writeJSON(call.Argument(0))
+			switch {
+			case err == errCircular:
+				panic(vm.NewTypeError("Converting circular structure to JSON"))
+			case err != nil:
+				if p, ok := err.(*jsPanic); ok {
+					panic(p.v)
+				}
+				throw(err)
+			case !ok:
+				return goja.Undefined()
+			}
+			return vm.ToValue(out)
+		}
+		v, err := orig(call.This, call.Arguments...)
+		if err != nil {
+			throw(err)
+		}
+		return v
+	}).(*goja.Object)
+	if err := nameFunction(vm, f, "stringify", 3); err != nil {
+		return err
+	}
+	return j.DefineDataProperty("stringify", f, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+}
+
+// throw rethrows, from a native function, an error a JavaScript call
+// returned: a thrown value as itself, an interrupt as the interrupt.
+func throw(err error) {
+	if ex, ok := err.(*goja.Exception); ok {
+		panic(ex.Value())
+	}
+	panic(err)
+}
+
+// nameFunction gives a native function the name and length a job would
+// read of the builtin it replaces.
+func nameFunction(vm *goja.Runtime, f *goja.Object, name string, length int) error {
+	if err := f.DefineDataProperty("name", vm.ToValue(name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE); err != nil {
+		return err
+	}
+	return f.DefineDataProperty("length", vm.ToValue(length), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+}
+
+// jsPanic is what a property read panicked with (goja throws from a getter
+// by panicking): the JSON.stringify builtin panics with it again, so the
+// job sees what it threw; the final state's serialisation reports it.
+type jsPanic struct{ v any }
+
+func (p *jsPanic) Error() string { return fmt.Sprint(p.v) }
+
+// Unwrap lets errors.As find an interrupt.
+func (p *jsPanic) Unwrap() error {
+	e, _ := p.v.(error)
+	return e
+}
+
 // errCircular reads as goja's cycle error does, so slot.stringify falls
 // back to the "[Circular]" serialiser for it as for goja's.
 var errCircular = errors.New("TypeError: Converting circular structure to JSON")
@@ -51,12 +123,10 @@ var errCircular = errors.New("TypeError: Converting circular structure to JSON")
 func (s *slot) writeJSON(v goja.Value) (out string, ok bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			// a getter or toJSON threw (or the step was interrupted in one)
-			switch e := r.(type) {
-			case *goja.Exception:
-				err = e
-			case *goja.InterruptedError:
-				err = e
+			// a getter threw, or the step was interrupted in one
+			switch r.(type) {
+			case error, goja.Value:
+				err = &jsPanic{r}
 			default:
 				panic(r)
 			}
@@ -217,9 +287,11 @@ func (w *jsonWriter) array(o *goja.Object) error {
 
 const hexDigits = "0123456789abcdef"
 
-// appendQuoted is QuoteJSONString for a string without lone surrogates:
-// '"' and '\' escaped, \b \t \n \f \r, other controls as \u00xx, the rest
-// as it is.
+// appendQuoted is QuoteJSONString for valid UTF-8 without lone
+// surrogates: '"' and '\' escaped, \b \t \n \f \r, other controls as
+// \u00xx, the rest as it is. It is not jsonvalue.AppendString, which
+// writes encoding/json's text: that escapes U+2028 and U+2029, which
+// JSON.stringify writes as they are.
 func appendQuoted(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0

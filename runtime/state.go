@@ -434,18 +434,11 @@ func (s *slot) installJSONParse() error {
 		}
 		v, err := orig(call.This, call.Arguments...)
 		if err != nil {
-			if ex, ok := err.(*goja.Exception); ok {
-				panic(ex.Value())
-			}
-			panic(err)
+			throw(err)
 		}
 		return v
 	}).(*goja.Object)
-	// what a job can read of the function: JSON.parse.name and length
-	if err := f.DefineDataProperty("name", vm.ToValue("parse"), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE); err != nil {
-		return err
-	}
-	if err := f.DefineDataProperty("length", vm.ToValue(2), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE); err != nil {
+	if err := nameFunction(vm, f, "parse", 2); err != nil {
 		return err
 	}
 	return j.DefineDataProperty("parse", f, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)

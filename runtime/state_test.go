@@ -423,8 +423,34 @@ func TestWriteJSONMatchesGoja(t *testing.T) {
 			}
 			return out
 		}
-		if g, w := run(true), run(false); g != w {
-			t.Errorf("%s:\n got %s\nwant %s", e, g, w)
+		want := run(false)
+		if g := run(true); g != want {
+			t.Errorf("%s:\n got %s\nwant %s", e, g, want)
+		}
+		// the VM's JSON.stringify is the writer; with an indent it is goja's
+		r, err := s.vm.RunString(`(function () { try { var j = JSON.stringify(` + e + `); return j === undefined ? 'undefined' : j; } catch (e) { return 'error: ' + e.name + ': ' + e.message; } })()`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, w := r.String(), strings.SplitN(want, " (getter", 2)[0]; g != w {
+			t.Errorf("JSON.stringify(%s):\n got %s\nwant %s", e, g, w)
+		}
+	}
+	for _, js := range []string{
+		`JSON.stringify.name + JSON.stringify.length + JSON.parse.name + JSON.parse.length`,
+		`JSON.stringify({a: [1, {b: 2}]}, null, 2) + JSON.stringify({a: 1, b: 2}, ['b']) + JSON.stringify({a: 1}, function (k, v) { return k === 'a' ? 2 : v; })`,
+		`JSON.stringify({a: 1}, undefined, undefined) + JSON.stringify()`,
+	} {
+		got, err := s.vm.RunString(js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := goja.New().RunString(js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("%s: got %s, want %s", js, got, want)
 		}
 	}
 	// a toJSON a job put on Object.prototype applies to every object

@@ -61,7 +61,7 @@ type slot struct {
 	run      goja.Callable
 	assemble goja.Callable
 	strfy    goja.Callable
-	jsonStr  goja.Callable // the original JSON.stringify (a job may replace the global's)
+	jsonStr  goja.Callable // goja's JSON.stringify (installJSONStringify replaces the global's)
 	// objectProto and arrayProto are the VM's own Object.prototype and
 	// Array.prototype
 	objectProto, arrayProto *goja.Object
@@ -149,6 +149,9 @@ func newSlot(def *adaptors.Definition, ver adaptors.Version, compat config.Compa
 	if err := s.installJSONParse(); err != nil {
 		return nil, err
 	}
+	if err := s.installJSONStringify(); err != nil {
+		return nil, err
+	}
 
 	commonDef, cver, err := adaptors.Resolve("common@" + commonVersion)
 	if err != nil {
@@ -212,7 +215,6 @@ func newSlot(def *adaptors.Definition, ver adaptors.Version, compat config.Compa
 	s.run, _ = goja.AssertFunction(g.Get("__jmRun"))
 	s.assemble, _ = goja.AssertFunction(g.Get("__jmAssemble"))
 	s.strfy, _ = goja.AssertFunction(g.Get("__jmStringify"))
-	s.jsonStr, _ = goja.AssertFunction(g.Get("JSON").ToObject(vm).Get("stringify"))
 	s.objectProto = g.Get("Object").ToObject(vm).Get("prototype").ToObject(vm)
 	s.arrayProto = g.Get("Array").ToObject(vm).Get("prototype").ToObject(vm)
 	s.baseline = map[string]goja.Value{}
