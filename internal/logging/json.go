@@ -29,9 +29,14 @@ type jsonFormatter struct {
 
 var reserved = [...]string{logrus.FieldKeyTime, logrus.FieldKeyMsg, logrus.FieldKeyLevel}
 
+// kv is a field to write: a string value (str) is kept out of the
+// interface, since putting one in one allocates, and every line has its
+// message, level and redacted strings.
 type kv struct {
-	k string
-	v any
+	k     string
+	v     any
+	s     string
+	isStr bool
 }
 
 func (f *jsonFormatter) Format(e *logrus.Entry) ([]byte, error) {
@@ -42,10 +47,9 @@ func (f *jsonFormatter) Format(e *logrus.Entry) ([]byte, error) {
 		msg = f.red.String(msg)
 	}
 	for k, v := range e.Data {
+		field := kv{v: v}
 		if f.red != nil {
-			if r, ok := redactField(f.red, k, v); ok {
-				v = r
-			}
+			field.s, field.isStr = redactField(f.red, k, v)
 		}
 		for _, r := range reserved {
 			if k == r {
@@ -53,9 +57,10 @@ func (f *jsonFormatter) Format(e *logrus.Entry) ([]byte, error) {
 				break
 			}
 		}
-		fields = append(fields, kv{k, v})
+		field.k = k
+		fields = append(fields, field)
 	}
-	fields = append(fields, kv{logrus.FieldKeyTime, nil}, kv{logrus.FieldKeyMsg, msg}, kv{logrus.FieldKeyLevel, e.Level.String()})
+	fields = append(fields, kv{k: logrus.FieldKeyTime}, kv{k: logrus.FieldKeyMsg, s: msg, isStr: true}, kv{k: logrus.FieldKeyLevel, s: e.Level.String(), isStr: true})
 	// insertion sort: a handful of keys, and sort.Slice would allocate
 	for i := 1; i < len(fields); i++ {
 		for j := i; j > 0 && fields[j].k < fields[j-1].k; j-- {
@@ -74,6 +79,10 @@ func (f *jsonFormatter) Format(e *logrus.Entry) ([]byte, error) {
 		}
 		writeString(b, field.k)
 		b.WriteByte(':')
+		if field.isStr {
+			writeString(b, field.s)
+			continue
+		}
 		if field.k == logrus.FieldKeyTime && field.v == nil {
 			var ts [40]byte
 			b.WriteByte('"')
@@ -103,9 +112,9 @@ func writeValue(b *bytes.Buffer, v any) bool {
 	case bool:
 		b.WriteString(strconv.FormatBool(t))
 	case int:
-		b.WriteString(strconv.Itoa(t))
+		b.Write(strconv.AppendInt(b.AvailableBuffer(), int64(t), 10))
 	case int64:
-		b.WriteString(strconv.FormatInt(t, 10))
+		b.Write(strconv.AppendInt(b.AvailableBuffer(), t, 10))
 	case nil:
 		b.WriteString("null")
 	default:
