@@ -3,8 +3,10 @@ package workflow
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
+	"github.com/jobmediator/jobmediator/internal/jsonvalue"
 	"github.com/jobmediator/jobmediator/mediator"
 )
 
@@ -46,6 +48,41 @@ func OpenHIMState(tx mediator.TxContext, runID string) map[string]any {
 	m["idempotencyKey"] = IdempotencyKey(tx, runID)
 	m["rerun"] = tx.Rerun()
 	return m
+}
+
+// AppendOpenHIMState appends OpenHIMState(tx, runID) as encoding/json
+// writes it without HTML escaping (keys sorted), for input states written
+// by hand: a routed request's state.openhim without the map.
+// TestAppendOpenHIMState holds it to encoding/json's bytes.
+func AppendOpenHIMState(b []byte, tx mediator.TxContext, runID string) []byte {
+	sep := byte('{')
+	put := func(key, v string) {
+		b = append(append(b, sep, '"'), key...)
+		b = jsonvalue.AppendString(append(b, '"', ':'), v, false)
+		sep = ','
+	}
+	str := func(key, v string) { // OpenHIMState leaves empty ones out
+		if v != "" {
+			put(key, v)
+		}
+	}
+	// sorted: channelId clientId idempotencyKey lastRunAt lastRunAtTime
+	// parentId rerun taskId transactionId
+	str("channelId", tx.ChannelID)
+	str("clientId", tx.ClientID)
+	put("idempotencyKey", IdempotencyKey(tx, runID))
+	str("lastRunAt", tx.LastRunAt)
+	if tx.LastRunAtTime != nil {
+		b = append(b, sep)
+		b = append(b, `"lastRunAtTime":"`...)
+		b = append(tx.LastRunAtTime.AppendFormat(b, time.RFC3339Nano), '"')
+		sep = ','
+	}
+	str("parentId", tx.ParentID)
+	b = strconv.AppendBool(append(b, sep, '"', 'r', 'e', 'r', 'u', 'n', '"', ':'), tx.Rerun())
+	str("taskId", tx.TaskID)
+	str("transactionId", tx.TransactionID)
+	return append(b, '}')
 }
 
 // IdempotencyKey is the key jobs should send upstream so that redeliveries

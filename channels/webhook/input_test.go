@@ -10,6 +10,14 @@ import (
 	"github.com/jobmediator/jobmediator/workflow"
 )
 
+// inputDoc is the input state as encoding/json encoded it before
+// appendInputState.
+type inputDoc struct {
+	Data    any            `json:"data"`
+	OpenHIM map[string]any `json:"openhim"`
+	Request requestDoc     `json:"request"`
+}
+
 // TestInputStateEncoding holds appendInputState to the bytes encoding/json
 // writes for the same document without HTML escaping (how input states
 // were encoded before it).
@@ -55,7 +63,7 @@ func TestInputStateEncoding(t *testing.T) {
 					enc := json.NewEncoder(&buf)
 					enc.SetEscapeHTML(false)
 					wantErr := enc.Encode(doc)
-					got, err := appendInputState(nil, doc)
+					got, err := appendInputState(nil, data, tx, "run-1", doc.Request)
 					if (err != nil) != (wantErr != nil) {
 						t.Fatalf("error %v, encoding/json's %v", err, wantErr)
 					}

@@ -246,12 +246,8 @@ func sameRequest(a, b json.RawMessage) bool {
 		ra.Request.Path == rb.Request.Path && bytes.Equal(ra.Request.Query, rb.Request.Query)
 }
 
-type inputDoc struct {
-	Data    any            `json:"data"`
-	OpenHIM map[string]any `json:"openhim"`
-	Request requestDoc     `json:"request"`
-}
-
+// requestDoc is state.request (appendInputState writes it as
+// encoding/json would).
 type requestDoc struct {
 	Headers map[string]string `json:"headers"`
 	Method  string            `json:"method"`
@@ -288,52 +284,51 @@ func (h *Webhook) inputState(w http.ResponseWriter, r *http.Request, tx mediator
 		}
 		headers[lk] = strings.Join(vs, ", ")
 	}
-	state, err := appendInputState(make([]byte, 0, 512+len(body)), inputDoc{Data: data, OpenHIM: workflow.OpenHIMState(tx, runID),
-		Request: requestDoc{Headers: headers, Method: r.Method, Path: r.URL.Path, Query: query}})
+	state, err := appendInputState(make([]byte, 0, 512+len(body)), data, tx, runID,
+		requestDoc{Headers: headers, Method: r.Method, Path: r.URL.Path, Query: query})
 	if err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("encoding input state: %v", err)
 	}
 	return state, 0, nil
 }
 
-// appendInputState writes doc as encoding/json does without HTML escaping
-// (struct fields in order, map keys sorted), which it was encoded with
-// before: no reflection, no sorting through interfaces, and the body
-// (compact valid JSON already) not scanned a second time, on every
+// appendInputState writes the inputDoc of data, workflow.OpenHIMState(tx,
+// runID) and req as encoding/json does without HTML escaping (struct
+// fields in order, map keys sorted), which it was encoded with before: no
+// reflection, no sorting through interfaces, no state.openhim map, and the
+// body (compact valid JSON already) not scanned a second time, on every
 // request. HTML escaping stays off: it would turn each < > & of the body
 // into six bytes, and a body under BODY_SIZE_LIMIT must fit the state cap.
 // TestInputStateEncoding holds it to encoding/json's bytes.
-func appendInputState(b []byte, doc inputDoc) ([]byte, error) {
+func appendInputState(b []byte, data any, tx mediator.TxContext, runID string, req requestDoc) ([]byte, error) {
 	b = append(b, `{"data":`...)
 	var err error
-	if b, err = appendAny(b, doc.Data); err != nil {
+	if b, err = appendAny(b, data); err != nil {
 		return nil, err
 	}
 	b = append(b, `,"openhim":`...)
-	if b, err = appendObject(b, doc.OpenHIM); err != nil {
-		return nil, err
-	}
+	b = workflow.AppendOpenHIMState(b, tx, runID)
 	b = append(b, `,"request":{"headers":`...)
-	if doc.Request.Headers == nil {
+	if req.Headers == nil {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '{')
 		var keys [16]string
-		for i, k := range sortedKeys(doc.Request.Headers, keys[:0]) {
+		for i, k := range sortedKeys(req.Headers, keys[:0]) {
 			if i > 0 {
 				b = append(b, ',')
 			}
 			b = append(jsonvalue.AppendString(b, k, false), ':')
-			b = jsonvalue.AppendString(b, doc.Request.Headers[k], false)
+			b = jsonvalue.AppendString(b, req.Headers[k], false)
 		}
 		b = append(b, '}')
 	}
 	b = append(b, `,"method":`...)
-	b = jsonvalue.AppendString(b, doc.Request.Method, false)
+	b = jsonvalue.AppendString(b, req.Method, false)
 	b = append(b, `,"path":`...)
-	b = jsonvalue.AppendString(b, doc.Request.Path, false)
+	b = jsonvalue.AppendString(b, req.Path, false)
 	b = append(b, `,"query":`...)
-	if b, err = appendObject(b, doc.Request.Query); err != nil {
+	if b, err = appendObject(b, req.Query); err != nil {
 		return nil, err
 	}
 	return append(b, "}}"...), nil
