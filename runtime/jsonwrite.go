@@ -50,27 +50,42 @@ var (
 // s.jsonStr for the values the writer hands it.
 func (s *slot) installJSONStringify() error {
 	vm := s.vm
-	j := vm.Get("JSON").ToObject(vm)
-	orig, ok := goja.AssertFunction(j.Get("stringify"))
-	if !ok {
-		return errors.New("JSON.stringify is not a function")
-	}
-	s.jsonStr = orig
-	f := vm.ToValue(func(call goja.FunctionCall) goja.Value {
-		if goja.IsUndefined(call.Argument(1)) && goja.IsUndefined(call.Argument(2)) {
-			out, ok, err := s.writeJSON(call.Argument(0))
-			switch {
-			case err == errCircular:
-				panic(vm.NewTypeError("Converting circular structure to JSON"))
-			case err != nil:
-				if p, ok := err.(*jsPanic); ok {
-					panic(p.v)
-				}
-				throw(err)
-			case !ok:
-				return goja.Undefined()
+	orig, err := s.replaceJSON("stringify", 3, func(call goja.FunctionCall) goja.Value {
+		if !goja.IsUndefined(call.Argument(1)) || !goja.IsUndefined(call.Argument(2)) {
+			return nil
+		}
+		out, ok, err := s.writeJSON(call.Argument(0))
+		switch {
+		case err == errCircular:
+			panic(vm.NewTypeError("Converting circular structure to JSON"))
+		case err != nil:
+			if p, ok := err.(*jsPanic); ok {
+				panic(p.v)
 			}
-			return vm.ToValue(out)
+			throw(err)
+		case !ok:
+			return goja.Undefined()
+		}
+		return vm.ToValue(out)
+	})
+	s.jsonStr = orig
+	return err
+}
+
+// replaceJSON replaces JSON[name] with a native function that answers with
+// fast's value, or, when fast returns nil, with the builtin's (returned);
+// the new function has the builtin's name and length, the property its
+// attributes.
+func (s *slot) replaceJSON(name string, length int, fast func(goja.FunctionCall) goja.Value) (goja.Callable, error) {
+	vm := s.vm
+	j := vm.Get("JSON").ToObject(vm)
+	orig, ok := goja.AssertFunction(j.Get(name))
+	if !ok {
+		return nil, errors.New("JSON." + name + " is not a function")
+	}
+	f := vm.ToValue(func(call goja.FunctionCall) goja.Value {
+		if v := fast(call); v != nil {
+			return v
 		}
 		v, err := orig(call.This, call.Arguments...)
 		if err != nil {
@@ -78,10 +93,13 @@ func (s *slot) installJSONStringify() error {
 		}
 		return v
 	}).(*goja.Object)
-	if err := nameFunction(vm, f, "stringify", 3); err != nil {
-		return err
+	if err := f.DefineDataProperty("name", vm.ToValue(name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE); err != nil {
+		return nil, err
 	}
-	return j.DefineDataProperty("stringify", f, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	if err := f.DefineDataProperty("length", vm.ToValue(length), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE); err != nil {
+		return nil, err
+	}
+	return orig, j.DefineDataProperty(name, f, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 }
 
 // throw rethrows, from a native function, an error a JavaScript call
@@ -91,15 +109,6 @@ func throw(err error) {
 		panic(ex.Value())
 	}
 	panic(err)
-}
-
-// nameFunction gives a native function the name and length a job would
-// read of the builtin it replaces.
-func nameFunction(vm *goja.Runtime, f *goja.Object, name string, length int) error {
-	if err := f.DefineDataProperty("name", vm.ToValue(name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE); err != nil {
-		return err
-	}
-	return f.DefineDataProperty("length", vm.ToValue(length), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 }
 
 // jsPanic is what a property read panicked with (goja throws from a getter

@@ -415,12 +415,7 @@ func (p *jsonParser) number() (goja.Value, error) {
 // revivers and the SyntaxError messages are as they were.
 func (s *slot) installJSONParse() error {
 	vm := s.vm
-	j := vm.Get("JSON").ToObject(vm)
-	orig, ok := goja.AssertFunction(j.Get("parse"))
-	if !ok {
-		return fmt.Errorf("JSON.parse is not a function")
-	}
-	f := vm.ToValue(func(call goja.FunctionCall) goja.Value {
+	_, err := s.replaceJSON("parse", 2, func(call goja.FunctionCall) goja.Value {
 		if len(call.Arguments) == 1 || len(call.Arguments) > 1 && call.Arguments[1] == goja.Undefined() {
 			if text, ok := primitiveString(call.Arguments[0]); ok && utf8.ValidString(text) {
 				p := &jsonParser{vm: vm, data: []byte(text), define: true}
@@ -432,16 +427,9 @@ func (s *slot) installJSONParse() error {
 				}
 			}
 		}
-		v, err := orig(call.This, call.Arguments...)
-		if err != nil {
-			throw(err)
-		}
-		return v
-	}).(*goja.Object)
-	if err := nameFunction(vm, f, "parse", 2); err != nil {
-		return err
-	}
-	return j.DefineDataProperty("parse", f, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+		return nil
+	})
+	return err
 }
 
 var stringType = reflect.TypeOf("")
