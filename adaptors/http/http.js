@@ -240,7 +240,7 @@ if (version.major <= 5) {
     return function (path, data, options) {
       return function (state) {
         var args = expandRefs(state, data, options);
-        var o = Object.assign({}, args[1] || {});
+        var o = args[1] ? Object.assign({}, args[1]) : {};
         if (args[0] !== undefined) o.body = args[0];
         // the path is expanded after data and options, as in OpenFn; the
         // options were expanded already (a second pass would only copy them)

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -31,16 +32,19 @@ import (
 // the VM at call time: JSON.stringify and JSON.parse, console.log and
 // console.warn, a Buffer body's toString.
 func modernRequest(env *adaptors.Env, request adaptors.RequestOptions) func(goja.FunctionCall) goja.Value {
+	// none stands for missing options and configuration: it is only read
+	// (never handed to the job), so one per VM serves every request
+	none := env.VM.NewObject()
 	return func(call goja.FunctionCall) goja.Value {
 		vm := env.VM
 		method := call.Argument(0).String()
 		path := call.Argument(1)
 		options, _ := call.Argument(2).(*goja.Object)
 		if options == nil || !truthy(call.Argument(2)) {
-			options = vm.NewObject()
+			options = none
 		}
 		state, _ := call.Argument(3).(*goja.Object)
-		conf := vm.NewObject()
+		conf := none
 		if state != nil {
 			if c, ok := state.Get("configuration").(*goja.Object); ok && truthy(c) {
 				conf = c
@@ -59,10 +63,10 @@ func modernRequest(env *adaptors.Env, request adaptors.RequestOptions) func(goja
 		if truthy(options.Get("agentOptions")) {
 			consoleCall(vm, "warn", "WARNING: The `agentOptions` option has been deprecated. Add `tls` to state.configuration instead.")
 		}
-		headers := vm.NewObject()
+		headers := headerSet{obj: vm.NewObject()}
 		if h, ok := options.Get("headers").(*goja.Object); ok && truthy(h) {
 			for _, k := range h.Keys() {
-				_ = headers.Set(k, h.Get(k))
+				headers.set(k, h.Get(k))
 			}
 		}
 
@@ -82,15 +86,15 @@ func modernRequest(env *adaptors.Env, request adaptors.RequestOptions) func(goja
 		}
 		url = appendQuery(url, searchParams(options.Get("query")))
 
-		if hasBase && !hasHeader(headers, "authorization") {
+		if hasBase && !headers.has("authorization") {
 			if tok := conf.Get("access_token"); truthy(tok) {
-				_ = headers.Set("Authorization", "Bearer "+tok.String())
+				headers.set("Authorization", "Bearer "+tok.String())
 			} else if user := conf.Get("username"); truthy(user) {
 				pass := ""
 				if pw := conf.Get("password"); adaptors.Present(pw) {
 					pass = pw.String()
 				}
-				_ = headers.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user.String()+":"+pass)))
+				headers.set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user.String()+":"+pass)))
 			}
 		}
 
@@ -105,37 +109,33 @@ func modernRequest(env *adaptors.Env, request adaptors.RequestOptions) func(goja
 			switch o, _ := body.(*goja.Object); {
 			case contentType == "form":
 				// common's encodeFormBody: one multipart/form-data part per key
-				for _, k := range headers.Keys() {
-					if strings.EqualFold(k, "content-type") {
-						_ = headers.Delete(k)
-					}
-				}
+				headers.deleteFold("content-type")
 				text, ct := multipart(vm, o)
 				body = vm.ToValue(text)
-				_ = headers.Set("content-type", ct)
+				headers.set("content-type", ct)
 			case o != nil && truthy(o.Get("__isBuffer")):
 				body = callMethod(vm, o, "toString", vm.ToValue("binary"))
 			default:
 				body = callJSON(vm, "stringify", body)
 			}
-			if !hasHeader(headers, "content-type") && contentType == "json" {
-				_ = headers.Set("Content-Type", "application/json")
+			if !headers.has("content-type") && contentType == "json" {
+				headers.set("Content-Type", "application/json")
 			}
-		case isString && !hasHeader(headers, "content-type"):
+		case isString && !headers.has("content-type"):
 			switch contentType {
 			case "json":
-				_ = headers.Set("Content-Type", "application/json")
+				headers.set("Content-Type", "application/json")
 			case "xml":
-				_ = headers.Set("Content-Type", "application/xml")
+				headers.set("Content-Type", "application/xml")
 			case "string":
-				_ = headers.Set("Content-Type", "text/plain")
+				headers.set("Content-Type", "text/plain")
 			}
 		}
 
 		if !adaptors.Present(body) {
 			body = nil
 		}
-		res := request.Do(env, adaptors.Request{Method: vm.ToValue(method), URL: vm.ToValue(url), Headers: headers,
+		res := request.Do(env, adaptors.Request{Method: vm.ToValue(method), URL: vm.ToValue(url), Headers: headers.obj,
 			Body: body, Timeout: options.Get("timeout"), TLS: tls})
 		status := res.Get("status").ToInteger()
 
@@ -308,13 +308,44 @@ func exportString(v goja.Value) (string, bool) {
 
 var stringType = reflect.TypeOf("")
 
-func hasHeader(h *goja.Object, name string) bool {
-	for _, k := range h.Keys() {
-		if strings.ToLower(k) == name {
+// headerSet is a request's headers object with the names set on it, so
+// the case-insensitive checks read a Go slice rather than enumerating the
+// object (goja's Keys allocates per key).
+type headerSet struct {
+	obj   *goja.Object
+	names []string
+}
+
+func (h *headerSet) set(k string, v any) {
+	// "__proto__" is no own key of the object (Set makes it the
+	// prototype), so it is none of names either
+	if k != "__proto__" && !slices.Contains(h.names, k) {
+		h.names = append(h.names, k)
+	}
+	_ = h.obj.Set(k, v)
+}
+
+// has: a name equal to lower (lower case) but for case.
+func (h *headerSet) has(lower string) bool {
+	for _, k := range h.names {
+		if strings.ToLower(k) == lower {
 			return true
 		}
 	}
 	return false
+}
+
+// deleteFold deletes every name equal to name ignoring case.
+func (h *headerSet) deleteFold(name string) {
+	kept := h.names[:0]
+	for _, k := range h.names {
+		if strings.EqualFold(k, name) {
+			_ = h.obj.Delete(k)
+			continue
+		}
+		kept = append(kept, k)
+	}
+	h.names = kept
 }
 
 var absoluteURL = regexp.MustCompile(`(?i)^[a-z][a-z0-9+.-]*://`)
