@@ -341,11 +341,22 @@ func formatBytes(n int64) string {
 // memGuard watches the worker's heap while a run is going. The worker runs
 // one run at a time, so everything the heap grew by since the run started
 // is the run's.
+//
+// It is a timer that re-arms itself rather than a goroutine with a ticker:
+// a routed run is over long before the first check, and then nothing was
+// started, woken or waited for (a goroutine, its ticker and the channel
+// handshake at stop cost every run a scheduler round trip).
 type memGuard struct {
-	quit chan struct{}
-	fin  chan struct{}
-	over atomic.Bool
+	base, limit int64
+	cancel      context.CancelFunc
+	mu          sync.Mutex // check against stop
+	t           *time.Timer
+	stopped     bool
+	over        atomic.Bool
 }
+
+// guardEvery is how often a run's heap is checked.
+const guardEvery = 5 * time.Millisecond
 
 var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 
@@ -382,51 +393,51 @@ func heapObjects() int64 {
 // address-space limit instead; the Go runtime then ends the worker, and the
 // mediator reports the same MemoryLimitError.
 func guard(limit int64, cancel context.CancelFunc) *memGuard {
-	g := &memGuard{quit: make(chan struct{}), fin: make(chan struct{})}
+	g := &memGuard{limit: limit, cancel: cancel}
 	if limit <= 0 {
-		close(g.fin)
 		return g
 	}
 	// No GC here: it would cost every routed request milliseconds. The base
 	// then includes the last run's garbage, which only makes it generous.
-	base := heapObjects()
+	g.base = heapObjects()
 	// The GC works harder as the heap nears the budget, so a run that
 	// churns garbage stays under it; only live data can pass it.
-	debug.SetMemoryLimit(base + 2*limit)
+	debug.SetMemoryLimit(g.base + 2*limit)
 	if limit != lastASLimit {
 		setAddressSpaceLimit(limit)
 		lastASLimit = limit
 	}
-	go func() {
-		defer close(g.fin)
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-g.quit:
-				return
-			case <-t.C:
-				if heapObjects()-base <= limit {
-					continue
-				}
-				goruntime.GC() // garbage is not usage: count what is live
-				if heapObjects()-base > limit {
-					g.over.Store(true)
-					cancel()
-					return
-				}
-			}
-		}
-	}()
+	g.t = time.AfterFunc(guardEvery, g.check)
 	return g
 }
 
-func (g *memGuard) stop() bool {
-	select {
-	case <-g.quit:
-	default:
-		close(g.quit)
+// check runs on the timer's goroutine: it cancels the run whose live heap
+// passed the limit, or checks again later.
+func (g *memGuard) check() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return
 	}
-	<-g.fin
+	if heapObjects()-g.base > g.limit {
+		goruntime.GC() // garbage is not usage: count what is live
+		if heapObjects()-g.base > g.limit {
+			g.over.Store(true)
+			g.cancel()
+			return
+		}
+	}
+	g.t.Reset(guardEvery)
+}
+
+// stop ends the watch and says whether the run went over its limit. A check
+// under way finishes first (the lock), so none runs after stop returns.
+func (g *memGuard) stop() bool {
+	g.mu.Lock()
+	g.stopped = true
+	if g.t != nil {
+		g.t.Stop()
+	}
+	g.mu.Unlock()
 	return g.over.Load()
 }
