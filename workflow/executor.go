@@ -229,7 +229,7 @@ func (x *Executor) Run(ctx context.Context, t Trigger, in Input) (*Outcome, erro
 		Redactor:   red,
 		RunID:      runID,
 		Log: func(l runtime.LogLine) {
-			log.WithFields(logrus.Fields{"run": runID, "step": l.Step}).Log(level(l.Level), l.Message)
+			with(log, 2, "run", runID, "step", l.Step).Log(level(l.Level), l.Message)
 		},
 	})
 	exchanges := rec.Exchanges()
@@ -243,13 +243,30 @@ func (x *Executor) Run(ctx context.Context, t Trigger, in Input) (*Outcome, erro
 		env.Properties[k] = v
 	}
 	finished := x.o.Now()
-	log.WithFields(logrus.Fields{"run": runID, "status": env.Status, "http_status": rp.Status,
-		"calls": len(exchanges), "ms": finished.Sub(started).Milliseconds()}).Info("run finished")
+	e := with(log, 5, "run", runID, "status", env.Status)
+	e.Data["http_status"], e.Data["calls"], e.Data["ms"] = rp.Status, len(exchanges), finished.Sub(started).Milliseconds()
+	e.Info("run finished")
 	if x.o.Observer != nil {
 		x.o.Observer.RunFinished(ctx, RunRecord{RunID: runID, Workflow: wf.Key, Trigger: t.Kind, Tx: in.Tx,
 			Input: red.JSON(in.State), Result: res, Exchanges: exchanges, Started: started, Finished: finished, Envelope: env, Redactor: red})
 	}
 	return &Outcome{RunID: runID, Reply: rp, Envelope: env, Result: res, Exchanges: exchanges, Redactor: red}, nil
+}
+
+// with is log.WithFields for the fields of a routed run's lines (strings
+// and numbers), written straight into the line's map: WithFields takes
+// them in a map of their own, copies both and checks each value's type by
+// reflection, twice per run. extra is how many fields the caller adds in
+// all, to size the map.
+func with(log *logrus.Entry, extra int, k1, v1, k2, v2 string) *logrus.Entry {
+	data := make(logrus.Fields, len(log.Data)+extra)
+	for k, v := range log.Data {
+		data[k] = v
+	}
+	data[k1], data[k2] = v1, v2
+	e := *log
+	e.Data = data
+	return &e
 }
 
 func level(l string) logrus.Level {
