@@ -111,6 +111,10 @@ func throw(err error) {
 	panic(err)
 }
 
+// maxKeptBuf: a larger serialisation buffer is left to the collector
+// rather than held by the slot between steps.
+const maxKeptBuf = 64 << 10
+
 // jsPanic is what a property read panicked with (goja throws from a getter
 // by panicking): the JSON.stringify builtin panics with it again, so the
 // job sees what it threw; the final state's serialisation reports it.
@@ -141,12 +145,20 @@ func (s *slot) writeJSON(v goja.Value) (out string, ok bool, err error) {
 			}
 		}
 	}()
-	w := jsonWriter{s: s, buf: make([]byte, 0, 512)}
-	ok, err = w.value("", -1, v)
-	if err != nil || !ok {
-		return "", false, err
+	// the slot's buffer, unless a toJSON serialising inside this call has it
+	w := jsonWriter{s: s, buf: s.jsonBuf}
+	s.jsonBuf = nil
+	if w.buf == nil {
+		w.buf = make([]byte, 0, 512)
 	}
-	return string(w.buf), true, nil
+	ok, err = w.value("", -1, v)
+	if ok && err == nil {
+		out = string(w.buf)
+	}
+	if cap(w.buf) <= maxKeptBuf {
+		s.jsonBuf = w.buf[:0]
+	}
+	return out, ok && err == nil, err
 }
 
 // value writes one property's value; key (or index, when ≥ 0) is what its

@@ -62,6 +62,8 @@ type slot struct {
 	assemble goja.Callable
 	strfy    goja.Callable
 	jsonStr  goja.Callable // goja's JSON.stringify (installJSONStringify replaces the global's)
+	// jsonBuf is writeJSON's buffer, kept between calls
+	jsonBuf []byte
 	// objectProto and arrayProto are the VM's own Object.prototype and
 	// Array.prototype
 	objectProto, arrayProto *goja.Object
