@@ -311,9 +311,13 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 		}
 		r.Redactor.AddSecretsFrom(conf)
 		// Exchanges are redacted by the recorder's own redactor: teach it
-		// this step's secrets too (masking is additive, so sharing is safe).
+		// this step's secrets too (masking is additive, so sharing is safe),
+		// unless it is the run's redactor itself, as on the daemon's routed
+		// path, which has just learnt them.
 		if r.HTTP.Rec != nil {
-			r.HTTP.Rec.Redactor().AddSecretsFrom(conf)
+			if rr := r.HTTP.Rec.Redactor(); rr != r.Redactor {
+				rr.AddSecretsFrom(conf)
+			}
 		}
 	}
 	var confJSON, defJSON string
