@@ -201,34 +201,63 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		route := Unmatched
 		if router != nil {
-			h := &routeHolder{}
-			next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), routeKey{}, h)))
-			if h.route != "" {
-				route = h.route
+			next.ServeHTTP(sw, r)
+			if sw.route != "" {
+				route = sw.route
 			}
 		} else {
 			route = routeOf(r)
 			next.ServeHTTP(sw, r)
 		}
-		m.requests.Inc(route, methodLabel(r.Method), strconv.Itoa(sw.code()))
+		m.requests.Inc(route, methodLabel(r.Method), statusLabel(sw.code()))
 	})
 }
 
-// routeHolder carries the matched route's template from inside the router
-// back out to Middleware; no route (404, 405) leaves it empty.
-type routeHolder struct{ route string }
-
-type routeKey struct{}
-
+// recordRoute fills in the matched route's template on the statusWriter
+// the request is answered through, which the router hands its middleware
+// as it got it: it used to travel in a holder in the request's context,
+// which cost every request a context and a copy of the request. No route
+// (404, 405) leaves it empty.
 func recordRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h, ok := r.Context().Value(routeKey{}).(*routeHolder); ok {
+		if sw := findStatusWriter(w); sw != nil {
 			if t := routeOf(r); t != Unmatched {
-				h.route = t
+				sw.route = t
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// findStatusWriter is Middleware's writer under w, through writers that
+// wrap it and say so (Unwrap, as http.ResponseController expects).
+func findStatusWriter(w http.ResponseWriter) *statusWriter {
+	for {
+		switch t := w.(type) {
+		case *statusWriter:
+			return t
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
+
+// statusLabels are the codes' label values, made once: strconv.Itoa
+// allocates for every code from 100 up, once per request.
+var statusLabels = func() (t [500]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(100 + i)
+	}
+	return t
+}()
+
+func statusLabel(code int) string {
+	if code >= 100 && code < 600 {
+		return statusLabels[code-100]
+	}
+	return strconv.Itoa(code)
 }
 
 func routeOf(r *http.Request) string {
@@ -251,10 +280,12 @@ func methodLabel(m string) string {
 	return "other"
 }
 
-// statusWriter remembers the first final status code written.
+// statusWriter remembers the first final status code written, and the
+// route the router matched (recordRoute).
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	route  string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
