@@ -184,10 +184,13 @@ func (x *Executor) Write(w http.ResponseWriter, tx mediator.TxContext, rp Reply,
 			Response: mediator.ClientResponse{Status: rp.Status, Headers: map[string]string{"content-type": rp.ContentType},
 				Body: string(rp.Body), Timestamp: x.o.Now().UTC()}}
 	}
-	b, err := json.Marshal(env)
-	if err != nil {
-		http.Error(w, "encoding mediator response: "+err.Error(), http.StatusInternalServerError)
-		return
+	b, ok := mediator.AppendResponse(make([]byte, 0, 512+len(env.Response.Body)), env, true)
+	if !ok { // a timestamp encoding/json refuses: it says why
+		var err error
+		if b, err = json.Marshal(env); err != nil {
+			http.Error(w, "encoding mediator response: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", mediator.ContentType)
 	// The outer status is only recorded in core's own orchestration; the
