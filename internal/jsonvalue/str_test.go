@@ -26,3 +26,34 @@ func TestAppendStringAsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendStringEveryByte: each byte value alone between two letters.
+func TestAppendStringEveryByte(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		s := string([]byte{'a', byte(c), 'b'})
+		for _, html := range []bool{false, true} {
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetEscapeHTML(html)
+			if err := enc.Encode(s); err != nil {
+				t.Fatal(err)
+			}
+			if got := AppendString(nil, s, html); string(got) != string(bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
+				t.Errorf("AppendString(%q, html %v) = %s, want %s", s, html, got, want.Bytes())
+			}
+		}
+	}
+}
+
+func BenchmarkAppendString(b *testing.B) {
+	s := `POST http://127.0.0.1:40123/records - 201 in 1ms {"resourceType":"Patient","id":"p-1"}`
+	buf := make([]byte, 0, 256)
+	for _, html := range []bool{false, true} {
+		b.Run(map[bool]string{false: "plain", true: "html"}[html], func(b *testing.B) {
+			b.SetBytes(int64(len(s)))
+			for b.Loop() {
+				buf = AppendString(buf[:0], s, html)
+			}
+		})
+	}
+}
