@@ -9,7 +9,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
-	"github.com/jobmediator/jobmediator/internal/jsonvalue"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/mediator"
 	"github.com/jobmediator/jobmediator/runtime"
@@ -146,7 +145,8 @@ func CleanState(state json.RawMessage, red *redact.Redactor) json.RawMessage {
 	if len(state) == 0 {
 		return nil
 	}
-	// Both steps read the text once: no decoding into maps, so a
-	// multi-megabyte state costs milliseconds and keeps its key order.
-	return red.JSON(jsonvalue.WithoutKey(state, "configuration"))
+	// One pass over the text (redact.JSONWithout drops the key as it
+	// redacts): no decoding into maps, so a multi-megabyte state costs
+	// milliseconds and keeps its key order.
+	return red.JSONWithout(state, "configuration")
 }

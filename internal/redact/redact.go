@@ -585,7 +585,13 @@ func (r *Redactor) Value(v any) any {
 // known secret has it masked. Non-JSON input is treated as text. The cost
 // is linear in the document (no decoding into maps, no sorting), which
 // matters for the multi-megabyte states run history stores.
-func (r *Redactor) JSON(b []byte) []byte {
+func (r *Redactor) JSON(b []byte) []byte { return r.JSONWithout(b, "") }
+
+// JSONWithout is JSON of b without the top-level members named key, when b
+// is an object (JSON(jsonvalue.WithoutKey(b, key)), in one pass instead of
+// two: run history drops the legacy profile's configuration from every
+// run's final state before redacting it). An empty key drops nothing.
+func (r *Redactor) JSONWithout(b []byte, key string) []byte {
 	if len(b) == 0 {
 		return b
 	}
@@ -597,6 +603,9 @@ func (r *Redactor) JSON(b []byte) []byte {
 	keys := r.keys
 	r.mu.RUnlock()
 	w := jsonRedaction{r: r, keys: keys, in: b, spans: spans, out: make([]byte, 0, len(b))}
+	if w.skipSpace(); b[w.pos] == '{' {
+		w.drop = key
+	}
 	w.value(false)
 	return w.out
 }
@@ -605,6 +614,7 @@ func (r *Redactor) JSON(b []byte) []byte {
 type jsonRedaction struct {
 	r     *Redactor
 	keys  map[string]bool // r's sensitive keys when the call began
+	drop  string          // the next object's members of this name are left out (JSONWithout's top level)
 	in    []byte
 	pos   int
 	spans [][2]int // secrets found in the raw text, sorted
@@ -659,8 +669,11 @@ func (w *jsonRedaction) value(sensitive bool) {
 }
 
 func (w *jsonRedaction) object() {
+	drop := w.drop
+	w.drop = ""
 	w.out = append(w.out, '{')
 	w.pos++
+	wrote := false
 	for first := true; ; first = false {
 		w.skipSpace()
 		if w.in[w.pos] == '}' {
@@ -670,27 +683,45 @@ func (w *jsonRedaction) object() {
 		}
 		if !first {
 			w.pos++ // ','
-			w.out = append(w.out, ',')
 			w.skipSpace()
 		}
 		kStart := w.pos
 		kEnd := w.stringEnd()
 		w.pos = kEnd
-		w.out = append(w.out, w.in[kStart:kEnd]...)
 		raw := w.in[kStart+1 : kEnd-1]
-		var sensitive bool
-		if bytes.IndexByte(raw, '\\') >= 0 {
-			var key string
-			_ = json.Unmarshal(w.in[kStart:kEnd], &key)
-			sensitive = sensitiveKey(w.keys, key)
-		} else {
-			sensitive = sensitiveKey(w.keys, raw)
+		escaped := bytes.IndexByte(raw, '\\') >= 0
+		var key string // decoded, for a key written with escapes
+		if escaped {
+			key = decodeString(w.in[kStart:kEnd])
 		}
 		w.skipSpace()
 		w.pos++ // ':'
+		if drop != "" && (escaped && key == drop || !escaped && string(raw) == drop) {
+			w.skipSpace()
+			w.skipValue()
+			continue
+		}
+		if wrote {
+			w.out = append(w.out, ',')
+		}
+		wrote = true
+		w.out = append(w.out, w.in[kStart:kEnd]...)
 		w.out = append(w.out, ':')
-		w.value(sensitive)
+		if escaped {
+			w.value(sensitiveKey(w.keys, key))
+		} else {
+			w.value(sensitiveKey(w.keys, raw))
+		}
 	}
+}
+
+// decodeString is the text of a JSON string token (in a function of its
+// own: a variable whose address goes to json.Unmarshal is allocated
+// wherever it is declared, every time).
+func decodeString(tok []byte) string {
+	var s string
+	_ = json.Unmarshal(tok, &s)
+	return s
 }
 
 func (w *jsonRedaction) array() {

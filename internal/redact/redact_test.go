@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jobmediator/jobmediator/internal/jsonvalue"
 	"github.com/jobmediator/jobmediator/internal/urlenc"
 )
 
@@ -299,5 +300,38 @@ func TestFingerprint(t *testing.T) {
 	}
 	if one, two := uncached(), uncached(); one.Fingerprint() == two.Fingerprint() {
 		t.Fatal("two uncached form sets share a fingerprint: a reused address could hide a new secret")
+	}
+}
+
+// TestJSONWithoutIsWithoutKeyThenJSON: one pass gives what dropping the
+// key (jsonvalue.WithoutKey) and then redacting gave.
+func TestJSONWithoutIsWithoutKeyThenJSON(t *testing.T) {
+	r := New()
+	r.AddValues("s3cr3t-value")
+	for _, doc := range []string{
+		``, `null`, `"configuration"`, `[{"configuration":1}]`, `not json`, `{"configuration":1`, `{"a":1} x`,
+		`{}`, `{"configuration":{"password":"p"}}`, ` { "configuration" : [1, 2] } `,
+		`{"configuration":1,"a":2}`, `{"a":1,"configuration":2}`, `{"a":1,"configuration":2,"b":"s3cr3t-value"}`,
+		`{"a":{"configuration":1},"configuration":2,"configuration":3,"token":"t"}`,
+		`{"config\u0075ration":1,"x\n":"y","configurationx":2,"Configuration":3}`,
+		` { "data" : { "b" : 1 , "password" : "p" } , "configuration" : { "k" : "\"}" } , "z" : [ 1 , "s3cr3t-value" ] } `,
+		`{"data":{"resourceType":"Patient","id":"p-1"},"references":[],"configuration":{"username":"demo","password":"demo-secret"},"response":{"statusCode":201}}`,
+	} {
+		// and each with one byte left out (mostly not JSON, some still)
+		variants := []string{doc}
+		for i := range doc {
+			variants = append(variants, doc[:i]+doc[i+1:])
+		}
+		for _, d := range variants {
+			for _, key := range []string{"configuration", ""} {
+				want := r.JSON([]byte(d)) // "" drops nothing (WithoutKey would drop "")
+				if key != "" {
+					want = r.JSON(jsonvalue.WithoutKey(json.RawMessage(d), key))
+				}
+				if got := r.JSONWithout([]byte(d), key); string(got) != string(want) {
+					t.Errorf("JSONWithout(%s, %q) = %s, want %s", d, key, got, want)
+				}
+			}
+		}
 	}
 }
