@@ -406,7 +406,7 @@ func (r *Redactor) String(s string) string {
 // touching matches merged. Callers hold mu (read).
 func (r *Redactor) spans(s string) [][2]int {
 	var spans [][2]int
-	shortest := 0
+	shortest, b64 := 0, 0
 	for _, fs := range r.sets {
 		for _, v := range fs.text {
 			spans = occurrences(s, v, 0, spans)
@@ -414,8 +414,13 @@ func (r *Redactor) spans(s string) [][2]int {
 		if fs.shortestB64 > 0 && (shortest == 0 || fs.shortestB64 < shortest) {
 			shortest = fs.shortestB64
 		}
+		b64 += len(fs.b64)
 	}
-	if shortest > 0 {
+	switch {
+	case shortest == 0:
+	case b64 <= directBase64Forms:
+		spans = r.base64SpansDirect(s, spans)
+	default:
 		spans = r.base64Spans(s, shortest, spans)
 	}
 	if len(spans) < 2 {
@@ -469,6 +474,26 @@ func (r *Redactor) base64Spans(s string, shortest int, spans [][2]int) [][2]int 
 			}
 		}
 		i = j
+	}
+	return spans
+}
+
+// directBase64Forms is how many base64 forms are cheaper to search for
+// in the whole text, one vectorised substring search each, than inside
+// its base64 runs, which base64Spans finds with a loop over every byte: a
+// run's redactor (the store's secrets and the run's credentials) has a
+// handful, a document's ~500 ns loop cost more than their searches.
+const directBase64Forms = 16
+
+// base64SpansDirect is base64Spans by searching the whole text for each
+// form: a form is made of base64 characters only, so wherever it occurs it
+// lies inside a run of them at least as long as itself, and the spans
+// found are the same.
+func (r *Redactor) base64SpansDirect(s string, spans [][2]int) [][2]int {
+	for _, fs := range r.sets {
+		for _, v := range fs.b64 {
+			spans = occurrences(s, v, 0, spans)
+		}
 	}
 	return spans
 }
