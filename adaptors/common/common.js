@@ -566,9 +566,17 @@ function join(targetPath, sourcePath, targetKey) {
 
 function index() { return function (state) { return state.index; }; }
 
+// composeNextState is Object.assign({}, state, {data: response, references:
+// state.references.concat([state.data])}) without the object literal: the
+// references are computed first, as the literal was, then state copied and
+// the two keys set ([[Set]], as Object.assign does), in the literal's order.
 function composeNextState(state, response) {
   if (ge(1, 15, 0) && !state.references) state.references = [];
-  return Object.assign({}, state, { data: response, references: state.references.concat([state.data]) });
+  var references = state.references.concat([state.data]);
+  var next = Object.assign({}, state);
+  next.data = response;
+  next.references = references;
+  return next;
 }
 
 function arrayToString(arr, separator) { return Array.apply(null, arr).join(separator); }
