@@ -189,7 +189,13 @@ func (r *fakeRecorder) UpdateTransaction(_ context.Context, id string, update me
 func (r *fakeRecorder) snapshot() ([]map[string]any, map[string][]map[string]any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]map[string]any(nil), r.created...), r.updates
+	// copies: a scheduler still running (a cron tick) may record more
+	// while the test reads what it has
+	updates := make(map[string][]map[string]any, len(r.updates))
+	for id, us := range r.updates {
+		updates[id] = append([]map[string]any(nil), us...)
+	}
+	return append([]map[string]any(nil), r.created...), updates
 }
 
 func TestParseSchedule(t *testing.T) {
