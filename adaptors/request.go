@@ -78,12 +78,38 @@ func HostRequestWith(env *Env, o RequestOptions) func(goja.FunctionCall) goja.Va
 	}
 }
 
-// Do performs one recorded call and returns the response object; a bad URL
-// or a transport failure throws into the VM. Adaptors that build a request
-// in Go (language-http's native request) call it directly instead of
-// making an argument object for the host function to read back.
+// Do performs one recorded call and returns the response object
+// {status, statusText, headers, [setCookie,] body, url, duration}; a bad URL
+// or a transport failure throws into the VM.
 func (o RequestOptions) Do(env *Env, r Request) *goja.Object {
+	resp := o.Fetch(env, r)
 	vm := env.VM
+	out := vm.NewObject()
+	_ = out.Set("status", resp.Status)
+	_ = out.Set("statusText", resp.StatusText)
+	_ = out.Set("headers", o.Headers(vm, resp.Header))
+	if o.SetCookie {
+		var list []any
+		for _, c := range resp.Header.Values("Set-Cookie") {
+			list = append(list, c)
+		}
+		_ = out.Set("setCookie", vm.NewArray(list...))
+	}
+	_ = out.Set("body", string(resp.Body))
+	_ = out.Set("url", resp.URL)
+	_ = out.Set("duration", resp.Duration.Milliseconds())
+	return out
+}
+
+// Headers is a response's headers as the response object of Do has them.
+func (o RequestOptions) Headers(vm *goja.Runtime, h http.Header) *goja.Object {
+	return headerObject(vm, h, o.SetCookie)
+}
+
+// Fetch is Do without the response object: adaptors that read the
+// response in Go (language-http's native request) take its fields from
+// here rather than build an object only to read it back field by field.
+func (o RequestOptions) Fetch(env *Env, r Request) *recorder.Response {
 	run := env.Run()
 	method := strings.ToUpper(StringOf(r.Method))
 	if method == "" {
@@ -141,21 +167,7 @@ func (o RequestOptions) Do(env *Env, r Request) *goja.Object {
 		}
 		env.Throw(err.Error(), props)
 	}
-	out := vm.NewObject()
-	_ = out.Set("status", resp.Status)
-	_ = out.Set("statusText", resp.StatusText)
-	_ = out.Set("headers", headerObject(vm, resp.Header, o.SetCookie))
-	if o.SetCookie {
-		var list []any
-		for _, c := range resp.Header.Values("Set-Cookie") {
-			list = append(list, c)
-		}
-		_ = out.Set("setCookie", vm.NewArray(list...))
-	}
-	_ = out.Set("body", string(resp.Body))
-	_ = out.Set("url", resp.URL)
-	_ = out.Set("duration", resp.Duration.Milliseconds())
-	return out
+	return resp
 }
 
 // StringOf is String(v) for a present value and "" for a missing,

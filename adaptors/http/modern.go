@@ -135,12 +135,15 @@ func modernRequest(env *adaptors.Env, request adaptors.RequestOptions) func(goja
 		if !adaptors.Present(body) {
 			body = nil
 		}
-		res := request.Do(env, adaptors.Request{Method: vm.ToValue(method), URL: vm.ToValue(url), Headers: headers.obj,
+		// The response's fields are read in Go; only response.headers
+		// becomes an object (the job sees it).
+		res := request.Fetch(env, adaptors.Request{Method: vm.ToValue(method), URL: vm.ToValue(url), Headers: headers.obj,
 			Body: body, Timeout: options.Get("timeout"), TLS: tls})
-		status := res.Get("status").ToInteger()
+		status := int64(res.Status)
+		duration := res.Duration.Milliseconds()
 
-		parsed := parseBody(env, res, status, options.Get("parseAs"))
-		consoleCall(vm, "log", method+" "+res.Get("url").String()+" - "+strconv.FormatInt(status, 10)+" in "+res.Get("duration").String()+"ms")
+		parsed := parseBody(env, string(res.Body), strings.Join(res.Header.Values("Content-Type"), ", "), status, options.Get("parseAs"))
+		consoleCall(vm, "log", method+" "+res.URL+" - "+strconv.FormatInt(status, 10)+" in "+strconv.FormatInt(duration, 10)+"ms")
 
 		isErr := status >= 400
 		if errs := options.Get("errors"); errs != nil && errs.StrictEquals(vm.ToValue(false)) {
@@ -151,18 +154,18 @@ func modernRequest(env *adaptors.Env, request adaptors.RequestOptions) func(goja
 			}
 		}
 		response := vm.NewObject()
-		_ = response.Set("url", res.Get("url"))
+		_ = response.Set("url", res.URL)
 		_ = response.Set("method", method)
-		_ = response.Set("statusCode", res.Get("status"))
-		_ = response.Set("statusMessage", res.Get("statusText"))
-		_ = response.Set("headers", res.Get("headers"))
-		_ = response.Set("duration", res.Get("duration"))
+		_ = response.Set("statusCode", status)
+		_ = response.Set("statusMessage", res.StatusText)
+		_ = response.Set("headers", request.Headers(vm, res.Header))
+		_ = response.Set("duration", duration)
 		if q := options.Get("query"); truthy(q) {
 			_ = response.Set("query", q)
 		}
 		if isErr {
 			ctor, _ := goja.AssertConstructor(vm.Get("Error"))
-			e, err := ctor(nil, vm.ToValue(method+" to "+res.Get("url").String()+" returned "+strconv.FormatInt(status, 10)+": "+res.Get("statusText").String()))
+			e, err := ctor(nil, vm.ToValue(method+" to "+res.URL+" returned "+strconv.FormatInt(status, 10)+": "+res.StatusText))
 			if err != nil {
 				panic(err)
 			}
@@ -202,16 +205,10 @@ func throwErr(err error) {
 
 // parseBody is language-http's: parseAs text, base64 or json as asked,
 // otherwise JSON when the content type says so (text if it does not parse),
-// nothing for 204 or an empty body.
-func parseBody(env *adaptors.Env, res *goja.Object, status int64, parseAs goja.Value) goja.Value {
+// nothing for 204 or an empty body. ct is the Content-Type, its values
+// joined as response.headers has them.
+func parseBody(env *adaptors.Env, body, ct string, status int64, parseAs goja.Value) goja.Value {
 	vm := env.VM
-	body := res.Get("body").String()
-	ct := ""
-	if h, ok := res.Get("headers").(*goja.Object); ok {
-		if v := h.Get("content-type"); truthy(v) {
-			ct = v.String()
-		}
-	}
 	mode := ""
 	if s, ok := exportString(parseAs); ok {
 		mode = s
