@@ -361,14 +361,15 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 	stepCtx, cancel := context.WithTimeout(ctx, e.opts.StepTimeout)
 	defer cancel()
 	s.mu.Lock()
-	s.logf = func(level, msg string) { r.logLine(e, id, level, msg) }
+	logf := func(level, msg string) { r.logLine(e, id, level, msg) }
+	s.logf = logf
 	s.mu.Unlock()
 	cutOff := new(atomic.Bool) // an external call was still waiting at the deadline
 	client := r.HTTP.ForStep(job.Key)
 	client.CutOff = cutOff
 	s.env.SetRun(&adaptors.Run{
 		Ctx: stepCtx, HTTP: client, StepID: id, Now: e.opts.Now, Values: r.Values, CutOff: cutOff,
-		Log: func(level, msg string) { r.logLine(e, id, level, msg) },
+		Log: logf,
 	})
 	for _, w := range c.warnings {
 		r.logLine(e, id, "warn", w)
@@ -399,7 +400,7 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 	lightning := compat == config.CompatLightning
 	var remove []string
 	if lightning {
-		remove = []string{"configuration", "response"}
+		remove = lightningRemove
 	}
 	vm := s.vm
 	stateVal, err := s.assembleState(input, defJSON, conf, confJSON, lightning)
@@ -487,6 +488,10 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 	}
 	return sr, json.RawMessage(o), serr
 }
+
+// lightningRemove are the keys a lightning step's final state loses
+// (read only, shared by every step).
+var lightningRemove = []string{"configuration", "response"}
 
 // bigState is the size of input or final state JSON from which a step
 // collects its garbage itself, before building its output and once it is
