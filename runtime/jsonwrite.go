@@ -54,7 +54,9 @@ func (s *slot) installJSONStringify() error {
 		if !goja.IsUndefined(call.Argument(1)) || !goja.IsUndefined(call.Argument(2)) {
 			return nil
 		}
-		out, ok, err := s.writeJSON(call.Argument(0))
+		buf, ok, err := s.writeJSON(call.Argument(0))
+		out := string(buf)
+		s.keepBuf(buf)
 		switch {
 		case err == errCircular:
 			panic(vm.NewTypeError("Converting circular structure to JSON"))
@@ -133,7 +135,10 @@ func (p *jsPanic) Unwrap() error {
 var errCircular = errors.New("TypeError: Converting circular structure to JSON")
 
 // writeJSON returns JSON.stringify(v): ok false when that is undefined.
-func (s *slot) writeJSON(v goja.Value) (out string, ok bool, err error) {
+// out is the slot's serialisation buffer, lent: the caller copies what it
+// keeps and hands it back with keepBuf, or keeps it whole (a final state
+// too big for the slot to hold between steps) and does not.
+func (s *slot) writeJSON(v goja.Value) (out []byte, ok bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			// a getter threw, or the step was interrupted in one
@@ -152,13 +157,19 @@ func (s *slot) writeJSON(v goja.Value) (out string, ok bool, err error) {
 		w.buf = make([]byte, 0, 512)
 	}
 	ok, err = w.value("", -1, v)
-	if ok && err == nil {
-		out = string(w.buf)
+	if !ok || err != nil {
+		s.keepBuf(w.buf)
+		return nil, false, err
 	}
-	if cap(w.buf) <= maxKeptBuf {
-		s.jsonBuf = w.buf[:0]
+	return w.buf, true, nil
+}
+
+// keepBuf gives writeJSON's buffer back to the slot for the next call,
+// unless it grew past maxKeptBuf.
+func (s *slot) keepBuf(b []byte) {
+	if cap(b) <= maxKeptBuf {
+		s.jsonBuf = b[:0]
 	}
-	return out, ok && err == nil, err
 }
 
 // value writes one property's value; key (or index, when ≥ 0) is what its

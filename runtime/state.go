@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -453,14 +454,14 @@ func primitiveString(v goja.Value) (string, bool) {
 // the keys in remove dropped from the top level (after toJSON, as
 // fast-safe-stringify does). A state with a cycle falls back to the
 // interpreted serialiser, which writes "[Circular]".
-func (s *slot) stringify(v goja.Value, remove []string) (string, error) {
+func (s *slot) stringify(v goja.Value, remove []string) ([]byte, error) {
 	vm := s.vm
 	root := v
 	if o, ok := v.(*goja.Object); ok && len(remove) > 0 {
 		if f, ok := goja.AssertFunction(o.Get("toJSON")); ok {
 			r, err := f(o)
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			root = r
 		}
@@ -477,7 +478,7 @@ func (s *slot) stringify(v goja.Value, remove []string) (string, error) {
 					err = c.Set(k, ro.Get(k))
 				}
 				if err != nil {
-					return "", err
+					return nil, err
 				}
 			}
 			root = c
@@ -488,19 +489,29 @@ func (s *slot) stringify(v goja.Value, remove []string) (string, error) {
 		if strings.Contains(err.Error(), "circular structure") {
 			r, err := s.strfy(goja.Undefined(), v, vm.ToValue(remove))
 			if err != nil {
-				return "", err
+				return nil, err
 			}
-			return r.String(), nil
+			return []byte(r.String()), nil
 		}
-		return "", err
+		return nil, err
 	}
 	if !ok {
-		return "null", nil
+		return []byte("null"), nil
 	}
-	if !utf8.ValidString(js) {
-		js = strings.ToValidUTF8(js, "\uFFFD")
+	if !utf8.Valid(js) {
+		out := bytes.ToValidUTF8(js, []byte("\uFFFD"))
+		s.keepBuf(js)
+		return out, nil
 	}
-	return js, nil
+	if cap(js) > maxKeptBuf {
+		// a big state: the buffer itself is the result, not copied (a
+		// copy of a 7 MB final state was a peak of its own in make
+		// bench's map 100k)
+		return js, nil
+	}
+	out := bytes.Clone(js)
+	s.keepBuf(js)
+	return out, nil
 }
 
 // dropInPlace deletes the keys from a plain object (prototype

@@ -108,7 +108,7 @@ func TestStringify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tc.want {
+			if string(got) != tc.want {
 				t.Errorf("got %s, want %s", got, tc.want)
 			}
 		})
@@ -399,7 +399,7 @@ func TestWriteJSONMatchesGoja(t *testing.T) {
 				case !ok:
 					out = "undefined"
 				default:
-					out = js
+					out = string(js)
 				}
 			} else {
 				r, err := s.jsonStr(goja.Undefined(), v)
@@ -461,7 +461,7 @@ func TestWriteJSONMatchesGoja(t *testing.T) {
 	v, _ := s.vm.RunString(`({a: {b: 1}, c: [{}]})`)
 	js, _, err := s.writeJSON(v.(*goja.Object).Get("a"))
 	r, _ := s.jsonStr(goja.Undefined(), v.(*goja.Object).Get("a"))
-	if err != nil || js != r.String() {
+	if err != nil || string(js) != r.String() {
 		t.Errorf("Object.prototype.toJSON: got %s (%v), want %s", js, err, r)
 	}
 }
