@@ -474,6 +474,9 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 		// on top of it.
 		goruntime.GC()
 	}
+	if len(input) >= bigState {
+		s.jsonHint = len(input)
+	}
 	o, err := s.stringify(final, remove)
 	if err != nil {
 		var intr *goja.InterruptedError

@@ -153,9 +153,10 @@ func (s *slot) writeJSON(v goja.Value) (out []byte, ok bool, err error) {
 	// the slot's buffer, unless a toJSON serialising inside this call has it
 	w := jsonWriter{s: s, buf: s.jsonBuf}
 	s.jsonBuf = nil
-	if w.buf == nil {
-		w.buf = make([]byte, 0, 512)
+	if w.buf == nil || cap(w.buf) < s.jsonHint {
+		w.buf = make([]byte, 0, max(512, s.jsonHint))
 	}
+	s.jsonHint = 0
 	ok, err = w.value("", -1, v)
 	if !ok || err != nil {
 		s.keepBuf(w.buf)

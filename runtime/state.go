@@ -503,10 +503,11 @@ func (s *slot) stringify(v goja.Value, remove []string) ([]byte, error) {
 		s.keepBuf(js)
 		return out, nil
 	}
-	if cap(js) > maxKeptBuf {
+	if cap(js) > maxKeptBuf && len(js) >= cap(js)/2 {
 		// a big state: the buffer itself is the result, not copied (a
 		// copy of a 7 MB final state was a peak of its own in make
-		// bench's map 100k)
+		// bench's map 100k); one less than half full (sized for a bigger
+		// input, see jsonHint) is copied out rather than kept whole
 		return js, nil
 	}
 	out := bytes.Clone(js)
