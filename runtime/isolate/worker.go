@@ -355,8 +355,8 @@ type memGuard struct {
 	over        atomic.Bool
 }
 
-// guardEvery is how often a run's heap is checked.
-const guardEvery = 5 * time.Millisecond
+// guardEvery is how often a run's heap is checked (a variable for a test).
+var guardEvery = 5 * time.Millisecond
 
 var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 
@@ -407,7 +407,11 @@ func guard(limit int64, cancel context.CancelFunc) *memGuard {
 		setAddressSpaceLimit(limit)
 		lastASLimit = limit
 	}
+	// under the lock: a check that fires before g.t is set (a worker
+	// descheduled for 5 ms on a busy machine) waits for it
+	g.mu.Lock()
 	g.t = time.AfterFunc(guardEvery, g.check)
+	g.mu.Unlock()
 	return g
 }
 
