@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
+
+	"github.com/jobmediator/jobmediator/internal/jsonvalue"
 )
 
 // jsonWriter is JSON.stringify(value) (no replacer, no indent) written in
@@ -226,7 +228,7 @@ func (w *jsonWriter) plain(v goja.Value) (bool, error) {
 			return true, nil
 		case stringType:
 			if str := v.String(); utf8.ValidString(str) && !strings.ContainsRune(str, utf8.RuneError) {
-				w.buf = appendQuoted(w.buf, str)
+				w.buf = jsonvalue.AppendJSString(w.buf, str)
 				return true, nil
 			}
 		}
@@ -278,7 +280,7 @@ func (w *jsonWriter) object(o *goja.Object) error {
 		if !first {
 			w.buf = append(w.buf, ',')
 		}
-		w.buf = appendQuoted(w.buf, k)
+		w.buf = jsonvalue.AppendJSString(w.buf, k)
 		w.buf = append(w.buf, ':')
 		ok, err := w.value(k, -1, o.Get(k))
 		if err != nil {
@@ -316,42 +318,4 @@ func (w *jsonWriter) array(o *goja.Object) error {
 	w.buf = append(w.buf, ']')
 	w.stack = w.stack[:len(w.stack)-1]
 	return nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendQuoted is QuoteJSONString for valid UTF-8 without lone
-// surrogates: '"' and '\' escaped, \b \t \n \f \r, other controls as
-// \u00xx, the rest as it is. It is not jsonvalue.AppendString, which
-// writes encoding/json's text: that escapes U+2028 and U+2029, which
-// JSON.stringify writes as they are.
-func appendQuoted(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\b':
-			b = append(b, '\\', 'b')
-		case '\t':
-			b = append(b, '\\', 't')
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\f':
-			b = append(b, '\\', 'f')
-		case '\r':
-			b = append(b, '\\', 'r')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -14,6 +14,20 @@ func AppendString(b []byte, s string, escapeHTML bool) []byte {
 	if escapeHTML {
 		safe = &htmlSafeASCII
 	}
+	return appendString(b, s, safe, false)
+}
+
+// AppendJSString appends s as JavaScript's JSON.stringify quotes a string
+// (QuoteJSONString) for text without lone surrogates: the same ASCII
+// escapes as AppendString without HTML escaping, and every other byte as
+// it is (JSON.stringify does not escape U+2028 and U+2029). The runtime's
+// native JSON.stringify writes with it.
+func AppendJSString(b []byte, s string) []byte {
+	return appendString(b, s, &safeASCII, true)
+}
+
+// appendString is both: js leaves non-ASCII bytes alone.
+func appendString(b []byte, s string, safe *[utf8.RuneSelf]bool, js bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -41,6 +55,10 @@ func AppendString(b []byte, s string, escapeHTML bool) []byte {
 			}
 			i++
 			start = i
+			continue
+		}
+		if js {
+			i++
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
