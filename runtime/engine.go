@@ -474,10 +474,11 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 		// on top of it.
 		goruntime.GC()
 	}
+	hint := 0
 	if len(input) >= bigState {
-		s.jsonHint = len(input)
+		hint = len(input)
 	}
-	o, err := s.stringify(final, remove)
+	o, err := s.stringify(final, remove, hint)
 	if err != nil {
 		var intr *goja.InterruptedError
 		if errors.As(err, &intr) {
@@ -515,7 +516,7 @@ func (s *slot) reached(vm *goja.Runtime, remove []string) json.RawMessage {
 	if st == nil || goja.IsUndefined(st) || goja.IsNull(st) {
 		return nil
 	}
-	o, err := s.stringify(st, remove)
+	o, err := s.stringify(st, remove, 0)
 	if err != nil {
 		return nil
 	}

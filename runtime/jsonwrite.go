@@ -56,7 +56,7 @@ func (s *slot) installJSONStringify() error {
 		if !goja.IsUndefined(call.Argument(1)) || !goja.IsUndefined(call.Argument(2)) {
 			return nil
 		}
-		buf, ok, err := s.writeJSON(call.Argument(0))
+		buf, ok, err := s.writeJSON(call.Argument(0), 0)
 		out := string(buf)
 		s.keepBuf(buf)
 		switch {
@@ -140,7 +140,12 @@ var errCircular = errors.New("TypeError: Converting circular structure to JSON")
 // out is the slot's serialisation buffer, lent: the caller copies what it
 // keeps and hands it back with keepBuf, or keeps it whole (a final state
 // too big for the slot to hold between steps) and does not.
-func (s *slot) writeJSON(v goja.Value) (out []byte, ok bool, err error) {
+//
+// hint is the size the JSON is expected to reach (a big step's final
+// state: its input's), 0 if unknown: a buffer that big is started rather
+// than one grown by appends, each growth leaving the last buffer as
+// garbage (four times the output in all at Go's 1.25 growth factor).
+func (s *slot) writeJSON(v goja.Value, hint int) (out []byte, ok bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			// a getter threw, or the step was interrupted in one
@@ -155,10 +160,9 @@ func (s *slot) writeJSON(v goja.Value) (out []byte, ok bool, err error) {
 	// the slot's buffer, unless a toJSON serialising inside this call has it
 	w := jsonWriter{s: s, buf: s.jsonBuf}
 	s.jsonBuf = nil
-	if w.buf == nil || cap(w.buf) < s.jsonHint {
-		w.buf = make([]byte, 0, max(512, s.jsonHint))
+	if w.buf == nil || cap(w.buf) < hint {
+		w.buf = make([]byte, 0, max(512, hint))
 	}
-	s.jsonHint = 0
 	ok, err = w.value("", -1, v)
 	if !ok || err != nil {
 		s.keepBuf(w.buf)

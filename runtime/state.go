@@ -453,8 +453,8 @@ func primitiveString(v goja.Value) (string, bool) {
 // stringify serialises a final state with JSON.stringify semantics, with
 // the keys in remove dropped from the top level (after toJSON, as
 // fast-safe-stringify does). A state with a cycle falls back to the
-// interpreted serialiser, which writes "[Circular]".
-func (s *slot) stringify(v goja.Value, remove []string) ([]byte, error) {
+// interpreted serialiser, which writes "[Circular]". hint is writeJSON's.
+func (s *slot) stringify(v goja.Value, remove []string, hint int) ([]byte, error) {
 	vm := s.vm
 	root := v
 	if o, ok := v.(*goja.Object); ok && len(remove) > 0 {
@@ -484,7 +484,7 @@ func (s *slot) stringify(v goja.Value, remove []string) ([]byte, error) {
 			root = c
 		}
 	}
-	js, ok, err := s.writeJSON(root)
+	js, ok, err := s.writeJSON(root, hint)
 	if err != nil {
 		if strings.Contains(err.Error(), "circular structure") {
 			r, err := s.strfy(goja.Undefined(), v, vm.ToValue(remove))
@@ -507,7 +507,7 @@ func (s *slot) stringify(v goja.Value, remove []string) ([]byte, error) {
 		// a big state: the buffer itself is the result, not copied (a
 		// copy of a 7 MB final state was a peak of its own in make
 		// bench's map 100k); one less than half full (sized for a bigger
-		// input, see jsonHint) is copied out rather than kept whole
+		// input, see writeJSON) is copied out rather than kept whole
 		return js, nil
 	}
 	out := bytes.Clone(js)

@@ -104,7 +104,7 @@ func TestStringify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.stringify(v, tc.remove)
+			got, err := s.stringify(v, tc.remove, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -392,7 +392,7 @@ func TestWriteJSONMatchesGoja(t *testing.T) {
 			}
 			var out string
 			if write {
-				js, ok, err := s.writeJSON(v)
+				js, ok, err := s.writeJSON(v, 0)
 				switch {
 				case err != nil:
 					out = "error: " + err.Error()
@@ -459,7 +459,7 @@ func TestWriteJSONMatchesGoja(t *testing.T) {
 	}
 	defer func() { _, _ = s.vm.RunString(`delete Object.prototype.toJSON`) }()
 	v, _ := s.vm.RunString(`({a: {b: 1}, c: [{}]})`)
-	js, _, err := s.writeJSON(v.(*goja.Object).Get("a"))
+	js, _, err := s.writeJSON(v.(*goja.Object).Get("a"), 0)
 	r, _ := s.jsonStr(goja.Undefined(), v.(*goja.Object).Get("a"))
 	if err != nil || string(js) != r.String() {
 		t.Errorf("Object.prototype.toJSON: got %s (%v), want %s", js, err, r)

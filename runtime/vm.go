@@ -64,11 +64,6 @@ type slot struct {
 	jsonStr  goja.Callable // goja's JSON.stringify (installJSONStringify replaces the global's)
 	// jsonBuf is writeJSON's buffer, kept between calls
 	jsonBuf []byte
-	// jsonHint is the size a final state's JSON is expected to reach (its
-	// step's input's): writeJSON starts a buffer that big rather than
-	// growing one by appends, each growth leaving the last buffer as
-	// garbage (four times the output in all at Go's 1.25 growth factor)
-	jsonHint int
 	// objectProto and arrayProto are the VM's own Object.prototype and
 	// Array.prototype
 	objectProto, arrayProto *goja.Object
