@@ -86,11 +86,7 @@ func (e *encoder) optStr(key, s string) {
 
 func (e *encoder) int(n int) { e.b = strconv.AppendInt(e.b, int64(n), 10) }
 
-func (e *encoder) time(t time.Time) {
-	e.b = append(e.b, '"')
-	e.b = t.AppendFormat(e.b, time.RFC3339Nano)
-	e.b = append(e.b, '"')
-}
+func (e *encoder) time(t time.Time) { e.b = jsonvalue.AppendTime(e.b, t) }
 
 // strMap writes m with its keys sorted (nil is null, as for a field
 // without omitempty).

@@ -171,14 +171,9 @@ func appendOptInt(b []byte, key string, n int) []byte {
 	return strconv.AppendInt(append(b, key...), int64(n), 10)
 }
 
-// appendTime writes t as time.Time's MarshalJSON does (RFC 3339 with
-// nanoseconds as needed); stored times are UTC milliseconds, far inside
-// the years MarshalJSON accepts.
-func appendTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
+// appendTime writes t as time.Time's MarshalJSON does; stored times are
+// UTC milliseconds, far inside the years MarshalJSON accepts.
+func appendTime(b []byte, t time.Time) []byte { return jsonvalue.AppendTime(b, t) }
 
 // appendString writes s as a JSON string, as json.Marshal does without
 // HTML escaping: the record is never embedded in a page.

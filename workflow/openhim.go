@@ -74,8 +74,7 @@ func AppendOpenHIMState(b []byte, tx mediator.TxContext, runID string) []byte {
 	str("lastRunAt", tx.LastRunAt)
 	if tx.LastRunAtTime != nil {
 		b = append(b, sep)
-		b = append(b, `"lastRunAtTime":"`...)
-		b = append(tx.LastRunAtTime.AppendFormat(b, time.RFC3339Nano), '"')
+		b = jsonvalue.AppendTime(append(b, `"lastRunAtTime":`...), *tx.LastRunAtTime)
 		sep = ','
 	}
 	str("parentId", tx.ParentID)

@@ -1,6 +1,9 @@
 package jsonvalue
 
-import "unicode/utf8"
+import (
+	"time"
+	"unicode/utf8"
+)
 
 const hexDigits = "0123456789abcdef"
 
@@ -90,3 +93,13 @@ var safeASCII, htmlSafeASCII = func() (plain, html [utf8.RuneSelf]bool) {
 	}
 	return plain, html
 }()
+
+// AppendTime appends t as time.Time's MarshalJSON writes it (RFC 3339
+// with nanoseconds as needed, quoted) for a time MarshalJSON accepts
+// (years 0-9999, offsets under 24 hours); the hand-written encoders
+// (history records, the OpenHIM envelope, state.openhim) share it.
+func AppendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
