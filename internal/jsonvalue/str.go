@@ -40,22 +40,7 @@ func appendString(b []byte, s string, safe *[utf8.RuneSelf]bool, js bool) []byte
 				continue
 			}
 			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
+			b = appendEscape(b, c)
 			i++
 			start = i
 			continue
@@ -81,6 +66,28 @@ func appendString(b []byte, s string, safe *[utf8.RuneSelf]bool, js bool) []byte
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// appendEscape appends the escape both quotings write for an ASCII byte
+// that is not safe: a quote, a backslash or a control character (\b \f \n
+// \r \t by name, the others as \u00xx). AppendCanonical writes a decoded
+// \u escape with it, so its strings are AppendJSString's.
+func appendEscape(b []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(b, '\\', c)
+	case '\b':
+		return append(b, '\\', 'b')
+	case '\f':
+		return append(b, '\\', 'f')
+	case '\n':
+		return append(b, '\\', 'n')
+	case '\r':
+		return append(b, '\\', 'r')
+	case '\t':
+		return append(b, '\\', 't')
+	}
+	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 }
 
 // safeASCII and htmlSafeASCII mark the ASCII bytes a string keeps as they
