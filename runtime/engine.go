@@ -605,7 +605,9 @@ func errorRecord(vm *goja.Runtime, c *compiled, e *Error, step, msg string, runn
 		_ = o.Set("step", step)
 	case "AdaptorError":
 		if e.Details != nil {
-			_ = o.Set("details", e.Details)
+			// keys sorted: set as the Go map it is, its keys came out in
+			// Go's random map order, a different state every run
+			_ = o.Set("details", jsonToValue(vm, e.Details))
 		}
 	}
 	_ = o.Set("severity", e.Severity)

@@ -243,10 +243,14 @@ func parseBody(env *adaptors.Env, body, ct string, status int64, parseAs goja.Va
 func tryJSONParse(vm *goja.Runtime, s string) (v goja.Value, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
-			if _, isJS := r.(*goja.Exception); !isJS {
+			// callJSON rethrows JSON.parse's SyntaxError as the thrown
+			// value itself (throwErr); an interrupt is neither and goes on
+			switch r.(type) {
+			case *goja.Exception, goja.Value:
+				ok = false
+			default:
 				panic(r)
 			}
-			ok = false
 		}
 	}()
 	return callJSON(vm, "parse", vm.ToValue(s)), true
