@@ -31,3 +31,24 @@ func CloneMap(m map[string]any) map[string]any {
 	}
 	return out
 }
+
+// Truthy is JavaScript's truthiness of a decoded JSON (or YAML) value:
+// false for null, false, "", 0 and NaN; true for anything else, objects
+// and arrays included.
+func Truthy(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return t
+	case string:
+		return t != ""
+	case float64:
+		return t != 0 && t == t
+	case int:
+		return t != 0
+	case int64:
+		return t != 0
+	}
+	return true
+}

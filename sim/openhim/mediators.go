@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jobmediator/jobmediator/internal/jsonvalue"
 )
 
 const passwordMask = "**********"
@@ -506,7 +508,7 @@ func maskPasswords(defs []any, config any) {
 		def := obj(d)
 		p := str(def["param"])
 		v := cfg[p]
-		if !truthy(v) {
+		if !jsonvalue.Truthy(v) {
 			continue
 		}
 		switch str(def["type"]) {
@@ -538,7 +540,7 @@ func restoreMaskedPasswords(defs []any, masked, stored any) {
 		p := str(def["param"])
 		switch str(def["type"]) {
 		case "password":
-			if !truthy(m[p]) || !truthy(s[p]) {
+			if !jsonvalue.Truthy(m[p]) || !jsonvalue.Truthy(s[p]) {
 				continue
 			}
 			if boolean(def["array"]) {
@@ -552,25 +554,11 @@ func restoreMaskedPasswords(defs []any, masked, stored any) {
 				m[p] = s[p]
 			}
 		case "struct":
-			if truthy(m[p]) && truthy(s[p]) {
+			if jsonvalue.Truthy(m[p]) && jsonvalue.Truthy(s[p]) {
 				restoreMaskedPasswords(arr(def["template"]), m[p], s[p])
 			}
 		}
 	}
-}
-
-func truthy(v any) bool {
-	switch t := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return t
-	case string:
-		return t != ""
-	case float64:
-		return t != 0
-	}
-	return true
 }
 
 // mediatorHeartbeat is POST /mediators/:urn/heartbeat (§3).
