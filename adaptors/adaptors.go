@@ -109,6 +109,10 @@ type Definition struct {
 	// Host returns the Go functions exposed to Source as `host`. It is called
 	// once per VM; functions read the current run from env.Run().
 	Host func(env *Env) map[string]any
+	// Native returns the VM-free form of operation name in version v for
+	// declarative jobs (see native.go); nil: the operation always runs in
+	// the VM. Nil Native: no operation has one.
+	Native func(v Version, name string) NativeOp
 }
 
 var (

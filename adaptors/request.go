@@ -1,6 +1,7 @@
 package adaptors
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -116,13 +117,9 @@ func (o RequestOptions) Fetch(env *Env, r Request) *recorder.Response {
 		method = http.MethodGet
 	}
 	raw := StringOf(r.URL)
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.Scheme == "" || !o.AnyScheme && u.Scheme != "http" && u.Scheme != "https" {
-		env.Throw(o.BadURL(raw), map[string]any{"code": "EINVALIDURL"})
-	}
-	req, err := http.NewRequest(method, u.String(), nil)
+	req, err := o.NewRequest(method, raw)
 	if err != nil {
-		env.Throw("building request: "+err.Error(), map[string]any{"code": "EINVALIDURL"})
+		env.Throw(err.Error(), map[string]any{"code": "EINVALIDURL"})
 	}
 	if h, ok := r.Headers.(*goja.Object); ok {
 		for _, k := range h.Keys() {
@@ -155,11 +152,7 @@ func (o RequestOptions) Fetch(env *Env, r Request) *recorder.Response {
 			client = &c
 		}
 	}
-	name := method + " " + u.EscapedPath()
-	if o.System != "" {
-		name = o.System + " " + name
-	}
-	resp, err := client.Do(run.Ctx, name, req, body)
+	resp, err := o.Send(run, client, req, body)
 	if err != nil {
 		props := map[string]any{}
 		if ne, ok := err.(*recorder.NetError); ok {
@@ -168,6 +161,32 @@ func (o RequestOptions) Fetch(env *Env, r Request) *recorder.Response {
 		env.Throw(err.Error(), props)
 	}
 	return resp
+}
+
+// NewRequest is the request for method and raw (an absolute URL of a
+// scheme this adaptor sends), or the error a bad URL gets: nothing can be
+// sent then.
+func (o RequestOptions) NewRequest(method, raw string) (*http.Request, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Scheme == "" || !o.AnyScheme && u.Scheme != "http" && u.Scheme != "https" {
+		return nil, errors.New(o.BadURL(raw))
+	}
+	req, err := http.NewRequest(method, u.String(), nil)
+	if err != nil {
+		return nil, errors.New("building request: " + err.Error())
+	}
+	return req, nil
+}
+
+// Send makes the recorded call of req (from NewRequest, its headers set)
+// with body (nil: none) through client, and names its orchestration
+// "[System ]METHOD /path". A transport failure is a *recorder.NetError.
+func (o RequestOptions) Send(run *Run, client *recorder.Client, req *http.Request, body []byte) (*recorder.Response, error) {
+	name := req.Method + " " + req.URL.EscapedPath()
+	if o.System != "" {
+		name = o.System + " " + name
+	}
+	return client.Do(run.Ctx, name, req, body)
 }
 
 // StringOf is String(v) for a present value and "" for a missing,

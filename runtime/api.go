@@ -25,6 +25,9 @@ type Options struct {
 	MaxInputBytes int              // input state cap; default 10 MiB
 	PoolSize      int              // warm VMs kept per (adaptor, version, compat); default 4
 	Now           func() time.Time // injectable clock (tests); default time.Now
+	// VMOnly runs declarative jobs in the VM too (native.go): the tests
+	// that hold the native step to the VM's results run both.
+	VMOnly bool
 }
 
 // RunRequest asks for one run of a workflow (workflow.Local walks it in

@@ -40,9 +40,12 @@ type compiled struct {
 	// identifier-like word of its source); nil when it may write any, and
 	// the VM's reset checks them all.
 	globals []string
-	gen     string // generated source (debugging and tests)
-	edits   []edit // applied edits, sorted, for mapping positions back
-	orig    string
+	// plan is the job's one operation call when it is declarative (see
+	// native.go), nil otherwise.
+	plan  *plan
+	gen   string // generated source (debugging and tests)
+	edits []edit // applied edits, sorted, for mapping positions back
+	orig  string
 }
 
 // edit replaces orig[pos:end] with text. Insertions have end == pos.
@@ -145,7 +148,7 @@ func compileSource(name, src string, compat config.Compat) (*compiled, error) {
 		c := &compiled{name: name, edits: sortEdits(cp.edits), orig: stripped, gen: gen}
 		return nil, c.compileErr(err)
 	}
-	return &compiled{prog: p, name: name, ops: cp.nops, opPos: cp.opPos, opNames: cp.opNames, warnings: cp.warnings,
+	return &compiled{prog: p, name: name, ops: cp.nops, plan: planOf(prog, compat), opPos: cp.opPos, opNames: cp.opNames, warnings: cp.warnings,
 		globals: jobGlobals(gen, compat), gen: gen, edits: sortEdits(cp.edits), orig: stripped}, nil
 }
 

@@ -28,6 +28,8 @@ type Engine struct {
 	// red is the default redactor, built once: redact.New is not cheap and
 	// every run clones a redactor anyway.
 	red *redact.Redactor
+	// native counts declarative steps by how they ended (NativeCounts)
+	native struct{ ran, replayed, declined atomic.Int64 }
 }
 
 // New returns an engine with defaults applied to zero options.
@@ -337,6 +339,21 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 		defJSON = string(b)
 	}
 
+	var replay *recorder.Replay
+	if op := nativeOp(c, p); op != nil && !e.opts.VMOnly && defJSON == "" && confJSON == "" {
+		o, nerr, rp, done := e.nativeStep(ctx, r, op, c, conf)
+		switch {
+		case done:
+			e.native.ran.Add(1)
+			return sr, o, nerr
+		case rp != nil:
+			e.native.replayed.Add(1)
+		default:
+			e.native.declined.Add(1)
+		}
+		replay = rp
+	}
+
 	s, err := p.get()
 	if err != nil {
 		return sr, nil, &Error{Name: "ImportError", Severity: "crash", Source: "runtime", Message: fmt.Sprintf("job %s: loading adaptor: %v", job.Key, err)}
@@ -367,6 +384,7 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 	cutOff := new(atomic.Bool) // an external call was still waiting at the deadline
 	client := r.HTTP.ForStep(job.Key)
 	client.CutOff = cutOff
+	client.Replay = replay
 	s.env.SetRun(&adaptors.Run{
 		Ctx: stepCtx, HTTP: client, StepID: id, Now: e.opts.Now, Values: r.Values, CutOff: cutOff,
 		Log: logf,

@@ -78,13 +78,9 @@ func Host(env *adaptors.Env) map[string]any {
 		run.Values["http.cookies"] = j
 		return j
 	}
-	request := adaptors.RequestOptions{
-		BadURL:    func(raw string) string { return fmt.Sprintf("invalid URL %q: want an absolute http(s) URL", raw) },
-		AnyScheme: true, SetCookie: true, Client: tlsClient,
-	}
 	h := map[string]any{
-		"request":       adaptors.HostRequestWith(env, request),
-		"modernRequest": modernRequest(env, request),
+		"request":       adaptors.HostRequestWith(env, httpRequest),
+		"modernRequest": modernRequest(env, httpRequest),
 		"cookies": func(raw string) string {
 			j := jar(env.Run())
 			u, err := url.Parse(raw)
@@ -114,6 +110,13 @@ func Host(env *adaptors.Env) map[string]any {
 		h[k] = f
 	}
 	return h
+}
+
+// httpRequest is how language-http makes its calls (the VM's host
+// functions and the native operations alike).
+var httpRequest = adaptors.RequestOptions{
+	BadURL:    func(raw string) string { return fmt.Sprintf("invalid URL %q: want an absolute http(s) URL", raw) },
+	AnyScheme: true, SetCookie: true, Client: tlsClient,
 }
 
 // tlsClient applies a request's tls option (host.request's "tls": the
@@ -223,5 +226,6 @@ func init() {
 		Supports: func(v adaptors.Version) bool { return v.Major >= 1 && v.Major <= 7 },
 		Source:   func(adaptors.Version) string { return source },
 		Host:     Host,
+		Native:   native,
 	})
 }

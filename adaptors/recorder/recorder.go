@@ -187,6 +187,18 @@ type Client struct {
 	// CutOff, when set, is set if the caller's context ended while a
 	// request was in flight (see adaptors.Run.CutOff).
 	CutOff *atomic.Bool
+	// Replay, when set, answers the first call made through this client
+	// (or a copy of it) instead of sending it, and records nothing: the
+	// call was sent and recorded already (see adaptors.NativeResult).
+	Replay *Replay
+}
+
+// Replay is the outcome of a call already made: a response, or the
+// transport error it ended in.
+type Replay struct {
+	Resp *Response
+	Err  error
+	used atomic.Bool
 }
 
 // Transport is the outbound transport adaptors share by default: Go's
@@ -227,6 +239,9 @@ func (c *Client) ForStep(step string) *Client {
 // name (e.g. "POST /api/dataValueSets"). Redirects are not followed unless the
 // underlying http.Client does so.
 func (c *Client) Do(ctx context.Context, name string, req *http.Request, body []byte) (*Response, error) {
+	if r := c.Replay; r != nil && r.used.CompareAndSwap(false, true) {
+		return r.Resp, r.Err
+	}
 	if c.CutOff != nil {
 		defer func(caller context.Context) {
 			if caller.Err() != nil {

@@ -149,3 +149,12 @@ func ValueEnd(b []byte, i int) int {
 	}
 	return i
 }
+
+// Members hands f each top-level member of a JSON object (key as written,
+// quotes included, and value as written); false when doc is not a valid
+// JSON object.
+func Members(doc []byte, f func(key, value []byte)) bool { return members(doc, f) }
+
+// KeyIs reports whether raw, a JSON string as written (quotes included),
+// is key.
+func KeyIs(raw []byte, key string) bool { return keyIs(raw, key) }
