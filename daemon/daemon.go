@@ -188,7 +188,9 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 			_ = st.Close()
 			return nil, fmt.Errorf("starting the job worker processes: %w (JM_ISOLATION=none runs jobs in the daemon instead)", err)
 		}
-		d.pool, d.runner = pool, pool
+		// declarative workflows (one operation on literals and $
+		// references per job) stay in the daemon: workflow.Split
+		d.pool, d.runner = pool, &workflow.Split{Engine: d.engine, Isolated: pool}
 	}
 	if err := d.setupConsole(logOut); err != nil {
 		if d.pool != nil {
