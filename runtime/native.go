@@ -84,13 +84,30 @@ func planOf(prog *ast.Program, compat config.Compat) *plan {
 	return p
 }
 
-// statePath reads $, $.a or $.a.b… (dots and names only).
+// statePath reads $, $.a or $.a.b… (dots and names only), or the same
+// written as an arrow function, s => s.a.b (what $.a.b compiles to).
 func statePath(e ast.Expression) ([]string, bool) {
+	if af, ok := e.(*ast.ArrowFunctionLiteral); ok {
+		if af.Async || len(af.ParameterList.List) != 1 || af.ParameterList.Rest != nil || af.ParameterList.List[0].Initializer != nil {
+			return nil, false
+		}
+		param, ok := af.ParameterList.List[0].Target.(*ast.Identifier)
+		body, isExpr := af.Body.(*ast.ExpressionBody)
+		if !ok || !isExpr {
+			return nil, false
+		}
+		return memberPath(body.Expression, param.Name.String())
+	}
+	return memberPath(e, "$")
+}
+
+// memberPath reads root, root.a or root.a.b….
+func memberPath(e ast.Expression, root string) ([]string, bool) {
 	switch x := e.(type) {
 	case *ast.Identifier:
-		return []string{}, x.Name == "$"
+		return []string{}, x.Name.String() == root
 	case *ast.DotExpression:
-		left, ok := statePath(x.Left)
+		left, ok := memberPath(x.Left, root)
 		if !ok {
 			return nil, false
 		}
