@@ -171,7 +171,7 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 	store.OnJournalError(st, func(err error) {
 		log.WithError(err).Error("store: a queued history or orchestration write failed")
 	})
-	mo := metrics.Options{Queue: metrics.StoreQueue(st)}
+	mo := metrics.Options{Queue: metrics.StoreQueue(st), Declarative: d.engine.NativeCounts}
 	if d.regr != nil {
 		mo.Registered = d.regr.Ready
 	}

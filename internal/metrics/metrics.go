@@ -25,6 +25,11 @@ type Options struct {
 	// heartbeating with OpenHIM core. Nil (not registering) leaves
 	// jobmediator_openhim_registered out.
 	Registered func() bool
+	// Declarative counts the declarative steps the daemon's engine took
+	// up, by how they went: "native" (no VM), "replayed" (the answer
+	// handed to the VM) and "declined" (run in the VM); read at scrape
+	// time. Nil leaves jobmediator_declarative_steps out.
+	Declarative func() (native, replayed, declined int64)
 }
 
 // Metrics is Job Mediator's metric set on its own Registry.
@@ -85,6 +90,15 @@ func New(o Options) *Metrics {
 					return map[string]float64{"": 1}, nil
 				}
 				return map[string]float64{"": 0}, nil
+			})
+	}
+	if o.Declarative != nil {
+		counts := o.Declarative
+		r.GaugeFunc("jobmediator_declarative_steps",
+			"Declarative steps (one adaptor operation on literals and $ references) run in the daemon since it started, by how they went: native (without a VM), replayed (an error or odd answer handed to the VM), declined (run in the VM). A counter.",
+			"way", func(context.Context) (map[string]float64, error) {
+				n, r, d := counts()
+				return map[string]float64{"native": float64(n), "replayed": float64(r), "declined": float64(d)}, nil
 			})
 	}
 	return m
