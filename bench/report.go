@@ -14,6 +14,9 @@ import (
 type Config struct {
 	Binary        string        // bin/jobmediator
 	Project       string        // examples/hello-upstream
+	// Scripted is the same workflow with a job that runs in the VM
+	// (bench/scripted-upstream); "" leaves it out.
+	Scripted string
 	NodeDir       string        // bench/node (package.json, run.mjs, node_modules)
 	WorkDir       string        // scratch (data dirs, logs, inputs)
 	Out           string        // bench/results/latest.json
@@ -111,22 +114,24 @@ func cell(f Figure, prec int) string {
 func WriteTable(w io.Writer, r *Results) {
 	fmt.Fprintf(w, "make bench — %s, commit %s, %s; median ±half-range of %d repeats; pinned: %v\n\n", r.Date.Format("2006-01-02 15:04 UTC"), r.Commit, r.Machine, r.Repeats, r.Pinned)
 	if len(r.Routed) > 0 {
-		fmt.Fprintf(w, "Routed transaction (examples/hello-upstream, embedded store, no OpenHIM) vs a bare Go handler making the same upstream call, %s per run; mediator = jobs in worker processes (default), in-process = JM_ISOLATION=none\n\n", r.Duration)
-		fmt.Fprintln(w, "| load | mediator req/s | in-process req/s | bare req/s | mediator/bare | in-process/bare | mediator p50 / p99 ms | in-process p50 / p99 ms | bare p50 / p99 ms | errors |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Fprintf(w, "Routed transaction (examples/hello-upstream, embedded store, no OpenHIM) vs a bare Go handler making the same upstream call, %s per run; mediator = the default (its declarative job runs in the daemon without a VM), in-process = JM_ISOLATION=none, scripted = the same workflow with a job that maps the body in JavaScript (bench/scripted-upstream: in a worker process, the default for any job that is not declarative)\n\n", r.Duration)
+		fmt.Fprintln(w, "| load | mediator req/s | in-process req/s | scripted req/s | bare req/s | mediator/bare | in-process/bare | scripted/bare | mediator p50 / p99 ms | in-process p50 / p99 ms | scripted p50 / p99 ms | bare p50 / p99 ms | errors |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 		for _, x := range r.Routed {
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s / %s | %d |\n", x.Scenario,
-				cell(x.MediatorRPS, 0), cell(x.InProcessRPS, 0), cell(x.BareRPS, 0), cell(x.Ratio, 3), cell(x.InProcessRatio, 3),
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s / %s | %s / %s | %d |\n", x.Scenario,
+				cell(x.MediatorRPS, 0), cell(x.InProcessRPS, 0), cell(x.ScriptedRPS, 0), cell(x.BareRPS, 0),
+				cell(x.Ratio, 3), cell(x.InProcessRatio, 3), cell(x.ScriptedRatio, 3),
 				cell(x.MediatorP50, 1), cell(x.MediatorP99, 1), cell(x.InProcessP50, 1), cell(x.InProcessP99, 1),
-				cell(x.BareP50, 1), cell(x.BareP99, 1), x.Errors)
+				cell(x.ScriptedP50, 1), cell(x.ScriptedP99, 1), cell(x.BareP50, 1), cell(x.BareP99, 1), x.Errors)
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "CPU per request (user+system time of each server's process tree, job workers included, over the run, divided by the requests it served): unlike req/s, little changed by what else runs on the machine")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| load | mediator µs | in-process µs | bare µs | bare/mediator | bare/in-process |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|")
+		fmt.Fprintln(w, "| load | mediator µs | in-process µs | scripted µs | bare µs | bare/mediator | bare/in-process | bare/scripted |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 		for _, x := range r.Routed {
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", x.Scenario, cell(x.MediatorCPU, 0), cell(x.InProcessCPU, 0), cell(x.BareCPU, 0), cell(x.CPURatio, 3), cell(x.InProcessCPURatio, 3))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", x.Scenario, cell(x.MediatorCPU, 0), cell(x.InProcessCPU, 0),
+				cell(x.ScriptedCPU, 0), cell(x.BareCPU, 0), cell(x.CPURatio, 3), cell(x.InProcessCPURatio, 3), cell(x.ScriptedCPURatio, 3))
 		}
 		fmt.Fprintln(w)
 	}

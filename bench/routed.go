@@ -147,6 +147,11 @@ func (cfg *Config) startServer(name, readyURL, url string, cmd *exec.Cmd) (*serv
 }
 
 func (cfg *Config) startMediator(name, upstream string, env ...string) (*server, error) {
+	return cfg.startProject(name, cfg.Project, upstream, env...)
+}
+
+// startProject starts the binary under test serving project.
+func (cfg *Config) startProject(name, project, upstream string, env ...string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -159,7 +164,7 @@ func (cfg *Config) startMediator(name, upstream string, env ...string) (*server,
 	if err := os.WriteFile(creds, []byte(fmt.Sprintf("upstream:\n  baseUrl: %s\n  username: demo\n  password: demo-secret\n", upstream)), 0o600); err != nil {
 		return nil, err
 	}
-	cmd := cfg.pinned("0", cfg.Binary, "serve", "--project", cfg.Project, "--credentials", creds)
+	cmd := cfg.pinned("0", cfg.Binary, "serve", "--project", project, "--credentials", creds)
 	cmd.Env = append(os.Environ(), "JM_DATA_DIR="+filepath.Join(dir, "data"), fmt.Sprintf("SERVER_PORT=%d", port), "OPENHIM_URL=")
 	cmd.Env = append(cmd.Env, cfg.MediatorEnv...)
 	cmd.Env = append(cmd.Env, env...)
@@ -234,6 +239,14 @@ type RoutedRow struct {
 	BareCPU           Figure `json:"bareCpuUs"`
 	CPURatio          Figure `json:"cpuRatio"`
 	InProcessCPURatio Figure `json:"inProcessCpuRatio"`
+	// Scripted*: bench/scripted-upstream, a job run in the VM (in a worker
+	// process): what a request costs when its job is not declarative
+	ScriptedRPS      Figure `json:"scriptedRps"`
+	ScriptedRatio    Figure `json:"scriptedRatio"`
+	ScriptedP50      Figure `json:"scriptedP50"`
+	ScriptedP99      Figure `json:"scriptedP99"`
+	ScriptedCPU      Figure `json:"scriptedCpuUs"`
+	ScriptedCPURatio Figure `json:"scriptedCpuRatio"`
 	Errors            int    `json:"errors"`
 	FirstError        string `json:"firstError,omitempty"`
 }
@@ -273,6 +286,14 @@ func (cfg *Config) Routed() ([]RoutedRow, error) {
 	}
 	defer bare.stop()
 	servers := []*server{med, inproc, bare}
+	var scripted *server
+	if cfg.Scripted != "" {
+		if scripted, err = cfg.startProject("mediator-scripted", cfg.Scripted, upstream); err != nil {
+			return nil, err
+		}
+		defer scripted.stop()
+		servers = []*server{med, inproc, scripted, bare}
+	}
 	// warm all (VM pools, workers, connection pools)
 	for _, s := range servers {
 		r := closedLoop(target{URL: s.url, Body: routedBody}, 16, time.Second)
@@ -325,6 +346,11 @@ func (cfg *Config) Routed() ([]RoutedRow, error) {
 		// bare's CPU per request over the mediator's: how many mediator
 		// requests a core does per bare request
 		row.CPURatio, row.InProcessCPURatio = ratio(row.BareCPU, row.MediatorCPU), ratio(row.BareCPU, row.InProcessCPU)
+		if scripted != nil {
+			row.ScriptedRPS, row.ScriptedP50, row.ScriptedP99 = figure("req/s", rps[scripted]), figure("ms", p50s[scripted]), figure("ms", p99s[scripted])
+			row.ScriptedCPU = figure("µs", cpus[scripted])
+			row.ScriptedRatio, row.ScriptedCPURatio = ratio(row.ScriptedRPS, row.BareRPS), ratio(row.BareCPU, row.ScriptedCPU)
+		}
 		rows = append(rows, row)
 	}
 	return rows, nil

@@ -71,6 +71,7 @@ func main() {
 	only := ""
 	flag.StringVar(&cfg.Binary, "bin", "bin/jobmediator", "the jobmediator binary under test")
 	flag.StringVar(&cfg.Project, "project", "examples/hello-upstream", "project routed transactions run")
+	flag.StringVar(&cfg.Scripted, "scripted", "bench/scripted-upstream", "the same workflow with a job run in the VM, measured alongside (\"\": leave out)")
 	flag.StringVar(&cfg.NodeDir, "node", "bench/node", "directory with run.mjs and node_modules")
 	flag.StringVar(&cfg.Out, "out", "bench/results/latest.json", "JSON results")
 	flag.IntVar(&cfg.Repeats, "repeats", 3, "repeats per figure")
@@ -100,7 +101,7 @@ func main() {
 			return
 		}
 	}
-	for _, p := range []*string{&cfg.Binary, &cfg.Project, &cfg.NodeDir, &cfg.Out, &cfg.ProfileDir} {
+	for _, p := range []*string{&cfg.Binary, &cfg.Project, &cfg.Scripted, &cfg.NodeDir, &cfg.Out, &cfg.ProfileDir} {
 		if *p == "" {
 			continue
 		}
