@@ -12,11 +12,11 @@ import (
 
 // Config is one `make bench` run.
 type Config struct {
-	Binary        string        // bin/jobmediator
-	Project       string        // examples/hello-upstream
+	Binary  string // bin/jobmediator
+	Project string // examples/hello-upstream
 	// Scripted is the same workflow with a job that runs in the VM
 	// (bench/scripted-upstream); "" leaves it out.
-	Scripted string
+	Scripted      string
 	NodeDir       string        // bench/node (package.json, run.mjs, node_modules)
 	WorkDir       string        // scratch (data dirs, logs, inputs)
 	Out           string        // bench/results/latest.json

@@ -247,8 +247,8 @@ type RoutedRow struct {
 	ScriptedP99      Figure `json:"scriptedP99"`
 	ScriptedCPU      Figure `json:"scriptedCpuUs"`
 	ScriptedCPURatio Figure `json:"scriptedCpuRatio"`
-	Errors            int    `json:"errors"`
-	FirstError        string `json:"firstError,omitempty"`
+	Errors           int    `json:"errors"`
+	FirstError       string `json:"firstError,omitempty"`
 }
 
 func (cfg *Config) runLoad(s *server, sc RoutedScenario) LoadResult {
