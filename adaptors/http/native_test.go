@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -322,4 +323,41 @@ func TestNativeTimeout(t *testing.T) {
 			t.Fatalf("the native step did not end it (ran %d)", ran)
 		}
 	}
+}
+
+// FuzzNativeMatchesVM: for any input state and any answer body the
+// upstream gives, the native step and the VM agree (or the native step
+// declined or replayed, which the VM's result covers by construction).
+func FuzzNativeMatchesVM(f *testing.F) {
+	for _, seed := range []struct{ input, answer string }{
+		{`{"data":{"name":"x","n":1.0}}`, `{"ok":true}`},
+		{`{}`, `[1,2,{"a":"\u00e9"}]`},
+		{`{"data":null,"references":[1]}`, `"text"`},
+		{`{"data":{"a":{"b":[1e21,1e-7,-0]}}}`, `{"x":12345678901234567890}`},
+		{`{"data":"s","x":{"y":"\ud83d\ude00"}}`, `not json`},
+		{`{"data":{"a":1,"a":2}}`, `{"a":1,"a":2}`},
+		{`{"data":{"1":1}}`, `{"__proto__":{}}`},
+	} {
+		f.Add(seed.input, seed.answer)
+	}
+	var answer atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, answer.Load().(string))
+	}))
+	defer srv.Close()
+	conf := map[string]any{"baseUrl": srv.URL, "username": "u", "password": "p"}
+	native, vm := runtime.New(runtime.Options{}), runtime.New(runtime.Options{VMOnly: true})
+	job := &config.Job{Key: "step", Adaptor: "@openfn/language-http@7", Body: `post('/x', $.data)`, Credential: "cred"}
+	f.Fuzz(func(t *testing.T, input, body string) {
+		answer.Store(body)
+		got := runBoth(t, native, job, input, conf)
+		want := runBoth(t, vm, job, input, conf)
+		gb, _ := json.Marshal(got)
+		wb, _ := json.Marshal(want)
+		if string(gb) != string(wb) {
+			t.Fatalf("input %q answer %q\nnative: %s\nVM:     %s", input, body, gb, wb)
+		}
+	})
 }
