@@ -144,6 +144,15 @@ func (e *Engine) Declarative(job *config.Job, compat config.Compat) bool {
 	return nativeOp(c, p) != nil && len(job.State) == 0
 }
 
+// objectProtoNames are the properties every plain object inherits: a
+// path through one reads Object.prototype in JavaScript ($.data.constructor
+// is a function), not a member of the state's JSON.
+var objectProtoNames = map[string]bool{
+	"__proto__": true, "constructor": true, "hasOwnProperty": true, "isPrototypeOf": true,
+	"propertyIsEnumerable": true, "toLocaleString": true, "toString": true, "valueOf": true,
+	"__defineGetter__": true, "__defineSetter__": true, "__lookupGetter__": true, "__lookupSetter__": true,
+}
+
 // nativeState is a lightning step's input state read for a native step:
 // its members, each value as JSON.stringify writes it.
 type nativeState struct {
@@ -207,6 +216,11 @@ func (st *nativeState) arg(a planArg) (adaptors.NativeArg, bool) {
 	}
 	if len(a.path) == 0 || a.path[0] == "configuration" {
 		return adaptors.NativeArg{}, false // state.configuration is not in the input
+	}
+	for _, k := range a.path {
+		if objectProtoNames[k] {
+			return adaptors.NativeArg{}, false // inherited: not a member of the JSON
+		}
 	}
 	v, ok := st.get(a.path[0])
 	for _, k := range a.path[1:] {

@@ -229,6 +229,9 @@ func TestNativeMatchesVM(t *testing.T) {
 		{"array input", `post('/echo', $.data)`, `[1,2]`, base, declined},
 		{"state itself", `post('/echo', $)`, in, base, declined},
 		{"configuration ref", `post('/echo', $.configuration)`, in, base, declined},
+		{"inherited constructor", `post('/echo', $.data.constructor)`, in, base, declined},
+		{"inherited __proto__", `post('/echo', $.data.__proto__)`, in, base, declined},
+		{"inherited toString", `post('/echo', s => s.toString)`, in, base, declined},
 	}
 	vm := runtime.New(runtime.Options{VMOnly: true})
 	for _, c := range cases {
