@@ -40,11 +40,13 @@ type plan struct {
 	args []planArg
 }
 
-// planArg is a string literal (path nil) or a reference to state: $ is
-// the whole state (path empty), $.a.b is state.a.b.
+// planArg is a string literal (path and obj nil), a reference to state
+// ($ is the whole state, path empty; $.a.b is state.a.b), or an object
+// literal of string literals (obj: its JSON, as JSON.stringify writes it).
 type planArg struct {
 	lit  string
 	path []string
+	obj  []byte
 }
 
 // planOf is the plan of a lightning job's program, nil when it is not
@@ -71,7 +73,15 @@ func planOf(prog *ast.Program, compat config.Compat) *plan {
 		var arg planArg
 		switch x := a.(type) {
 		case *ast.StringLiteral:
-			arg.lit = x.Value.String()
+			if arg.lit = x.Value.String(); !plainString(arg.lit) {
+				return nil
+			}
+		case *ast.ObjectLiteral:
+			obj, ok := literalObject(x, nil, 0)
+			if !ok {
+				return nil
+			}
+			arg.obj = obj
 		default:
 			path, ok := statePath(a)
 			if !ok {
@@ -83,6 +93,63 @@ func planOf(prog *ast.Program, compat config.Compat) *plan {
 	}
 	return p
 }
+
+// literalObject appends the JSON of an object literal whose values are
+// string literals or such object literals (`{ headers: { 'X-A': '1' } }`):
+// plain keys only (no spread, computed or shorthand property, method,
+// getter, repeated key, __proto__ or integer-like key: each of those
+// changes what JavaScript makes of it), nested at most a few deep.
+func literalObject(o *ast.ObjectLiteral, out []byte, depth int) ([]byte, bool) {
+	if depth > 4 {
+		return nil, false
+	}
+	out = append(out, '{')
+	seen := map[string]bool{}
+	for i, p := range o.Value {
+		kp, ok := p.(*ast.PropertyKeyed)
+		if !ok || kp.Computed || kp.Kind != ast.PropertyKindValue {
+			return nil, false
+		}
+		var key string
+		switch k := kp.Key.(type) {
+		case *ast.Identifier:
+			key = k.Name.String()
+		case *ast.StringLiteral:
+			key = k.Value.String()
+		default:
+			return nil, false
+		}
+		if !plainString(key) {
+			return nil, false
+		}
+		if key == "__proto__" || seen[key] || strings.Trim(key, "0123456789") == "" {
+			return nil, false
+		}
+		seen[key] = true
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(jsonvalue.AppendJSString(out, key), ':')
+		switch v := kp.Value.(type) {
+		case *ast.StringLiteral:
+			if !plainString(v.Value.String()) {
+				return nil, false
+			}
+			out = jsonvalue.AppendJSString(out, v.Value.String())
+		case *ast.ObjectLiteral:
+			if out, ok = literalObject(v, out, depth+1); !ok {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+	}
+	return append(out, '}'), true
+}
+
+// plainString: a source string literal that is the same text in Go as in
+// the VM (a lone surrogate escape is not).
+func plainString(s string) bool { return !strings.ContainsRune(s, utf8.RuneError) }
 
 // statePath reads $, $.a or $.a.b… (dots and names only), or the same
 // written as an arrow function, s => s.a.b (what $.a.b compiles to).
@@ -211,6 +278,9 @@ func (st *nativeState) get(key string) ([]byte, bool) {
 // arg evaluates a plan argument; false where JavaScript would throw or
 // read what a JSON member lookup does not (a property of a non-object).
 func (st *nativeState) arg(a planArg) (adaptors.NativeArg, bool) {
+	if a.obj != nil {
+		return adaptors.NativeArg{Kind: adaptors.NativeJSON, JSON: a.obj}, true
+	}
 	if a.path == nil {
 		return adaptors.NativeArg{Kind: adaptors.NativeString, Str: a.lit}, true
 	}

@@ -2,6 +2,7 @@ package http
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,28 +43,37 @@ func native(v adaptors.Version, name string) adaptors.NativeOp {
 func nativeOp(method string, withData bool) adaptors.NativeOp {
 	return func(call *adaptors.NativeCall) adaptors.NativeResult {
 		declined := adaptors.NativeResult{Declined: true}
+		// (path[, data][, options]): get and del take no data
 		n := 1
 		if withData {
 			n = 2
 		}
-		if len(call.Args) == 0 || len(call.Args) > n || call.Args[0].Kind != adaptors.NativeString {
+		if len(call.Args) == 0 || len(call.Args) > n+1 || call.Args[0].Kind != adaptors.NativeString {
 			return declined
 		}
-		req, ok := nativeRequest(method, call.Args[0].Str, call.Conf)
+		var headers [][2]string
+		if len(call.Args) == n+1 {
+			var ok bool
+			if headers, ok = nativeHeaders(call.Args[n]); !ok {
+				return declined
+			}
+		}
+		req, ok := nativeRequest(method, call.Args[0].Str, call.Conf, headers)
 		if !ok {
 			return declined
 		}
 		var body []byte
-		if withData && len(call.Args) == 2 {
+		if withData && len(call.Args) >= 2 {
 			// modernRequest: a string is sent as it is, anything else
-			// present as JSON; both as application/json
+			// present as JSON; both as application/json unless the job
+			// gave a content type
 			switch d := call.Args[1]; d.Kind {
 			case adaptors.NativeString:
 				body = []byte(d.Str)
 			case adaptors.NativeJSON:
 				body = d.JSON
 			}
-			if body != nil {
+			if body != nil && !hasHeader(headers, "content-type") {
 				req.Header.Set("Content-Type", "application/json")
 			}
 		}
@@ -106,7 +116,7 @@ var executeLead = []string{"references", "data"}
 // nativeRequest is modernRequest's URL and Authorization for a path and
 // configuration with no request options; false where the VM would throw
 // or read a value this does not (then nothing is sent).
-func nativeRequest(method, path string, conf map[string]any) (*http.Request, bool) {
+func nativeRequest(method, path string, conf map[string]any, headers [][2]string) (*http.Request, bool) {
 	if _, ok := conf["tls"]; ok {
 		return nil, false
 	}
@@ -134,7 +144,10 @@ func nativeRequest(method, path string, conf map[string]any) (*http.Request, boo
 	if err != nil {
 		return nil, false
 	}
-	if hasBase {
+	for _, h := range headers {
+		req.Header.Set(h[0], h[1])
+	}
+	if hasBase && !hasHeader(headers, "authorization") {
 		if tok := conf["access_token"]; jsonvalue.Truthy(tok) {
 			s, ok := tok.(string)
 			if !ok {
@@ -151,4 +164,48 @@ func nativeRequest(method, path string, conf map[string]any) (*http.Request, boo
 		}
 	}
 	return req, true
+}
+
+// nativeHeaders reads an options argument that holds nothing but headers
+// of string values ({ headers: { 'X-A': '1' } }); false for anything else
+// (query, parseAs, errors, tls, … are the VM's) and for two names equal
+// but for case (which of them wins is the VM's object order).
+func nativeHeaders(a adaptors.NativeArg) ([][2]string, bool) {
+	if a.Kind != adaptors.NativeJSON || a.JSON[0] != '{' {
+		return nil, false
+	}
+	var hdr []byte
+	ok := true
+	jsonvalue.Members(a.JSON, func(k, v []byte) {
+		if !jsonvalue.KeyIs(k, "headers") || v[0] != '{' {
+			ok = false
+		}
+		hdr = v
+	})
+	if !ok {
+		return nil, false
+	}
+	var out [][2]string
+	if hdr == nil {
+		return out, true
+	}
+	jsonvalue.Members(hdr, func(k, v []byte) {
+		var name, value string
+		if v[0] != '"' || json.Unmarshal(k, &name) != nil || json.Unmarshal(v, &value) != nil || hasHeader(out, strings.ToLower(name)) {
+			ok = false
+			return
+		}
+		out = append(out, [2]string{name, value})
+	})
+	return out, ok
+}
+
+// hasHeader: a name in headers equal to lower (lower case) but for case.
+func hasHeader(headers [][2]string, lower string) bool {
+	for _, h := range headers {
+		if strings.ToLower(h[0]) == lower {
+			return true
+		}
+	}
+	return false
 }
