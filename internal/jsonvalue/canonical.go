@@ -315,38 +315,16 @@ func notPlain8(w uint64) uint64 {
 // JSON number or overflows float64.
 func canonNumber(out, src []byte, i int) ([]byte, int) {
 	start := i
-	if src[i] == '-' {
-		i++
-	}
-	intStart := i
-	switch {
-	case i < len(src) && src[i] == '0':
-		i++
-	case i < len(src) && '1' <= src[i] && src[i] <= '9':
-		i = digits(src, i+1)
-	default:
+	if i = numberEnd(src, i); i < 0 {
 		return out, -1
 	}
+	intStart := start
+	if src[start] == '-' {
+		intStart++
+	}
+	// digits only (no fraction, no exponent): a plain integer
+	plainInt := bytes.IndexAny(src[intStart:i], ".eE") < 0
 	integer := i - intStart
-	plainInt := true
-	if i < len(src) && src[i] == '.' {
-		j := digits(src, i+1)
-		if j == i+1 {
-			return out, -1
-		}
-		i, plainInt = j, false
-	}
-	if i < len(src) && (src[i] == 'e' || src[i] == 'E') {
-		i++
-		if i < len(src) && (src[i] == '+' || src[i] == '-') {
-			i++
-		}
-		j := digits(src, i)
-		if j == i {
-			return out, -1
-		}
-		i, plainInt = j, false
-	}
 	// An integer of up to 15 digits is below 2^53, so its float64 is
 	// exact and Number::toString writes the same digits; "-0" is 0.
 	if plainInt && integer <= 15 && !(src[intStart] == '0' && intStart > start) {
