@@ -1,10 +1,6 @@
 package adaptors
 
-import (
-	"net/http"
-
-	"github.com/jobmediator/jobmediator/adaptors/recorder"
-)
+import "github.com/jobmediator/jobmediator/adaptors/recorder"
 
 // A declarative job is one call of one operation whose arguments are
 // literals and references to state (`post('/records', $.data)`): nothing
@@ -54,20 +50,12 @@ type NativeResult struct {
 	// Data is the next state's data (composeNextState(state, data)): JSON
 	// as JSON.stringify writes it; nil for undefined.
 	Data []byte
-	// Lead are the keys the adaptor's execute puts first in the state its
-	// operations get, in order, where missing as [] (references) or null
-	// (data): language-http's Object.assign({references: [], data: null},
+	// Lead are the keys ("references", "data") the adaptor's execute puts
+	// first in the state its operations get, in order, where missing as []
+	// and null: language-http's Object.assign({references: [], data: null},
 	// state).
 	Lead []string
 }
 
 // NativeOp runs one operation of a declarative job.
 type NativeOp func(call *NativeCall) NativeResult
-
-// Outbound is one HTTP call in Go terms: what Fetch makes of a job's
-// request object, and what a Native operation builds directly.
-type Outbound struct {
-	Method, URL string
-	Header      http.Header
-	Body        []byte // nil: none
-}

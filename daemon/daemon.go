@@ -190,7 +190,7 @@ func New(s config.Settings, logOut io.Writer) (*Daemon, error) {
 		}
 		// declarative workflows (one operation on literals and $
 		// references per job) stay in the daemon: workflow.Split
-		d.pool, d.runner = pool, &workflow.Split{Engine: d.engine, Isolated: pool}
+		d.pool, d.runner = pool, workflow.NewSplit(d.engine, pool)
 	}
 	if err := d.setupConsole(logOut); err != nil {
 		if d.pool != nil {

@@ -1,9 +1,9 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
@@ -233,9 +233,6 @@ type nativeState struct {
 // key the VM orders or treats apart, configuration in the input, a
 // references that is not an array).
 func readState(input []byte) (*nativeState, bool) {
-	if len(bytes.TrimSpace(input)) == 0 {
-		return nil, false
-	}
 	canon, ok := jsonvalue.AppendCanonical(make([]byte, 0, len(input)), input)
 	if !ok || canon[0] != '{' {
 		return nil, false
@@ -350,49 +347,32 @@ func (st *nativeState) next(data []byte, lead []string, hint int) []byte {
 		}
 		return st.vals[i]
 	}
-	placed := func(name string) bool {
-		for _, l := range lead {
-			if l == name {
-				return true
-			}
-		}
-		return false
-	}
+	led := func(name string) bool { return slices.Contains(lead, name) }
 	for _, l := range lead {
-		switch {
-		case l == "data":
+		switch l {
+		case "data":
 			member(`"data"`, data)
-		case l == "references":
+		case "references":
+			var prev []byte
 			if st.refs >= 0 {
-				member(`"references"`, refs(st.vals[st.refs]))
-			} else {
-				member(`"references"`, refs(nil))
+				prev = st.vals[st.refs]
 			}
-		default:
-			if v, ok := st.get(l); ok {
-				member(strconvQuote(l), v)
-			}
+			member(`"references"`, refs(prev))
 		}
 	}
 	for i, k := range st.keys {
-		if !placed(keyName(k)) {
+		if (i != st.data || !led("data")) && (i != st.refs || !led("references")) {
 			member(string(k), value(i))
 		}
 	}
-	if st.data < 0 && !placed("data") {
+	if st.data < 0 && !led("data") {
 		member(`"data"`, data)
 	}
-	if st.refs < 0 && !placed("references") {
+	if st.refs < 0 && !led("references") {
 		member(`"references"`, refs(nil))
 	}
 	return append(out, '}')
 }
-
-// keyName is a canonical key's name (canonical keys need no unescaping
-// to compare with a lead name, which is plain ASCII).
-func keyName(k []byte) string { return string(k[1 : len(k)-1]) }
-
-func strconvQuote(s string) string { return string(jsonvalue.AppendJSString(nil, s)) }
 
 // nativeStep runs a declarative step without a VM. done is false when it
 // declined (nothing was sent; replay nil) or handed its request's outcome

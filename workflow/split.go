@@ -17,11 +17,16 @@ import (
 // run itself: the hand-over to a worker and back was about half the CPU of
 // a routed forward (make bench, README "Performance").
 type Split struct {
-	Engine   *runtime.Engine
-	Isolated Runner
+	engine   *runtime.Engine
+	isolated Runner
 	local    *Local
-	once     sync.Once
 	decl     sync.Map // splitKey -> bool
+}
+
+// NewSplit runs declarative workflows with e in this process and every
+// other one with isolated.
+func NewSplit(e *runtime.Engine, isolated Runner) *Split {
+	return &Split{engine: e, isolated: isolated, local: NewLocal(e)}
 }
 
 type splitKey struct {
@@ -31,9 +36,8 @@ type splitKey struct {
 
 // Run implements Runner.
 func (s *Split) Run(ctx context.Context, req runtime.RunRequest) *runtime.Result {
-	s.once.Do(func() { s.local = NewLocal(s.Engine) })
 	if req.Workflow == nil || !s.Declarative(req.Workflow, req.Compat) {
-		return s.Isolated.Run(ctx, req)
+		return s.isolated.Run(ctx, req)
 	}
 	if req.HTTP != nil {
 		// The daemon reads at most twice the state limit from a response
@@ -41,7 +45,7 @@ func (s *Split) Run(ctx context.Context, req runtime.RunRequest) *runtime.Result
 		// within the limit): what a run holds stays a few times its state
 		// limit even when an error answer goes through the VM (a replay).
 		c := *req.HTTP
-		if limit := 2 * int64(s.Engine.MaxStateBytes()); c.MaxBody <= 0 || c.MaxBody > limit {
+		if limit := 2 * int64(s.engine.MaxStateBytes()); c.MaxBody <= 0 || c.MaxBody > limit {
 			c.MaxBody = limit
 		}
 		req.HTTP = &c
@@ -56,17 +60,24 @@ func (s *Split) Declarative(wf *config.Workflow, compat config.Compat) bool {
 	if v, ok := s.decl.Load(k); ok {
 		return v.(bool)
 	}
-	ok := len(wf.Jobs) > 0
+	ok := s.declarative(wf, compat)
+	s.decl.Store(k, ok)
+	return ok
+}
+
+func (s *Split) declarative(wf *config.Workflow, compat config.Compat) bool {
+	if len(wf.Jobs) == 0 {
+		return false
+	}
 	for _, ed := range wf.Edges {
 		if ed.Condition == config.ConditionJSExpression {
-			ok = false
+			return false
 		}
 	}
 	for _, j := range wf.Jobs {
-		if ok && !s.Engine.Declarative(j, s.Engine.ResolveCompat(j, wf, compat)) {
-			ok = false
+		if !s.engine.Declarative(j, s.engine.ResolveCompat(j, wf, compat)) {
+			return false
 		}
 	}
-	s.decl.Store(k, ok)
-	return ok
+	return true
 }

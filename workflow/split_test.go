@@ -51,7 +51,7 @@ func TestSplitRoutes(t *testing.T) {
 
 	e := runtime.New(runtime.Options{})
 	iso := &counting{}
-	s := &Split{Engine: e, Isolated: iso}
+	s := NewSplit(e, iso)
 	cred := func(string) (map[string]any, bool) { return map[string]any{"baseUrl": up.URL}, true }
 	run := func(wf *config.Workflow) *runtime.Result {
 		return s.Run(context.Background(), runtime.RunRequest{Workflow: wf, Compat: config.CompatLightning,
@@ -97,7 +97,7 @@ func TestSplitCapsResponses(t *testing.T) {
 		Jobs:  []*config.Job{{Key: "a", Name: "a", Adaptor: "@openfn/language-http@7", Body: `get('/big')`, Credential: "up"}},
 		Edges: []*config.Edge{{Key: "t", SourceTrigger: "webhook", TargetJob: "a", Condition: config.ConditionAlways, Enabled: true}}}
 	e := runtime.New(runtime.Options{MaxStateBytes: 1 << 10})
-	s := &Split{Engine: e, Isolated: &counting{}}
+	s := NewSplit(e, &counting{})
 	rec := recorder.NewRecorder(nil)
 	res := s.Run(context.Background(), runtime.RunRequest{Workflow: wf, Compat: config.CompatLightning, Input: json.RawMessage(`{}`),
 		Credential: func(string) (map[string]any, bool) { return map[string]any{"baseUrl": up.URL}, true },

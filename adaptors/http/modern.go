@@ -94,7 +94,7 @@ func modernRequest(env *adaptors.Env, request adaptors.RequestOptions) func(goja
 				if pw := conf.Get("password"); adaptors.Present(pw) {
 					pass = pw.String()
 				}
-				headers.set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user.String()+":"+pass)))
+				headers.set("Authorization", basicAuth(user.String(), pass))
 			}
 		}
 
@@ -327,13 +327,23 @@ func (h *headerSet) set(k string, v any) {
 }
 
 // has: a name equal to lower (lower case) but for case.
-func (h *headerSet) has(lower string) bool {
-	for _, k := range h.names {
+func (h *headerSet) has(lower string) bool { return hasName(h.names, lower) }
+
+// hasName: a name in names equal to lower (lower case) but for case, as
+// language-http looks for a header the job set itself.
+func hasName(names []string, lower string) bool {
+	for _, k := range names {
 		if strings.ToLower(k) == lower {
 			return true
 		}
 	}
 	return false
+}
+
+// basicAuth is the Authorization language-http sends for configuration's
+// username and password.
+func basicAuth(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
 
 // deleteFold deletes every name equal to name ignoring case.

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -51,14 +50,14 @@ func nativeOp(method string, withData bool) adaptors.NativeOp {
 		if len(call.Args) == 0 || len(call.Args) > n+1 || call.Args[0].Kind != adaptors.NativeString {
 			return declined
 		}
-		var headers [][2]string
+		var names, values []string
 		if len(call.Args) == n+1 {
 			var ok bool
-			if headers, ok = nativeHeaders(call.Args[n]); !ok {
+			if names, values, ok = nativeHeaders(call.Args[n]); !ok {
 				return declined
 			}
 		}
-		req, ok := nativeRequest(method, call.Args[0].Str, call.Conf, headers)
+		req, ok := nativeRequest(method, call.Args[0].Str, call.Conf, names, values)
 		if !ok {
 			return declined
 		}
@@ -73,7 +72,7 @@ func nativeOp(method string, withData bool) adaptors.NativeOp {
 			case adaptors.NativeJSON:
 				body = d.JSON
 			}
-			if body != nil && !hasHeader(headers, "content-type") {
+			if body != nil && !hasName(names, "content-type") {
 				req.Header.Set("Content-Type", "application/json")
 			}
 		}
@@ -116,7 +115,7 @@ var executeLead = []string{"references", "data"}
 // nativeRequest is modernRequest's URL and Authorization for a path and
 // configuration with no request options; false where the VM would throw
 // or read a value this does not (then nothing is sent).
-func nativeRequest(method, path string, conf map[string]any, headers [][2]string) (*http.Request, bool) {
+func nativeRequest(method, path string, conf map[string]any, names, values []string) (*http.Request, bool) {
 	if _, ok := conf["tls"]; ok {
 		return nil, false
 	}
@@ -144,10 +143,10 @@ func nativeRequest(method, path string, conf map[string]any, headers [][2]string
 	if err != nil {
 		return nil, false
 	}
-	for _, h := range headers {
-		req.Header.Set(h[0], h[1])
+	for i, name := range names {
+		req.Header.Set(name, values[i])
 	}
-	if hasBase && !hasHeader(headers, "authorization") {
+	if hasBase && !hasName(names, "authorization") {
 		if tok := conf["access_token"]; jsonvalue.Truthy(tok) {
 			s, ok := tok.(string)
 			if !ok {
@@ -160,7 +159,7 @@ func nativeRequest(method, path string, conf map[string]any, headers [][2]string
 			if !ok || !pok && conf["password"] != nil {
 				return nil, false
 			}
-			req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u+":"+pass)))
+			req.Header.Set("Authorization", basicAuth(u, pass))
 		}
 	}
 	return req, true
@@ -170,42 +169,28 @@ func nativeRequest(method, path string, conf map[string]any, headers [][2]string
 // of string values ({ headers: { 'X-A': '1' } }); false for anything else
 // (query, parseAs, errors, tls, … are the VM's) and for two names equal
 // but for case (which of them wins is the VM's object order).
-func nativeHeaders(a adaptors.NativeArg) ([][2]string, bool) {
+func nativeHeaders(a adaptors.NativeArg) (names, values []string, ok bool) {
 	if a.Kind != adaptors.NativeJSON || a.JSON[0] != '{' {
-		return nil, false
+		return nil, nil, false
 	}
 	var hdr []byte
-	ok := true
+	ok = true
 	jsonvalue.Members(a.JSON, func(k, v []byte) {
 		if !jsonvalue.KeyIs(k, "headers") || v[0] != '{' {
 			ok = false
 		}
 		hdr = v
 	})
-	if !ok {
-		return nil, false
-	}
-	var out [][2]string
-	if hdr == nil {
-		return out, true
+	if !ok || hdr == nil {
+		return nil, nil, ok
 	}
 	jsonvalue.Members(hdr, func(k, v []byte) {
 		var name, value string
-		if v[0] != '"' || json.Unmarshal(k, &name) != nil || json.Unmarshal(v, &value) != nil || hasHeader(out, strings.ToLower(name)) {
+		if v[0] != '"' || json.Unmarshal(k, &name) != nil || json.Unmarshal(v, &value) != nil || hasName(names, strings.ToLower(name)) {
 			ok = false
 			return
 		}
-		out = append(out, [2]string{name, value})
+		names, values = append(names, name), append(values, value)
 	})
-	return out, ok
-}
-
-// hasHeader: a name in headers equal to lower (lower case) but for case.
-func hasHeader(headers [][2]string, lower string) bool {
-	for _, h := range headers {
-		if strings.ToLower(h[0]) == lower {
-			return true
-		}
-	}
-	return false
+	return names, values, ok
 }
