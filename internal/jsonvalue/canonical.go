@@ -323,7 +323,7 @@ func canonNumber(out, src []byte, i int) ([]byte, int) {
 		intStart++
 	}
 	// digits only (no fraction, no exponent): a plain integer
-	plainInt := bytes.IndexAny(src[intStart:i], ".eE") < 0
+	plainInt := !bytes.ContainsAny(src[intStart:i], ".eE")
 	integer := i - intStart
 	// An integer of up to 15 digits is below 2^53, so its float64 is
 	// exact and Number::toString writes the same digits; "-0" is 0.
