@@ -16,6 +16,7 @@ import (
 	_ "github.com/jobmediator/jobmediator/adaptors/all" // the adaptors jobs use
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/internal/gcpolicy"
+	"github.com/jobmediator/jobmediator/internal/hugepage"
 	"github.com/jobmediator/jobmediator/runtime"
 )
 
@@ -130,6 +131,7 @@ func RunJobChild(name, inputFile string, repeats int, out io.Writer) error {
 	// the collector settings a mediator runs jobs with (the daemon's
 	// GOGC and soft limit), not Go's defaults
 	gcpolicy.Tune(os.Getenv, gcpolicy.CgroupMemoryLimit())
+	hugepage.Reserve(hugepage.Size) // as a worker does when it starts
 	eng := runtime.New(runtime.Options{MaxInputBytes: 256 << 20, MaxStateBytes: 256 << 20, PoolSize: 1})
 	job := &config.Job{Key: "job", Adaptor: "@openfn/language-common@3.3.4", Body: j.jmSource()}
 	once := func() (float64, int, error) {

@@ -31,6 +31,7 @@ import (
 	"github.com/jobmediator/jobmediator/config"
 	"github.com/jobmediator/jobmediator/console"
 	"github.com/jobmediator/jobmediator/internal/gcpolicy"
+	"github.com/jobmediator/jobmediator/internal/hugepage"
 	"github.com/jobmediator/jobmediator/internal/logging"
 	"github.com/jobmediator/jobmediator/internal/metrics"
 	"github.com/jobmediator/jobmediator/internal/redact"
@@ -534,7 +535,7 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 		srv.RegisterOnShutdown(d.console.Shutdown)
 	}
 	fields := logrus.Fields{"addr": ln.Addr().String(), "project": d.project.Path, "version": version.String(),
-		"gc": gcpolicy.Tune(os.Getenv, gcpolicy.CgroupMemoryLimit())}
+		"gc": gcpolicy.Tune(os.Getenv, gcpolicy.CgroupMemoryLimit()), "hugepages": hugepage.Reserve(hugepage.Size)}
 	if d.tls != nil {
 		ln = tls.NewListener(ln, d.tls.Config())
 		fields["tls"] = true

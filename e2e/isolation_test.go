@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -173,4 +176,143 @@ func TestWorkerCommandIsForTheDaemon(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "started by `jobmediator serve` only") {
 		t.Fatalf("jobmediator worker: %v\n%s", err, out)
 	}
+}
+
+// TestWorkerHeapOnHugePages: a worker's heap is on transparent huge pages
+// while it runs a job (internal/hugepage), on a kernel that gives them only
+// to memory that asks (THP "madvise"). The job builds 200,000 objects in
+// goja and then waits on an upstream that holds its request, so the run
+// is caught in the middle: the worker's /proc/PID/smaps shows the advised
+// region ("hg") with huge pages in it.
+func TestWorkerHeapOnHugePages(t *testing.T) {
+	setting, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil {
+		t.Fatal("this test reads the kernel's THP setting:", err)
+	}
+	thp := ""
+	if i, j := strings.IndexByte(string(setting), '['), strings.IndexByte(string(setting), ']'); i >= 0 && j > i {
+		thp = string(setting)[i+1 : j]
+	}
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"held":true}`)
+	}))
+	defer upstream.Close()
+	defer close(release)
+	dir := t.TempDir()
+	project := fmt.Sprintf(`name: huge
+workflows:
+  big:
+    name: big
+    jobs:
+      build:
+        name: build
+        adaptor: '@openfn/language-http@7'
+        body: |
+          fn(s => { s.keep = []; for (let i = 0; i < 200000; i++) s.keep.push({ i, name: 'n' + i }); return s; });
+          get('%s/hold');
+          fn(s => ({ data: { n: s.keep.length, held: s.data.held } }));
+    triggers:
+      webhook: {type: webhook, enabled: true}
+    edges:
+      webhook->build: {source_trigger: webhook, target_job: build, condition_type: always, enabled: true}
+`, upstream.URL)
+	if err := os.WriteFile(filepath.Join(dir, "project.yaml"), []byte(project), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, map[string]string{"JM_PROJECT": dir, "LOG_LEVEL": "info"})
+	want := map[string]string{
+		"madvise": `"hugepages":"256 MiB of heap while jobs run (THP: madvise)"`,
+		"always":  `"hugepages":"the kernel's own (THP: always)"`,
+		"never":   `"hugepages":"off (THP: never)"`,
+	}[thp]
+	if want == "" || !strings.Contains(p.Logs(), want) {
+		t.Fatalf("THP %q: the start log should say %s:\n%s", thp, want, p.Logs())
+	}
+
+	answer := make(chan string, 1)
+	go func() {
+		resp, err := http.Post(p.URL()+"/big", "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			answer <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		answer <- fmt.Sprintf("%d %s", resp.StatusCode, b)
+	}()
+	select {
+	case <-arrived:
+	case a := <-answer:
+		t.Fatalf("the run ended before reaching the upstream: %s", a)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the run did not reach the upstream within 60 s")
+	}
+	// the run is in the middle of its get: read every worker's mappings
+	advisedHuge, hugeKB := 0, int64(0)
+	for _, pid := range childPIDs(t, p.cmd.Process.Pid) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+		if err != nil {
+			continue // a worker that just exited
+		}
+		advised, kb := false, int64(0)
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			switch {
+			case len(f) == 0:
+			case f[0] == "AnonHugePages:" && len(f) > 1:
+				kb, _ = strconv.ParseInt(f[1], 10, 64)
+				hugeKB += kb
+			case f[0] == "VmFlags:":
+				if slices.Contains(f[1:], "hg") && kb > 0 {
+					advised = true
+				}
+			}
+		}
+		if advised {
+			advisedHuge++
+		}
+	}
+	switch thp {
+	case "madvise":
+		if advisedHuge != 1 {
+			t.Errorf("THP madvise: %d workers hold huge pages in an advised region, want the one running the job", advisedHuge)
+		}
+	case "never":
+		if hugeKB != 0 {
+			t.Errorf("THP never: the workers hold %d kB of huge pages", hugeKB)
+		}
+	}
+	release <- struct{}{}
+	if a := <-answer; a != `200 {"n":200000,"held":true}` {
+		t.Fatalf("the run's answer: %s", a)
+	}
+}
+
+// childPIDs lists the processes pid started (the mediator's workers).
+func childPIDs(t *testing.T, pid int) []int {
+	t.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, n)
+			}
+		}
+	}
+	if len(pids) == 0 {
+		t.Fatalf("the mediator (pid %d) has no worker processes", pid)
+	}
+	return pids
 }

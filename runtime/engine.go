@@ -16,6 +16,7 @@ import (
 	"github.com/jobmediator/jobmediator/adaptors"
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/hugepage"
 	"github.com/jobmediator/jobmediator/internal/redact"
 )
 
@@ -354,6 +355,9 @@ func (e *Engine) step(ctx context.Context, r *StepRequest) (sr StepResult, out j
 		replay = rp
 	}
 
+	// The VM's heap: huge pages while it runs (see internal/hugepage; a
+	// run's fresh heap was most of a data-heavy step's time in page faults).
+	defer hugepage.Begin()()
 	s, err := p.get()
 	if err != nil {
 		return sr, nil, &Error{Name: "ImportError", Severity: "crash", Source: "runtime", Message: fmt.Sprintf("job %s: loading adaptor: %v", job.Key, err)}

@@ -18,6 +18,7 @@ import (
 	_ "github.com/jobmediator/jobmediator/adaptors/all" // register every adaptor
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/hugepage"
 	"github.com/jobmediator/jobmediator/internal/jsonvalue"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/runtime"
@@ -125,6 +126,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		}
 		opts.Now = func() time.Time { return fixed }
 	}
+	hugepage.Reserve(hugepage.Size) // as a worker does
 	eng := runtime.New(opts)
 
 	var res *runtime.Result

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jobmediator/jobmediator/adaptors/recorder"
 	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/hugepage"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/runtime"
 )
@@ -53,6 +54,7 @@ type Runner interface {
 // frames (frame.go); nil, they go to out.
 func Serve(in io.Reader, out, side io.Writer, o WorkerOptions, walk func(*runtime.Engine) Runner) error {
 	batchScheduling()
+	hugepage.Reserve(hugepage.Size)
 	eng := runtime.New(runtime.Options{Compat: o.Compat, PoolSize: 2, MaxStateBytes: o.MaxStateBytes, MaxInputBytes: o.MaxStateBytes})
 	for _, w := range o.Warm {
 		// A failure here shows again, with a proper error, in the run
