@@ -2,6 +2,7 @@ package hugepage
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	goruntime "runtime"
@@ -95,4 +96,20 @@ func mapped() int64 {
 		return 0
 	}
 	return pages * int64(os.Getpagesize())
+}
+
+// Fallbacks is the kernel's count of faults in advised memory that found no
+// free huge page and took a small one (/proc/vmstat thp_fault_fallback):
+// where a region holds no huge pages, this says whether the kernel tried.
+func Fallbacks() (int64, error) {
+	b, err := os.ReadFile("/proc/vmstat")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && k == "thp_fault_fallback" {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, errors.New("/proc/vmstat has no thp_fault_fallback")
 }

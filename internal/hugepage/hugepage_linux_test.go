@@ -98,6 +98,7 @@ func TestRunsGetHugePages(t *testing.T) {
 		t.Fatalf("before any run the region should be advised off and hold no huge page: %+v", r)
 	}
 
+	before := fallbacks(t)
 	end := Begin()
 	if r := readRegion(t); !r.allHG {
 		t.Fatalf("during a run the region should be advised: %+v", r)
@@ -110,7 +111,9 @@ func TestRunsGetHugePages(t *testing.T) {
 		b[0] = 1
 		keep = append(keep, b)
 	}
-	if r := readRegion(t); r.hugeKB < 2048 {
+	// the kernel may fall back to small pages when it finds no free 2 MiB
+	// (then it counts the fallback): either way it tried, as asked
+	if r := readRegion(t); r.hugeKB < 2048 && fallbacks(t) == before {
 		t.Fatalf("a run's heap in the region should be huge pages: %+v", r)
 	}
 	end()
@@ -125,4 +128,13 @@ func TestRunsGetHugePages(t *testing.T) {
 	}
 	end()
 	_ = keep[len(keep)-1]
+}
+
+func fallbacks(t *testing.T) int64 {
+	t.Helper()
+	n, err := Fallbacks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
