@@ -72,7 +72,7 @@ func bombProject(t *testing.T) string {
 // its logs so far; the mediator stays up and every normal request gets 200.
 func TestMemoryBombsFailAlone(t *testing.T) {
 	const token = "bomb-token"
-	// 4 GiB of address space per process: a worker maps about 1.6 GB at rest.
+	// 4 GiB of address space per process: a worker maps about 1.9 GB at rest.
 	p := startCapped(t, 4<<20, map[string]string{"JM_PROJECT": bombProject(t), "JM_API_TOKEN": token, "LOG_LEVEL": "info"})
 	client := &http.Client{Timeout: 120 * time.Second}
 	post := func(path, body string) (int, string) {
