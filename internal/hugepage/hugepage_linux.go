@@ -41,7 +41,9 @@ func reserve(n int64) string {
 	if syscall.Getrlimit(syscall.RLIMIT_AS, &rl) == nil && rl.Cur < 1<<62 {
 		limit = int64(rl.Cur)
 	}
-	n = fit(n, mapped(), limit, page)
+	// no more than the heap may hold under Go's soft limit (a small
+	// container's GOMEMLIMIT)
+	n = fit(min(n, debug.SetMemoryLimit(-1)), mapped(), limit, page)
 	if n < page {
 		return "off (too little address space left under RLIMIT_AS)"
 	}
