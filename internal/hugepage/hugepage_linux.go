@@ -45,7 +45,7 @@ func reserve(n int64) string {
 	// container's GOMEMLIMIT)
 	n = fit(min(n, debug.SetMemoryLimit(-1)), mapped(), limit, page)
 	if n < page {
-		return "off (too little address space left under RLIMIT_AS)"
+		return "off (RLIMIT_AS or GOMEMLIMIT leave too little room)"
 	}
 	// one huge page more than the region: the object is not aligned
 	start := fresh(n + page)
