@@ -1,7 +1,6 @@
 package hugepage
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"unsafe"
+
+	"github.com/jobmediator/jobmediator/internal/procstat"
 )
 
 const sysfs = "/sys/kernel/mm/transparent_hugepage/"
@@ -36,6 +37,7 @@ func reserve(n int64) string {
 			page = v
 		}
 	}
+	mapped, _, _ := procstat.Statm("self")
 	var limit int64
 	var rl syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_AS, &rl) == nil && rl.Cur < 1<<62 {
@@ -43,7 +45,7 @@ func reserve(n int64) string {
 	}
 	// no more than the heap may hold under Go's soft limit (a small
 	// container's GOMEMLIMIT)
-	n = fit(min(n, debug.SetMemoryLimit(-1)), mapped(), limit, page)
+	n = fit(min(n, debug.SetMemoryLimit(-1)), mapped, limit, page)
 	if n < page {
 		return "off (RLIMIT_AS or GOMEMLIMIT leave too little room)"
 	}
@@ -84,20 +86,6 @@ func madvise(advice int) error {
 		return e
 	}
 	return nil
-}
-
-// mapped is the process's address space in use (/proc/self/statm's size).
-func mapped() int64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f, _, _ := bytes.Cut(b, []byte(" "))
-	pages, err := strconv.ParseInt(string(f), 10, 64)
-	if err != nil {
-		return 0
-	}
-	return pages * int64(os.Getpagesize())
 }
 
 // Fallbacks is the kernel's count of faults in advised memory that found no

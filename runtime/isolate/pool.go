@@ -29,6 +29,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/jobmediator/jobmediator/config"
+	"github.com/jobmediator/jobmediator/internal/procstat"
 	"github.com/jobmediator/jobmediator/internal/redact"
 	"github.com/jobmediator/jobmediator/runtime"
 )
@@ -421,7 +422,7 @@ func (p *Pool) runIn(ctx context.Context, w *proc, req runtime.RunRequest) (*run
 			}
 		case <-tick.C:
 			drain()
-			if _, rss, ok := statm(w.pidStr); ok && rss > rssCap {
+			if _, rss, ok := procstat.Statm(w.pidStr); ok && rss > rssCap {
 				w.overMemory.Store(true)
 				w.kill()
 			}

@@ -17,8 +17,6 @@ func (s *sideReader) read(buf []byte) []byte { return buf }
 
 func (s *sideReader) close() {}
 
-func statm(string) (vsz, rss int64, ok bool) { return 0, 0, false }
-
 func setAddressSpaceLimit(int64) {}
 
 func workerSysProcAttr() *syscall.SysProcAttr { return nil }
